@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * See log.h.  One formatted line is written with a single write(2) so that
+ * lines from concurrent worker threads never interleave.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static const char *program_name = "prh";
+static int max_level = LOG_INFO;
+static LogTarget target = LOG_TARGET_STDERR;
+static bool prefix_priority = false;
+
+static bool stderr_is_journal(void) {
+        const char *e = getenv("JOURNAL_STREAM");
+        unsigned long long dev, ino;
+        struct stat st;
+
+        if (!e || sscanf(e, "%llu:%llu", &dev, &ino) != 2)
+                return false;
+        if (fstat(STDERR_FILENO, &st) < 0)
+                return false;
+        return (unsigned long long) st.st_dev == dev && (unsigned long long) st.st_ino == ino;
+}
+
+void log_setup(const char *name) {
+        const char *slash = strrchr(name, '/');
+
+        program_name = slash ? slash + 1 : name;
+        prefix_priority = stderr_is_journal();
+}
+
+const char *log_program_name(void) {
+        return program_name;
+}
+
+void log_set_max_level(int level) {
+        max_level = level;
+}
+
+int log_get_max_level(void) {
+        return max_level;
+}
+
+void log_set_target(LogTarget t) {
+        if (t == LOG_TARGET_SYSLOG && target != LOG_TARGET_SYSLOG)
+                openlog(program_name, LOG_PID | LOG_NDELAY, LOG_DAEMON);
+        target = t;
+}
+
+void log_set_prefix_priority(bool b) {
+        prefix_priority = b;
+}
+
+int log_internal(int level, int error, const char *file, int line, const char *fmt, ...) {
+        char msg[1024], out[1200];
+        va_list ap;
+        int n;
+
+        (void) file;
+        (void) line;
+        if (error < 0)
+                error = -error;
+
+        errno = error;          /* for %m */
+        va_start(ap, fmt);
+        (void) vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+
+        if (target == LOG_TARGET_SYSLOG)
+                syslog(level, "%s", msg);
+        else {
+                if (prefix_priority)
+                        n = snprintf(out, sizeof out, "<%d>%s: %s\n", level, program_name, msg);
+                else
+                        n = snprintf(out, sizeof out, "%s: %s\n", program_name, msg);
+                if (n >= (int) sizeof out) {
+                        out[sizeof out - 2] = '\n';
+                        n = (int) sizeof out - 1;
+                }
+                if (n > 0)
+                        (void) !write(STDERR_FILENO, out, (size_t) n);
+        }
+        errno = error;
+        return -error;
+}
