@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Builds without the multipath header: support is never active. */
 #include <errno.h>
+#include <stddef.h>
 
 #include "mpath.h"
 
