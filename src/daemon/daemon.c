@@ -1,0 +1,192 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Start-up order and why:
+ *  - socket activation is checked before forking (LISTEN_PID names us);
+ *  - with -d we fork first, so the pidfile lock belongs to the daemon
+ *    process, and the parent exits only with the child's real result;
+ *  - multipath is initialised while still root;
+ *  - the socket exists before privileges drop (it may live in a
+ *    root-only directory), and an existing live socket is never stolen;
+ *  - privileges are dropped before any thread starts (capabilities are
+ *    per thread), and verified.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "daemon.h"
+#include "fd-util.h"
+#include "log.h"
+#include "notify.h"
+#include "pidfile.h"
+#include "privileges.h"
+#include "server.h"
+#include "socket.h"
+
+#include "config.h"
+
+#define LISTEN_BACKLOG 4096
+#define RESERVED_FDS 32
+
+typedef struct ReadyState {
+        int report_fd;
+        bool daemonize;
+} ReadyState;
+
+static void on_ready(void *userdata) {
+        ReadyState *st = userdata;
+
+        (void) notify_send("READY=1\nSTATUS=Serving persistent reservation requests");
+        if (st->daemonize) {
+                /* From here on the parent is gone: log to syslog, detach stderr. */
+                int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+                log_set_target(LOG_TARGET_SYSLOG);
+                daemonize_report(st->report_fd, EXIT_SUCCESS);
+                st->report_fd = -EBADF;
+                if (null >= 0) {
+                        (void) dup2(null, STDERR_FILENO);
+                        safe_close(null);
+                }
+        }
+}
+
+static unsigned raise_fd_limit(unsigned wanted) {
+        struct rlimit rl;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+                return wanted;
+        if (rl.rlim_cur < rl.rlim_max) {
+                rl.rlim_cur = rl.rlim_max;
+                (void) setrlimit(RLIMIT_NOFILE, &rl);
+                (void) getrlimit(RLIMIT_NOFILE, &rl);
+        }
+        if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t) wanted + RESERVED_FDS)
+                return rl.rlim_cur > RESERVED_FDS ? (unsigned) rl.rlim_cur - RESERVED_FDS : 1;
+        return wanted;
+}
+
+int daemon_run(const DaemonConfig *config) {
+        const char *socket_path = config->socket_path ? config->socket_path : PRH_DEFAULT_SOCKET;
+        const char *pidfile_path = config->pidfile_path ? config->pidfile_path : PRH_DEFAULT_PIDFILE;
+        _cleanup_free_ char *pidfile_abs = NULL;
+        _cleanup_close_ int listen_fd = -EBADF, pid_fd = -EBADF;
+        ReadyState ready = { .report_fd = -EBADF, .daemonize = config->daemonize };
+        Backend *backend = NULL;
+        int n, r, status = EXIT_FAILURE;
+
+        n = activation_listen_fds();
+        if (n < 0)
+                return EXIT_FAILURE;
+        if (n > 1) {
+                log_error("%s does not support socket activation with LISTEN_FDS > 1", log_program_name());
+                return EXIT_FAILURE;
+        }
+        if (n == 1 && config->socket_given) {
+                log_error("Unix socket can't be set when using socket activation");
+                return EXIT_FAILURE;
+        }
+
+        /* A relative pidfile stays relative to where we were started, not to '/'. */
+        if ((config->daemonize || config->pidfile_given) && pidfile_path[0] != '/') {
+                char cwd[PATH_MAX];
+                if (!getcwd(cwd, sizeof cwd))
+                        return log_error_errno(-errno, "Cannot resolve pidfile path: %m"), EXIT_FAILURE;
+                if (asprintf(&pidfile_abs, "%s/%s", cwd, pidfile_path) < 0)
+                        return log_error_errno(-ENOMEM, "Out of memory"), EXIT_FAILURE;
+                pidfile_path = pidfile_abs;
+        }
+
+        if (config->daemonize) {
+                ready.report_fd = daemonize_fork();
+                if (ready.report_fd < 0) {
+                        log_error_errno(ready.report_fd, "Failed to daemonize: %m");
+                        return EXIT_FAILURE;
+                }
+                if (chdir("/") < 0)
+                        log_warning_errno(-errno, "Failed to change directory to /: %m");
+                int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+                if (null >= 0) {
+                        (void) dup2(null, STDIN_FILENO);
+                        (void) dup2(null, STDOUT_FILENO);
+                        safe_close(null);
+                }
+        }
+
+        BackendConfig bc = {
+                .sgio_timeout_ms = config->sgio_timeout_ms,
+                .want_multipath = config->multipath,
+                .verbose = config->verbose,
+        };
+        r = backend_new(&bc, &backend);
+        if (r < 0) {
+                log_error_errno(r, "Failed to initialise: %m");
+                goto finish;
+        }
+
+        if (n == 1) {
+                listen_fd = 3;
+                r = activation_check_socket(listen_fd);
+                if (r < 0)
+                        goto finish;
+        } else {
+                listen_fd = socket_listen_unix(socket_path, LISTEN_BACKLOG);
+                if (listen_fd < 0)
+                        goto finish;
+        }
+
+        if (config->daemonize || config->pidfile_given) {
+                pid_fd = pidfile_write(pidfile_path);
+                if (pid_fd < 0)
+                        goto finish_unlink;
+        }
+
+        PrivilegeRequest pr = {
+                .change_id = config->uid_given || config->gid_given || geteuid() == 0,
+                .uid = config->uid_given ? config->uid : getuid(),
+                .gid = config->gid_given ? config->gid : getgid(),
+                .keep_sys_admin = backend_multipath_active(backend),
+        };
+        r = privileges_drop(&pr);
+        if (r < 0)
+                goto finish_unlink;
+
+        ServerConfig sc = {
+                .listen_fd = listen_fd,
+                .unlink_path = n == 1 ? NULL : socket_path,
+                .max_connections = 0,
+                .max_requests = config->max_requests,
+                .min_threads = 2,
+                .verbose = config->verbose,
+                .backend = backend,
+        };
+        unsigned avail = raise_fd_limit(config->max_connections + config->max_requests);
+        sc.max_connections = avail > config->max_requests ? avail - config->max_requests : 1;
+        if (sc.max_connections > config->max_connections)
+                sc.max_connections = config->max_connections;
+        if (sc.max_connections < config->max_connections)
+                log_warning("File descriptor limit allows only %u connections (--max-connections=%u).",
+                            sc.max_connections, config->max_connections);
+
+        r = server_run(&sc, on_ready, &ready);
+        if (r >= 0)
+                status = EXIT_SUCCESS;
+        if (n == 1)
+                listen_fd = -EBADF;     /* not ours to close before exit; harmless either way */
+        goto finish;
+
+finish_unlink:
+        /* Startup failed after bind: leave no stale socket behind. */
+        if (n != 1 && listen_fd >= 0)
+                (void) unlink(socket_path);
+finish:
+        daemonize_report(ready.report_fd, status);
+        backend_free(backend);
+        return status;
+}

@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The daemon's start-up sequence (house-style checklist): adopt or bind
+ * the socket, daemonize through a readiness pipe, pidfile, privilege drop,
+ * readiness, serve.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+typedef struct DaemonConfig {
+        const char *socket_path;        /* NULL: default */
+        const char *pidfile_path;       /* NULL: default, used only with -d */
+        bool socket_given;              /* -k */
+        bool pidfile_given;             /* -f */
+        bool daemonize;                 /* -d */
+        bool uid_given, gid_given;
+        uid_t uid;
+        gid_t gid;
+        int verbose;                    /* reference "verbose": 0..3 */
+        uint32_t sgio_timeout_ms;
+        unsigned max_connections;
+        unsigned max_requests;
+        bool multipath;
+} DaemonConfig;
+
+/* Returns the process exit status. */
+int daemon_run(const DaemonConfig *config);

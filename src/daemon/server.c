@@ -1,0 +1,564 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Threads share one epoll set; every connection is registered EPOLLONESHOT,
+ * so exactly one thread owns a connection from the wakeup until it re-arms
+ * or closes it.  The thread that completes a request also executes it (no
+ * hand-off, no extra context switch); when the last thread not executing a
+ * request is about to block in SG_IO, another one is started, up to
+ * max_requests.  A stalled device therefore holds one thread and one
+ * connection, nothing else.
+ *
+ * Per connection the state is small (no buffers while idle): the PR OUT
+ * parameter buffer exists only while a PR OUT is being received, and a
+ * reply is buffered only if the socket would block.  PR IN data goes to a
+ * per-thread buffer.
+ *
+ * Reads are exactly what the request parser asks for, so fds are
+ * attributed to CDB bytes exactly as by the reference.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fd-util.h"
+#include "log.h"
+#include "macro.h"
+#include "server.h"
+#include "trace.h"
+#include "wire.h"
+
+#define MAX_REQUESTS_PER_WAKEUP 16      /* fairness between pipelining clients */
+#define ACCEPTS_PER_WAKEUP 64
+#define THREAD_IDLE_EXIT_MS 30000
+
+typedef enum ConnState {
+        CONN_HANDSHAKE = 0,
+        CONN_REQUEST,
+} ConnState;
+
+typedef struct Conn {
+        int fd;
+        unsigned id;
+        ConnState state;
+        uint8_t hs[PRH_HANDSHAKE_SIZE];
+        uint8_t hs_have;
+        ProtoRequest req;
+        uint8_t *out;                   /* unsent reply bytes, if the socket would block */
+        size_t out_len, out_off;
+        struct Conn *prev, *next;
+} Conn;
+
+typedef struct Server {
+        ServerConfig config;
+        int epoll_fd;
+        int wake_fd;                    /* eventfd: wakes every thread at shutdown */
+        int spare_fd;                   /* released to accept and refuse when out of fds */
+
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        bool terminating;
+        unsigned active;                /* threads handling an event */
+        unsigned threads;               /* worker threads alive */
+        unsigned executing;             /* threads inside the backend */
+        unsigned n_conns;
+        Conn *conns;
+        pthread_attr_t attr;
+
+        atomic_uint next_id;
+        time_t last_refusal_log;
+} Server;
+
+/* Tags in epoll_event.data.ptr for the non-connection fds. */
+static char tag_listen, tag_wake;
+
+static __thread uint8_t thread_inbuf[PRH_DATA_SIZE];
+
+/* Per-connection errors are shown unless -q, like the reference's "verbose" messages. */
+#define conn_log(s, error, ...)                                         \
+        do {                                                            \
+                if ((s)->config.verbose >= 1)                           \
+                        (void) log_error_errno((error), __VA_ARGS__);   \
+        } while (0)
+
+static void conn_free_locked(Server *s, Conn *c) {
+        if (c->prev)
+                c->prev->next = c->next;
+        else
+                s->conns = c->next;
+        if (c->next)
+                c->next->prev = c->prev;
+        s->n_conns--;
+        free(c->req.data);
+        proto_request_reset(&c->req);
+        free(c->out);
+        safe_close(c->fd);
+        free(c);
+}
+
+static void conn_close(Server *s, Conn *c, const char *reason) {
+        trace(conn_close, c->id, reason);
+        pthread_mutex_lock(&s->lock);
+        conn_free_locked(s, c);
+        pthread_mutex_unlock(&s->lock);
+}
+
+static int conn_arm(Server *s, Conn *c, uint32_t events) {
+        struct epoll_event ev = { .events = events | EPOLLONESHOT | EPOLLRDHUP, .data.ptr = c };
+        return epoll_ctl(s->epoll_fd, EPOLL_CTL_MOD, c->fd, &ev) < 0 ? -errno : 0;
+}
+
+/* Send what is in c->out; 1 when all is sent, 0 if it would block, -errno. */
+static int conn_flush(Conn *c) {
+        while (c->out_off < c->out_len) {
+                ssize_t k = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        if (errno == EAGAIN)
+                                return 0;
+                        return -errno;
+                }
+                c->out_off += (size_t) k;
+        }
+        free(c->out);
+        c->out = NULL;
+        c->out_len = c->out_off = 0;
+        return 1;
+}
+
+/* Send header + payload; buffer the rest if the socket is full.  1 sent, 0 queued, -errno. */
+static int conn_send_reply(Conn *c, const ProtoResult *res, const uint8_t *payload) {
+        uint8_t hdr[PRH_REPLY_HEADER_SIZE];
+        struct iovec iov[2] = {
+                { .iov_base = hdr, .iov_len = sizeof hdr },
+                { .iov_base = (void *) (uintptr_t) payload, .iov_len = res->data_len },
+        };
+        struct msghdr mh = { .msg_iov = iov, .msg_iovlen = res->data_len > 0 ? 2 : 1 };
+        size_t total = sizeof hdr + res->data_len;
+        ssize_t k;
+
+        proto_reply_encode(hdr, res);
+        do
+                k = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+        while (k < 0 && errno == EINTR);
+        if (k < 0) {
+                if (errno != EAGAIN)
+                        return -errno;
+                k = 0;
+        }
+        if ((size_t) k == total)
+                return 1;
+
+        c->out = malloc(total - (size_t) k);
+        if (!c->out)
+                return -ENOMEM;
+        c->out_len = total - (size_t) k;
+        c->out_off = 0;
+        if ((size_t) k < sizeof hdr) {
+                memcpy(c->out, hdr + k, sizeof hdr - (size_t) k);
+                memcpy(c->out + sizeof hdr - (size_t) k, payload, res->data_len);
+        } else
+                memcpy(c->out, payload + ((size_t) k - sizeof hdr), c->out_len);
+        return 0;
+}
+
+static void thread_spawn_locked(Server *s);
+
+/* Execute a complete request and send its reply.  Returns 1 sent, 0 queued, -errno. */
+static int conn_execute(Server *s, Conn *c) {
+        ProtoRequest *req = &c->req;
+        ProtoResult res;
+        struct timespec t0, t1;
+        int flags, r;
+
+        trace(request_received, c->id, req->fd, req->cdb[0], req->cdb[1] & 0x1f, req->xfer_len);
+
+        /* Like the reference: the received fd is made blocking (it shares QEMU's file description). */
+        flags = fcntl(req->fd, F_GETFL);
+        if (flags >= 0 && (flags & O_NONBLOCK))
+                (void) fcntl(req->fd, F_SETFL, flags & ~O_NONBLOCK);
+
+        pthread_mutex_lock(&s->lock);
+        s->executing++;
+        if (s->executing >= s->threads)
+                thread_spawn_locked(s);
+        pthread_mutex_unlock(&s->lock);
+
+        trace(sgio_issue, c->id, req->fd, req->cdb[0], req->cdb[1] & 0x1f);
+        if (_unlikely_(trace_enabled[TRACE_sgio_complete]))
+                clock_gettime(CLOCK_MONOTONIC, &t0);
+
+        backend_execute(s->config.backend, req->fd, req->cdb, req->data, req->xfer_len, thread_inbuf, &res);
+
+        if (_unlikely_(trace_enabled[TRACE_sgio_complete])) {
+                clock_gettime(CLOCK_MONOTONIC, &t1);
+                ProtoSenseInfo si = proto_sense_parse(res.sense, PRH_SENSE_SIZE);
+                trace(sgio_complete, c->id, (unsigned) res.status, si.key, si.asc, si.ascq, res.data_len,
+                      (unsigned long long) ((t1.tv_sec - t0.tv_sec) * 1000000LL + (t1.tv_nsec - t0.tv_nsec) / 1000));
+        }
+
+        pthread_mutex_lock(&s->lock);
+        s->executing--;
+        pthread_mutex_unlock(&s->lock);
+
+        /* The fd is closed after every request, whatever the result. */
+        proto_request_reset(req);
+        c->req.data = NULL;
+
+        r = conn_send_reply(c, &res, thread_inbuf);
+        if (r >= 0)
+                trace(reply_sent, c->id, (unsigned) res.status, res.data_len);
+        return r;
+}
+
+/* Handle readiness on a connection.  Returns with the connection re-armed or freed. */
+static void conn_process(Server *s, Conn *c, uint32_t events) {
+        unsigned served = 0;
+        int r;
+
+        if (c->out) {
+                r = conn_flush(c);
+                if (r < 0) {
+                        conn_log(s, r, "Unable to write to socket: %m");
+                        return conn_close(s, c, "write-error");
+                }
+                if (r == 0) {
+                        if (conn_arm(s, c, EPOLLOUT) < 0)
+                                return conn_close(s, c, "epoll-error");
+                        return;
+                }
+        }
+
+        for (;;) {
+                if (c->state == CONN_HANDSHAKE) {
+                        /* No ancillary buffer: fds sent with the handshake are discarded by the kernel. */
+                        ssize_t k = recv(c->fd, c->hs + c->hs_have, PRH_HANDSHAKE_SIZE - c->hs_have, MSG_DONTWAIT);
+                        if (k < 0 && errno == EINTR)
+                                continue;
+                        if (k < 0 && errno == EAGAIN)
+                                break;
+                        if (k <= 0)
+                                return conn_close(s, c, k == 0 ? "eof" : "read-error");
+                        c->hs_have += (uint8_t) k;
+                        if (c->hs_have < PRH_HANDSHAKE_SIZE)
+                                continue;
+                        uint32_t features = proto_handshake_decode(c->hs);
+                        trace(conn_handshake, c->id, features);
+                        if (features & ~PRH_SUPPORTED_FEATURES)
+                                return conn_close(s, c, "unsupported-features");
+                        c->state = CONN_REQUEST;
+                        continue;
+                }
+
+                if (served >= MAX_REQUESTS_PER_WAKEUP)
+                        break;
+
+                ProtoRequest *req = &c->req;
+                uint8_t *dst;
+                bool fds_ok;
+                size_t want = proto_request_wanted(req, &dst, &fds_ok);
+                int fds[2];
+                size_t n_fds = 0;
+                bool truncated = false;
+                ssize_t k;
+
+                if (fds_ok)
+                        k = recv_with_fds(c->fd, dst, want, fds, ELEMENTSOF(fds), &n_fds, &truncated, MSG_DONTWAIT);
+                else {
+                        do
+                                k = recv(c->fd, dst, want, MSG_DONTWAIT);
+                        while (k < 0 && errno == EINTR);
+                        if (k < 0)
+                                k = -errno;
+                }
+                if (k == -EAGAIN)
+                        break;
+                if (k < 0) {
+                        conn_log(s, (int) k, "Unable to read from socket: %m");
+                        return conn_close(s, c, "read-error");
+                }
+                if (k == 0) {
+                        if (req->phase == PROTO_PHASE_DATA)
+                                conn_log(s, 0, "Unexpected end-of-file before all data were read");
+                        return conn_close(s, c, "eof");
+                }
+
+                ProtoStep step;
+                if (truncated) {
+                        /* More fds than we can hold: certainly more than one. */
+                        for (size_t i = 0; i < n_fds; i++)
+                                safe_close(fds[i]);
+                        step = PROTO_ERR_TOO_MANY_FDS;
+                } else
+                        step = proto_request_advance(req, (size_t) k, fds, n_fds);
+
+                if (step == PROTO_NEED_MORE) {
+                        if (req->phase == PROTO_PHASE_DATA && !req->data) {
+                                req->data = malloc(req->xfer_len);
+                                if (!req->data) {
+                                        conn_log(s, -ENOMEM, "Out of memory");
+                                        return conn_close(s, c, "oom");
+                                }
+                        }
+                        continue;
+                }
+                if (step != PROTO_COMPLETE) {
+                        const char *msg = proto_step_message(step);
+                        trace(request_rejected, c->id,
+                              step == PROTO_ERR_TOO_MANY_FDS ? "too-many-fds" :
+                              step == PROTO_ERR_NO_FD ? "no-fd" :
+                              step == PROTO_ERR_BAD_OPCODE ? "bad-opcode" : "too-long");
+                        if (msg)
+                                conn_log(s, 0, "%s", msg);
+                        return conn_close(s, c, "protocol-violation");
+                }
+
+                /* After a termination request, requests not yet started are not executed. */
+                if (__atomic_load_n(&s->terminating, __ATOMIC_RELAXED))
+                        return conn_close(s, c, "terminating");
+
+                uint8_t *data = req->data;
+                r = conn_execute(s, c);
+                free(data);
+                served++;
+                if (r < 0) {
+                        conn_log(s, r, "Unable to write to socket: %m");
+                        return conn_close(s, c, "write-error");
+                }
+                if (r == 0) {
+                        if (conn_arm(s, c, EPOLLOUT) < 0)
+                                return conn_close(s, c, "epoll-error");
+                        return;
+                }
+                if (__atomic_load_n(&s->terminating, __ATOMIC_RELAXED))
+                        return conn_close(s, c, "terminating");
+        }
+
+        (void) events;
+        if (conn_arm(s, c, EPOLLIN) < 0)
+                conn_close(s, c, "epoll-error");
+}
+
+static void refuse(Server *s, int fd, const char *reason) {
+        time_t now = time(NULL);
+
+        trace(conn_reject, fd, reason);
+        if (now != s->last_refusal_log) {
+                s->last_refusal_log = now;
+                log_warning("Refusing connection: %s", reason);
+        }
+        safe_close(fd);
+}
+
+static void server_accept(Server *s) {
+        for (int i = 0; i < ACCEPTS_PER_WAKEUP; i++) {
+                int fd = accept4(s->config.listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                if (fd < 0) {
+                        if (errno == EINTR || errno == ECONNABORTED)
+                                continue;
+                        if ((errno == EMFILE || errno == ENFILE) && s->spare_fd >= 0) {
+                                /* Answer with EOF rather than leave the client hanging in the backlog. */
+                                s->spare_fd = safe_close(s->spare_fd);
+                                fd = accept4(s->config.listen_fd, NULL, NULL, SOCK_CLOEXEC);
+                                if (fd >= 0)
+                                        refuse(s, fd, "out of file descriptors");
+                                s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+                                continue;
+                        }
+                        if (errno != EAGAIN)
+                                log_warning_errno(-errno, "Failed to accept connection: %m");
+                        break;
+                }
+
+                pthread_mutex_lock(&s->lock);
+                bool full = s->n_conns >= s->config.max_connections;
+                pthread_mutex_unlock(&s->lock);
+                if (full) {
+                        refuse(s, fd, "connection limit reached (--max-connections)");
+                        continue;
+                }
+
+                Conn *c = calloc(1, sizeof *c);
+                if (!c) {
+                        refuse(s, fd, "out of memory");
+                        continue;
+                }
+                c->fd = fd;
+                c->id = atomic_fetch_add(&s->next_id, 1) + 1;
+                proto_request_init(&c->req);
+
+                /* The helper speaks first: its supported features. */
+                uint8_t hs[PRH_HANDSHAKE_SIZE];
+                proto_handshake_encode(hs, PRH_SUPPORTED_FEATURES);
+                if (send(fd, hs, sizeof hs, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t) sizeof hs) {
+                        safe_close(fd);
+                        free(c);
+                        continue;
+                }
+
+                pthread_mutex_lock(&s->lock);
+                c->next = s->conns;
+                if (s->conns)
+                        s->conns->prev = c;
+                s->conns = c;
+                s->n_conns++;
+                pthread_mutex_unlock(&s->lock);
+
+                trace(conn_accept, c->id, fd);
+                struct epoll_event ev = { .events = EPOLLIN | EPOLLONESHOT | EPOLLRDHUP, .data.ptr = c };
+                if (epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+                        log_warning_errno(-errno, "Failed to watch connection: %m");
+                        conn_close(s, c, "epoll-error");
+                }
+        }
+
+        struct epoll_event ev = { .events = EPOLLIN | EPOLLONESHOT, .data.ptr = &tag_listen };
+        if (!__atomic_load_n(&s->terminating, __ATOMIC_RELAXED))
+                (void) epoll_ctl(s->epoll_fd, EPOLL_CTL_MOD, s->config.listen_fd, &ev);
+}
+
+static void *worker(void *userdata) {
+        Server *s = userdata;
+
+        for (;;) {
+                struct epoll_event ev;
+                int n = epoll_wait(s->epoll_fd, &ev, 1, THREAD_IDLE_EXIT_MS);
+
+                pthread_mutex_lock(&s->lock);
+                if (s->terminating || (n == 0 && s->threads > s->config.min_threads)) {
+                        s->threads--;
+                        pthread_cond_broadcast(&s->cond);
+                        pthread_mutex_unlock(&s->lock);
+                        return NULL;
+                }
+                if (n <= 0) {
+                        pthread_mutex_unlock(&s->lock);
+                        continue;
+                }
+                s->active++;
+                pthread_mutex_unlock(&s->lock);
+
+                if (ev.data.ptr == &tag_listen)
+                        server_accept(s);
+                else if (ev.data.ptr != &tag_wake)
+                        conn_process(s, ev.data.ptr, ev.events);
+
+                pthread_mutex_lock(&s->lock);
+                s->active--;
+                if (s->terminating)
+                        pthread_cond_broadcast(&s->cond);
+                pthread_mutex_unlock(&s->lock);
+        }
+}
+
+static void thread_spawn_locked(Server *s) {
+        pthread_t t;
+
+        if (s->terminating || s->threads >= s->config.max_requests + 1)
+                return;
+        if (pthread_create(&t, &s->attr, worker, s) != 0) {
+                log_warning("Failed to start a worker thread; %u running", s->threads);
+                return;
+        }
+        s->threads++;
+}
+
+int server_run(const ServerConfig *config, void (*ready)(void *userdata), void *userdata) {
+        Server s = {
+                .config = *config,
+                .epoll_fd = -EBADF,
+                .wake_fd = -EBADF,
+                .spare_fd = -EBADF,
+                .lock = PTHREAD_MUTEX_INITIALIZER,
+                .cond = PTHREAD_COND_INITIALIZER,
+        };
+        sigset_t ss;
+        int sig, r = 0;
+
+        if (s.config.min_threads < 1)
+                s.config.min_threads = 1;
+        if (s.config.max_requests < 1)
+                s.config.max_requests = 1;
+
+        s.epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+        s.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        s.spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (s.epoll_fd < 0 || s.wake_fd < 0) {
+                r = log_error_errno(-errno, "Failed to set up the event loop: %m");
+                goto finish;
+        }
+        r = fd_set_nonblock(s.config.listen_fd, true);
+        if (r < 0) {
+                log_error_errno(r, "Failed to make the listening socket non-blocking: %m");
+                goto finish;
+        }
+        struct epoll_event lev = { .events = EPOLLIN | EPOLLONESHOT, .data.ptr = &tag_listen };
+        struct epoll_event wev = { .events = EPOLLIN, .data.ptr = &tag_wake };
+        if (epoll_ctl(s.epoll_fd, EPOLL_CTL_ADD, s.config.listen_fd, &lev) < 0 ||
+            epoll_ctl(s.epoll_fd, EPOLL_CTL_ADD, s.wake_fd, &wev) < 0) {
+                r = log_error_errno(-errno, "Failed to watch the listening socket: %m");
+                goto finish;
+        }
+
+        /* Small stacks: a worker needs a few KiB beyond the TLS buffer. */
+        pthread_attr_init(&s.attr);
+        pthread_attr_setstacksize(&s.attr, 256 * 1024);
+        pthread_attr_setdetachstate(&s.attr, PTHREAD_CREATE_DETACHED);
+
+        pthread_mutex_lock(&s.lock);
+        for (unsigned i = 0; i < s.config.min_threads; i++)
+                thread_spawn_locked(&s);
+        pthread_mutex_unlock(&s.lock);
+        if (s.threads == 0) {
+                r = log_error_errno(-EAGAIN, "Failed to start worker threads");
+                goto finish;
+        }
+
+        if (ready)
+                ready(userdata);
+
+        sigemptyset(&ss);
+        sigaddset(&ss, SIGTERM);
+        sigaddset(&ss, SIGINT);
+        sigaddset(&ss, SIGHUP);
+        do
+                sig = sigwaitinfo(&ss, NULL);
+        while (sig < 0 && errno == EINTR);
+        log_debug("Received signal %d, terminating.", sig);
+
+        /* Stop accepting at once and remove the socket we created. */
+        pthread_mutex_lock(&s.lock);
+        s.terminating = true;
+        pthread_mutex_unlock(&s.lock);
+        (void) epoll_ctl(s.epoll_fd, EPOLL_CTL_DEL, s.config.listen_fd, NULL);
+        if (s.config.unlink_path && unlink(s.config.unlink_path) < 0 && errno != ENOENT)
+                log_warning_errno(-errno, "Failed to unlink socket %s: %m", s.config.unlink_path);
+
+        /* Wake every idle thread; busy ones finish their request and reply first. */
+        (void) eventfd_write(s.wake_fd, 1);
+        pthread_mutex_lock(&s.lock);
+        while (s.active > 0 || s.threads > 0)
+                pthread_cond_wait(&s.cond, &s.lock);
+        while (s.conns)
+                conn_free_locked(&s, s.conns);
+        pthread_mutex_unlock(&s.lock);
+        pthread_attr_destroy(&s.attr);
+        r = 0;
+
+finish:
+        safe_close(s.spare_fd);
+        safe_close(s.wake_fd);
+        safe_close(s.epoll_fd);
+        return r;
+}

@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The request server: accepts connections on the listening socket and
+ * serves the pr-helper protocol on each, executing requests on a bounded
+ * pool of threads so that a device that blocks in SG_IO holds only its own
+ * connection.  See docs/design.md for why the pool shares one epoll set.
+ */
+#pragma once
+
+#include <stdint.h>
+
+#include "backend.h"
+
+typedef struct ServerConfig {
+        int listen_fd;
+        const char *unlink_path;        /* socket to remove at exit (NULL: activated) */
+        unsigned max_connections;
+        unsigned max_requests;          /* threads executing requests at once */
+        unsigned min_threads;
+        int verbose;                    /* 0: no per-connection messages */
+        Backend *backend;
+} ServerConfig;
+
+/*
+ * Serve until SIGTERM, SIGINT or SIGHUP (which the caller has blocked in
+ * every thread).  Then stop accepting, remove the socket, let requests in
+ * flight finish and their replies go out, drop idle connections, return 0.
+ * ready() is called once the threads run (readiness notification).
+ */
+int server_run(const ServerConfig *config, void (*ready)(void *userdata), void *userdata);
