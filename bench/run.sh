@@ -1,0 +1,411 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# Benchmark driver: prhd, Debian's qemu-pr-helper and bench/floor side by
+# side, in one run, on the same machine state.  Writes OUT/benchmarks.md and
+# OUT/benchmarks-*.png (OUT = docs/ for the real run).
+#
+#   bench/run.sh [--smoke] [--builddir DIR] [--out DIR] [--duration S] [--rounds N]
+#   meson compile -C BUILDDIR bench        # full run, rewrites docs/benchmarks.md
+#   meson compile -C BUILDDIR bench-smoke  # ~1 s per piece, into BUILDDIR/bench-smoke
+#
+# Load runs are interleaved (for each round, for each client count: every
+# helper in turn) so that whatever else the machine does during the run is
+# spread over all three alike; figures are medians over the rounds.
+# Nothing here judges timings: the exit status is non-zero only when a piece
+# failed to run (a helper did not start, a connection or reply failed).
+set -u
+
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+BUILDDIR=$SRC/build-bench
+OUT=
+SMOKE=0
+DURATION=
+ROUNDS=
+REF=${REF:-/usr/bin/qemu-pr-helper}
+CMDLINE="bench/run.sh $*"
+
+while [ $# -gt 0 ]; do
+        case $1 in
+        --smoke) SMOKE=1 ;;
+        --builddir) BUILDDIR=$2; shift ;;
+        --out) OUT=$2; shift ;;
+        --duration) DURATION=$2; shift ;;
+        --rounds) ROUNDS=$2; shift ;;
+        -h|--help) sed -n '3,17p' "$0"; exit 0 ;;
+        *) echo "run.sh: unknown argument $1" >&2; exit 1 ;;
+        esac
+        shift
+done
+BUILDDIR=$(cd "$BUILDDIR" && pwd) || exit 1
+
+if [ $SMOKE = 1 ]; then
+        : "${DURATION:=1}" "${ROUNDS:=1}"
+        WARMUP=0.2 IDLE_COUNTS="100 1000" STARTUP_RUNS=3 STALL_S=0.5 ISO_D=1
+        : "${OUT:=$BUILDDIR/bench-smoke}"
+else
+        : "${DURATION:=3}" "${ROUNDS:=3}"
+        WARMUP=0.5 IDLE_COUNTS="1000 10000" STARTUP_RUNS=20 STALL_S=3 ISO_D=4
+        : "${OUT:=$SRC/docs}"
+fi
+CLIENTS="1 8 64 512"
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+
+LOADGEN=$BUILDDIR/bench/loadgen
+FLOOR=$BUILDDIR/bench/floor
+STALLFS=$BUILDDIR/bench/stallfs
+PRHD=${PRHD:-$BUILDDIR/src/daemon/prhd}
+
+TMP=$(mktemp -d /tmp/prh-bench.XXXXXX)
+RAW=$TMP/raw.txt
+FAILED=0
+declare -A PIDS=()
+
+log() { echo "bench: $*" >&2; }
+
+cleanup() {
+        for h in "${!PIDS[@]}"; do kill "${PIDS[$h]}" 2>/dev/null; done
+        wait 2>/dev/null
+        if mountpoint -q "$TMP/fuse" 2>/dev/null; then
+                fusermount3 -u "$TMP/fuse" 2>/dev/null || umount -l "$TMP/fuse"
+        fi
+        rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+for f in "$LOADGEN" "$FLOOR"; do
+        [ -x "$f" ] || { echo "run.sh: $f missing: meson compile -C $BUILDDIR" >&2; exit 1; }
+done
+
+HELPERS=()
+declare -A CMD=()
+if [ -x "$PRHD" ]; then
+        HELPERS+=(prhd)
+        # Limits: prhd may cap connections below what the memory test opens.
+        PRHD_ARGS=${PRHD_ARGS-}
+        if [ -z "$PRHD_ARGS" ] && "$PRHD" --help 2>&1 | grep -q -- '--max-connections'; then
+                PRHD_ARGS="--max-connections=20000"
+        fi
+        CMD[prhd]="$PRHD -k @SOCK@ $PRHD_ARGS"
+else
+        log "no prhd at $PRHD: measuring the reference and the floor only"
+fi
+if [ -x "$REF" ]; then
+        HELPERS+=(ref)
+        CMD[ref]="$REF -k @SOCK@"
+else
+        log "no $REF"
+fi
+HELPERS+=(floor)
+CMD[floor]="$FLOOR -k @SOCK@"
+
+# Every helper and the generator may hold 10,000+ fds: give them the hard limit
+# (raising it needs CAP_SYS_RESOURCE, which containers often lack).
+NOFILE=$(ulimit -Hn)
+[ "$NOFILE" = unlimited ] && NOFILE=1048576
+
+start_helper() {        # name -> PIDS[name], socket $TMP/name.sock
+        local h=$1 sock=$TMP/$1.sock
+        rm -f "$sock"
+        # shellcheck disable=SC2086
+        prlimit --nofile=$NOFILE:$NOFILE ${CMD[$h]//@SOCK@/$sock} 2>>"$TMP/$h.log" &
+        PIDS[$h]=$!
+        for _ in $(seq 500); do
+                [ -S "$sock" ] && break
+                sleep 0.01
+        done
+        if [ ! -S "$sock" ]; then
+                log "$h did not create $sock"; FAILED=1; return 1
+        fi
+        sleep 0.1
+}
+
+stop_helper() {
+        local h=$1
+        [ -n "${PIDS[$h]-}" ] || return 0
+        kill "${PIDS[$h]}" 2>/dev/null
+        wait "${PIDS[$h]}" 2>/dev/null
+        unset "PIDS[$h]"
+}
+
+lg() {          # tag, loadgen args...: run, keep the RESULT line under tag
+        local tag=$1 line rc; shift
+        line=$(prlimit --nofile=$NOFILE:$NOFILE "$LOADGEN" "$@" 2>>"$TMP/loadgen.log")
+        rc=$?
+        [ $rc = 0 ] || { log "loadgen $* exited $rc"; FAILED=1; }
+        echo "$tag $line" >>"$RAW"
+        echo "$tag $line" >&2
+}
+
+field() {       # tag field -> values (one per matching line)
+        grep -E "^$1 " "$RAW" | sed -n "s/.* $2=\([^ ]*\).*/\1/p"
+}
+median() { sort -g | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else print "nan"}'; }
+med() { field "$1" "$2" | median; }
+
+snapshot_load() {
+        echo "loadavg $(cut -d' ' -f1-3 /proc/loadavg); busiest now: $(top -bn1 -o %CPU | awk 'NR > 7 && NR <= 10 {printf "%s %s%%, ", $12, $9}' | sed 's/, $//')"
+}
+
+LOAD_BEFORE=$(snapshot_load)
+T_START=$(date -u +%FT%TZ)
+log "helpers: ${HELPERS[*]}; out: $OUT; $LOAD_BEFORE"
+
+# ---- 1. throughput and latency, host mode (/dev/null: SG_IO fails at once with ENOTTY) ----
+for h in "${HELPERS[@]}"; do start_helper "$h" || exit 1; done
+for r in $(seq "$ROUNDS"); do
+        for c in $CLIENTS; do
+                for h in "${HELPERS[@]}"; do
+                        lg "load:$h:$c" -k "$TMP/$h.sock" -c "$c" -d "$DURATION" -w "$WARMUP" \
+                                -f /dev/null -p "${PIDS[$h]}"
+                done
+        done
+done
+for h in "${HELPERS[@]}"; do stop_helper "$h"; done
+
+# ---- 2. memory: idle RSS, and with N idle clients, then one request on each ----
+for n in $IDLE_COUNTS; do
+        for h in "${HELPERS[@]}"; do
+                start_helper "$h" || continue
+                sleep 0.3
+                lg "idle:$h:$n" -k "$TMP/$h.sock" --idle "$n" -p "${PIDS[$h]}"
+                stop_helper "$h"
+        done
+done
+
+# ---- 3. startup: exec to first completed handshake ----
+for h in "${HELPERS[@]}"; do
+        # shellcheck disable=SC2086
+        lg "startup:$h" -k "$TMP/$h.startup.sock" --startup "$STARTUP_RUNS" -- \
+                ${CMD[$h]//@SOCK@/$TMP/$h.startup.sock}
+done
+
+# ---- 4. isolation: 8 clients on /dev/null, one more whose device stalls ----
+ISO=0
+if [ -x "$STALLFS" ] && [ -c /dev/fuse ]; then
+        mkdir -p "$TMP/fuse"
+        "$STALLFS" -s "$STALL_S" "$TMP/fuse" -f -o default_permissions 2>>"$TMP/stallfs.log" &
+        STALLFS_PID=$!
+        for _ in $(seq 300); do [ -e "$TMP/fuse/stall" ] && break; sleep 0.01; done
+        if [ -e "$TMP/fuse/stall" ]; then
+                ISO=1
+                for h in "${HELPERS[@]}"; do
+                        start_helper "$h" || continue
+                        lg "iso-base:$h" -k "$TMP/$h.sock" -c 8 -d "$ISO_D" -w "$WARMUP" -p "${PIDS[$h]}"
+                        lg "iso-stall:$h" -k "$TMP/$h.sock" -c 8 -d "$ISO_D" -w "$WARMUP" \
+                                --stall "$TMP/fuse/stall" -p "${PIDS[$h]}"
+                        lg "iso-base:$h" -k "$TMP/$h.sock" -c 8 -d "$ISO_D" -w "$WARMUP" -p "${PIDS[$h]}"
+                        stop_helper "$h"
+                done
+        else
+                log "stallfs did not mount: isolation skipped"; FAILED=1
+        fi
+        fusermount3 -u "$TMP/fuse" 2>/dev/null || umount -l "$TMP/fuse"
+        wait "$STALLFS_PID" 2>/dev/null
+else
+        log "no stallfs or /dev/fuse: isolation skipped"
+fi
+
+LOAD_AFTER=$(snapshot_load)
+T_END=$(date -u +%FT%TZ)
+
+# ---- report ----
+fmt_k() { awk -v v="$1" 'BEGIN { if (v == "nan" || v == "") print "–"; else if (v >= 10000) printf "%.1fk", v/1000; else printf "%.0f", v }'; }
+fmt() { awk -v v="$1" -v f="${2:-%.1f}" 'BEGIN { if (v == "nan" || v == "") print "–"; else printf f, v }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || a == "nan" || b == "nan" || b == 0) print "nan"; else printf "%.2f", a / b }'; }
+verdict() {     # value op bound -> met / not met
+        awk -v v="$1" -v op="$2" -v b="$3" 'BEGIN {
+                if (v == "nan" || v == "") { print "no figure"; exit }
+                ok = (op == ">=") ? (v >= b) : (v <= b); print ok ? "met" : "**not met**" }'
+}
+name() { case $1 in prhd) echo prhd ;; ref) echo "qemu-pr-helper" ;; floor) echo floor ;; esac; }
+has() { for x in "${HELPERS[@]}"; do [ "$x" = "$1" ] && return 0; done; return 1; }
+
+CPU_MODEL=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)
+HYPER=$(lscpu 2>/dev/null | sed -n 's/^Hypervisor vendor: *//p' | head -1)
+MEM=$(free -g | awk '/^Mem:/ {print $2 " GiB"}')
+PRHD_VER=$(has prhd && "$PRHD" --version 2>&1 | head -1)
+REF_VER=$(has ref && "$REF" --version 2>&1 | head -1)
+GIT_REV=$(git -C "$SRC" rev-parse --short HEAD 2>/dev/null)
+GIT_DIRTY=$(git -C "$SRC" status --porcelain -- src 2>/dev/null | grep -q . && echo " (src/ has uncommitted changes)")
+CC_VER=$(cc --version | head -1)
+BUILDTYPE=$(python3 -c 'import json,sys; print(next(o["value"] for o in json.load(open(sys.argv[1])) if o["name"]=="buildtype"))' \
+        "$BUILDDIR/meson-info/intro-buildoptions.json" 2>/dev/null)
+
+# plot data: clients rps(prhd ref floor) p99(prhd ref floor)
+PLOT=$TMP/plot.dat
+for c in $CLIENTS; do
+        row="$c"
+        for h in prhd ref floor; do row="$row $(has $h && med "load:$h:$c" rps || echo nan)"; done
+        for h in prhd ref floor; do row="$row $(has $h && med "load:$h:$c" p99_us || echo nan)"; done
+        echo "$row"
+done >"$PLOT"
+PNG_T=benchmarks-throughput.png
+PNG_L=benchmarks-latency.png
+gnuplot <<EOF 2>>"$TMP/gnuplot.log" || log "gnuplot failed"
+set terminal pngcairo size 800,500 font "sans,10"
+set datafile missing "nan"
+set logscale x 2
+set xtics (1, 8, 64, 512)
+set key top left
+set grid
+set xlabel "client connections"
+set output "$OUT/$PNG_T"
+set title "PR IN throughput, host mode (fd = /dev/null), median of $ROUNDS x ${DURATION} s"
+set ylabel "requests/s"
+set yrange [0:*]
+plot "$PLOT" u 1:2 w lp lw 2 t "prhd", "" u 1:3 w lp lw 2 t "qemu-pr-helper", "" u 1:4 w lp lw 2 dt 2 t "floor"
+set output "$OUT/$PNG_L"
+set title "PR IN latency p99, host mode"
+set ylabel "p99 latency (us)"
+set logscale y
+set yrange [*:*]
+plot "$PLOT" u 1:5 w lp lw 2 t "prhd", "" u 1:6 w lp lw 2 t "qemu-pr-helper", "" u 1:7 w lp lw 2 dt 2 t "floor"
+EOF
+
+DOC=$OUT/benchmarks.md
+{
+echo "# Benchmarks"
+echo
+if [ $SMOKE = 1 ]; then
+        echo "**Smoke run**: every piece ran for about a second. These figures only show that the benchmark works."
+        echo
+fi
+echo "Generated by \`$CMDLINE\` (\`meson compile -C BUILDDIR bench\` runs the same), $T_START – $T_END."
+echo "Every figure below was measured in that one run; ratios compare figures of the same run."
+echo "Nothing here is a pass/fail test: the \"met\" column reads the issue's targets against this run."
+echo
+echo "## Machine and versions"
+echo
+echo "| | |"
+echo "| --- | --- |"
+echo "| CPU | ${CPU_MODEL:-?}, $(nproc) online CPUs${HYPER:+, guest of $HYPER} |"
+echo "| memory | $MEM |"
+echo "| kernel | $(uname -r) |"
+echo "| prhd | ${PRHD_VER:-not built} (git $GIT_REV$GIT_DIRTY, $BUILDTYPE build, $CC_VER) ${PRHD_ARGS:+, run with \`$PRHD_ARGS\`} |"
+echo "| reference | ${REF_VER:-not installed} |"
+echo "| floor | bench/floor.c, same build |"
+echo "| other load | before: $LOAD_BEFORE; after: $LOAD_AFTER |"
+echo
+echo "The machine is shared with other work (builds, a TCG guest); load runs are interleaved so that"
+echo "all helpers see the same background, and each load figure is the median of $ROUNDS runs."
+echo
+echo "## Targets (issue 6) against this run"
+echo
+echo "| target | figure in this run | met? |"
+echo "| --- | --- | --- |"
+if has prhd; then
+        for c in 8 64; do
+                rr=$(ratio "$(med load:prhd:$c rps)" "$(med load:ref:$c rps)")
+                rf=$(ratio "$(med load:prhd:$c rps)" "$(med load:floor:$c rps)")
+                echo "| throughput, $c clients: ≥ 2x reference | $rr x ($(fmt_k "$(med load:prhd:$c rps)") vs $(fmt_k "$(med load:ref:$c rps)") req/s) | $(verdict "$rr" ">=" 2) |"
+                echo "| throughput, $c clients: ≥ 0.75x floor | $rf x ($(fmt_k "$(med load:prhd:$c rps)") vs $(fmt_k "$(med load:floor:$c rps)") req/s) | $(verdict "$rf" ">=" 0.75) |"
+        done
+        rp=$(ratio "$(med load:prhd:64 p99_us)" "$(med load:ref:64 p99_us)")
+        echo "| p99 at 64 clients: ≤ 0.5x reference | $rp x ($(fmt "$(med load:prhd:64 p99_us)" %.0f) vs $(fmt "$(med load:ref:64 p99_us)" %.0f) µs) | $(verdict "$rp" "<=" 0.5) |"
+        first_idle=${IDLE_COUNTS%% *}
+        rss0=$(field "idle:prhd:$first_idle" rss0_kb | head -1)
+        echo "| idle RSS ≤ 2 MB | $(fmt "$(awk -v k="$rss0" 'BEGIN{print k/1024}')" %.2f) MB | $(verdict "$rss0" "<=" 2048) |"
+        for n in $IDLE_COUNTS; do
+                pc=$(field "idle:prhd:$n" per_conn_b | head -1)
+                echo "| ≤ 2 KB per idle connection ($n clients) | $(fmt "$pc" %.0f) B | $(verdict "$pc" "<=" 2048) |"
+        done
+        for n in $IDLE_COUNTS; do
+                sv=$(field "idle:prhd:$n" served | head -1); fl=$(field "idle:prhd:$n" failed | head -1)
+                echo "| $n idle connections served without error | ${sv:-0} served, ${fl:-?} failed | $( [ "${sv:-0}" = "$n" ] && [ "${fl:-1}" = 0 ] && echo met || echo '**not met**') |"
+        done
+        if [ $ISO = 1 ]; then
+                keep=$(ratio "$(med iso-stall:prhd rps)" "$(med iso-base:prhd rps)")
+                echo "| isolation: ≥ 95% of throughput with one device stalled | $(fmt "$(awk -v k="$keep" 'BEGIN{print k*100}')" %.0f)% | $(verdict "$keep" ">=" 0.95) |"
+        fi
+        echo "| real device (LIO in the VM rig), 1 and 8 clients | pending: see below | no figure |"
+else
+        echo "| all | prhd was not built: no figures | – |"
+fi
+echo
+echo "## Throughput and latency, host mode"
+echo
+echo "PR IN READ KEYS (allocation length 1024) with an fd on /dev/null: SG_IO fails at once with ENOTTY"
+echo "and every helper answers CHECK CONDITION, so the figure is the helper's own cost (socket, fd"
+echo "passing, validation, ioctl, reply). Closed loop: each connection sends its next request when the"
+echo "reply has arrived. ${DURATION} s measured after ${WARMUP} s warm-up; median of $ROUNDS interleaved runs."
+echo "CPU columns: CPU time per request of the server and of the load generator (from /proc and"
+echo "getrusage over the measured interval), which shows which side the time goes to."
+echo
+echo "| clients | helper | req/s | p50 µs | p99 µs | max µs | server µs CPU/req | loadgen µs CPU/req | vs reference | vs floor |"
+echo "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+for c in $CLIENTS; do
+        for h in "${HELPERS[@]}"; do
+                t=load:$h:$c
+                echo "| $c | $(name $h) | $(fmt_k "$(med $t rps)") | $(fmt "$(med $t p50_us)") | $(fmt "$(med $t p99_us)" %.0f) | $(fmt "$(med $t max_us)" %.0f) | $(fmt "$(med $t srv_us_per_req)" %.2f) | $(fmt "$(med $t lg_us_per_req)" %.2f) | $(has ref && ratio "$(med $t rps)" "$(med load:ref:$c rps)" || echo –) | $(ratio "$(med $t rps)" "$(med load:floor:$c rps)") |"
+        done
+done
+echo
+echo "![throughput]($PNG_T)"
+echo "![latency]($PNG_L)"
+echo
+echo "## Memory"
+echo
+echo "VmRSS of a freshly started helper, then with N clients connected and idle after the handshake,"
+echo "then after one request on each of them (every connection must be answered)."
+echo
+echo "| helper | idle RSS | N | RSS with N idle | per idle connection | after one request each | per connection | served / failed |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+for n in $IDLE_COUNTS; do
+        for h in "${HELPERS[@]}"; do
+                t=idle:$h:$n
+                kb() { awk -v k="$1" 'BEGIN { if (k == "" || k < 0) print "–"; else printf "%.2f MB", k/1024 }'; }
+                echo "| $(name $h) | $(kb "$(field $t rss0_kb | head -1)") | $n | $(kb "$(field $t rss_idle_kb | head -1)") | $(fmt "$(field $t per_conn_b | head -1)" %.0f) B | $(kb "$(field $t rss_served_kb | head -1)") | $(fmt "$(field $t per_conn_served_b | head -1)" %.0f) B | $(field $t served | head -1) / $(field $t failed | head -1) |"
+        done
+done
+echo
+echo "## Startup"
+echo
+echo "Time from posix_spawn() to the first completed handshake on the socket (the client polls connect"
+echo "every 20 µs), $STARTUP_RUNS runs each."
+echo
+echo "| helper | median ms | min ms | max ms |"
+echo "| --- | ---: | ---: | ---: |"
+for h in "${HELPERS[@]}"; do
+        t=startup:$h
+        echo "| $(name $h) | $(fmt "$(field $t median_ms)" %.2f) | $(fmt "$(field $t min_ms)" %.2f) | $(fmt "$(field $t max_ms)" %.2f) |"
+done
+echo
+echo "## Isolation"
+echo
+if [ $ISO = 1 ]; then
+        echo "8 clients on /dev/null for ${ISO_D} s, alone (before and after, averaged) and with a ninth client"
+        echo "whose fd is a file on bench/stallfs, a FUSE file system whose ioctl handler sleeps ${STALL_S} s."
+        echo "The floor is single-threaded on purpose and shows what no isolation looks like."
+        echo
+        echo "| helper | alone req/s | with a stalled client req/s | kept | stalled requests completed |"
+        echo "| --- | ---: | ---: | ---: | ---: |"
+        for h in "${HELPERS[@]}"; do
+                base=$(field "iso-base:$h" rps | awk '{s+=$1} END {if (NR) printf "%.0f", s/NR; else print "nan"}')
+                st=$(field "iso-stall:$h" rps | head -1)
+                echo "| $(name $h) | $(fmt_k "$base") | $(fmt_k "$st") | $(fmt "$(awk -v a="$st" -v b="$base" 'BEGIN{ if (b > 0) print 100*a/b; else print "nan"}')" %.0f)% | $(field "iso-stall:$h" stall_done | head -1) |"
+        done
+else
+        echo "Not run (no stallfs binary or no /dev/fuse)."
+fi
+echo
+echo "## Real device (LIO in the VM rig)"
+echo
+echo "Pending: PR IN READ KEYS through prhd, qemu-pr-helper, the floor and by direct SG_IO on the"
+echo "rig's LIO device, 1 and 8 clients, needs a way to run commands inside the test/vm guest."
+echo "The load generator runs unchanged there: \`loadgen -k SOCK -c 8 -f /dev/sdX\`."
+echo
+echo "## Raw results"
+echo
+echo "Each line: tag (piece:helper:clients) and the load generator's RESULT line."
+echo
+echo '```'
+cat "$RAW"
+echo '```'
+} >"$DOC"
+
+log "wrote $DOC"
+[ $FAILED = 0 ] || log "some pieces failed to run (see above)"
+exit $FAILED
