@@ -84,6 +84,72 @@ static void test_error_paths(const HelperProc *h) {
         prh_client_free(c);
 }
 
+/* Every typed call reaches the helper and gets its answer back as data. */
+static void test_typed(const HelperProc *h) {
+        PrhClient *c = NULL;
+        PrhResult res;
+        PrhKeys *keys = calloc(1, sizeof(*keys));
+        PrhReservation rsv = { .generation = 77 };
+        PrhCapabilities caps = { .length = 77 };
+        PrhFullStatus fs = { .generation = 77 };
+        PrhTransportId tid;
+        char path[200];
+        int ro = open("/dev/null", O_RDONLY | O_CLOEXEC), rw;
+
+        snprintf(path, sizeof(path), "%s/file2", h->dir);
+        rw = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        CHECK(rw >= 0 && keys);
+        CHECK_EQ(prh_client_new(h->sock, &c), 0);
+
+        keys->generation = 77;
+        CHECK_EQ(prh_read_keys(c, ro, &res, keys), 0);
+        CHECK_EQ(res.status, PRH_STATUS_CHECK_CONDITION);
+        CHECK_EQ(keys->generation, 77);                 /* not GOOD: output untouched */
+        CHECK_EQ(prh_read_reservation(c, ro, &res, &rsv), 0);
+        CHECK_EQ(res.status, PRH_STATUS_CHECK_CONDITION);
+        CHECK_EQ(rsv.generation, 77);
+        CHECK_EQ(prh_report_capabilities(c, ro, &res, &caps), 0);
+        CHECK_EQ(res.status, PRH_STATUS_CHECK_CONDITION);
+        CHECK_EQ(caps.length, 77);
+        CHECK_EQ(prh_read_full_status(c, ro, &res, &fs), 0);
+        CHECK_EQ(res.status, PRH_STATUS_CHECK_CONDITION);
+        CHECK_EQ(fs.generation, 77);
+        PrhSense si = prh_sense_decode(res.sense, sizeof(res.sense));
+        CHECK(si.valid);
+        CHECK_EQ(si.key, SCSI_KEY_ABORTED_COMMAND);
+
+        CHECK_EQ(prh_transport_id_parse("iscsi,iqn.2003-01.org.example:x,i,0x230000000001", &tid), 0);
+        for (unsigned a = PRH_OUT_REGISTER; a <= PRH_OUT_REPLACE_LOST; a++) {
+                PrhOutParams p = { .key = 1, .sa_key = 2, .type = PRH_TYPE_WRITE_EXCLUSIVE };
+                if (a == PRH_OUT_REGISTER_AND_MOVE) {
+                        p.tids = &tid;
+                        p.n_tids = 1;
+                }
+                /* Read-only fd: the helper refuses PR OUT itself (05/20/00). */
+                CHECK_EQ(prh_pr_out(c, ro, (PrhOutAction) a, &p, &res), 0);
+                CHECK_EQ(res.status, PRH_STATUS_CHECK_CONDITION);
+                check_sense(&res, SCSI_KEY_ILLEGAL_REQUEST, 0x20, 0x00);
+                /* Writable non-SCSI fd: SG_IO fails (0B/00/06). */
+                CHECK_EQ(prh_pr_out(c, rw, (PrhOutAction) a, &p, &res), 0);
+                CHECK_EQ(res.status, PRH_STATUS_CHECK_CONDITION);
+                check_sense(&res, SCSI_KEY_ABORTED_COMMAND, 0x00, 0x06);
+        }
+        CHECK_EQ(prh_register(c, rw, 0, 0x1234, PRH_FLAG_APTPL, &res), 0);
+        CHECK_EQ(prh_preempt(c, ro, 1, 2, PRH_TYPE_EXCLUSIVE_ACCESS, true, &res), 0);
+        check_sense(&res, SCSI_KEY_ILLEGAL_REQUEST, 0x20, 0x00);
+        CHECK_EQ(prh_register_move(c, rw, 1, 2, 1, 1, NULL, 0, &res), -EINVAL);
+        CHECK(prh_client_is_connected(c));
+
+        char text[200];
+        CHECK(prh_sense_describe(res.sense, sizeof(res.sense), text, sizeof(text)) > 0);
+        CHECK(strcmp(text, "ILLEGAL REQUEST: invalid command operation code (asc 0x20, ascq 0x00)") == 0);
+
+        prh_client_free(c);
+        free(keys);
+        close(ro);
+        close(rw);
+}
+
 /* Requesting a feature the helper does not offer fails cleanly, without retries. */
 static void test_features(const HelperProc *h) {
         PrhClient *c = NULL;
@@ -162,6 +228,7 @@ int main(int argc, char **argv) {
                 return EXIT_FAILURE;
         }
         test_error_paths(&h);
+        test_typed(&h);
         test_features(&h);
         test_reconnect(&h);
         if (tests_failed) {

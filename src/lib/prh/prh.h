@@ -123,6 +123,62 @@ const char *prh_client_get_path(const PrhClient *c);
 int prh_call_raw(PrhClient *c, int device_fd, const uint8_t *cdb, size_t cdb_len, const void *out, size_t out_len,
                  void *in, size_t in_size, PrhResult *ret);
 
+/*
+ * Typed commands.  Each returns 0 when the helper answered (whatever the
+ * SCSI status: see ret->status) or a negative errno as prh_call_raw().
+ * Decoded PR IN outputs are filled only when ret->status is GOOD; GOOD
+ * data too short to decode fails with -EBADMSG.
+ */
+
+/* PR IN with allocation length size (<= 8192) into buf. */
+int prh_pr_in(PrhClient *c, int device_fd, PrhInAction action, void *buf, size_t size, PrhResult *ret);
+/*
+ * PR OUT action with parameters p (scope/type go into the CDB).  The
+ * parameter list is built as SPC-4 defines it; its length is also put in
+ * CDB bytes 7-8, which is all QEMU and qemu-pr-helper read.  -EINVAL for
+ * parameters the action cannot carry, -E2BIG for lists over 8192 bytes.
+ */
+int prh_pr_out(PrhClient *c, int device_fd, PrhOutAction action, const PrhOutParams *p, PrhResult *ret);
+
+int prh_read_keys(PrhClient *c, int device_fd, PrhResult *ret, PrhKeys *ret_keys);
+int prh_read_reservation(PrhClient *c, int device_fd, PrhResult *ret, PrhReservation *ret_reservation);
+int prh_report_capabilities(PrhClient *c, int device_fd, PrhResult *ret, PrhCapabilities *ret_caps);
+/* ret_status->entries is allocated; release it with prh_full_status_clear(). */
+int prh_read_full_status(PrhClient *c, int device_fd, PrhResult *ret, PrhFullStatus *ret_status);
+void prh_full_status_clear(PrhFullStatus *s);
+
+/* PR OUT shorthands; flags are PRH_FLAG_* where the action accepts them. */
+int prh_register(PrhClient *c, int device_fd, uint64_t key, uint64_t new_key, unsigned flags, PrhResult *ret);
+int prh_register_ignore(PrhClient *c, int device_fd, uint64_t new_key, unsigned flags, PrhResult *ret);
+int prh_reserve(PrhClient *c, int device_fd, uint64_t key, uint8_t type, PrhResult *ret);
+int prh_release(PrhClient *c, int device_fd, uint64_t key, uint8_t type, PrhResult *ret);
+int prh_clear(PrhClient *c, int device_fd, uint64_t key, PrhResult *ret);
+int prh_preempt(PrhClient *c, int device_fd, uint64_t key, uint64_t preempt_key, uint8_t type, bool abort_tasks,
+                PrhResult *ret);
+int prh_register_move(PrhClient *c, int device_fd, uint64_t key, uint64_t new_holder_key, uint8_t type,
+                      uint16_t rel_tgt_port, const PrhTransportId *tid, unsigned flags, PrhResult *ret);
+int prh_replace_lost(PrhClient *c, int device_fd, uint64_t new_key, uint8_t type, unsigned flags, PrhResult *ret);
+
+/*
+ * Transport IDs.  Text: "fc,<16 hex>", "sas,<16 hex>", "iscsi,<name>",
+ * "iscsi,<name>,i,0x<ISID>" or a bare iqn./eui./naa. name.
+ */
+int prh_transport_id_parse(const char *text, PrhTransportId *ret);
+int prh_transport_id_format(const PrhTransportId *t, char *buf, size_t size);
+int prh_transport_id_encode(const PrhTransportId *t, uint8_t *out, size_t size);
+int prh_transport_id_decode(const uint8_t *in, size_t len, PrhTransportId *ret);
+
+/* Words for codes; never NULL except prh_asc_text() for pairs it does not know. */
+const char *prh_status_name(int status);
+const char *prh_sense_key_name(uint8_t key);
+const char *prh_asc_text(uint8_t asc, uint8_t ascq);
+const char *prh_type_name(uint8_t type);
+const char *prh_in_action_name(PrhInAction action);
+const char *prh_out_action_name(PrhOutAction action);
+PrhSense prh_sense_decode(const uint8_t *sense, size_t len);
+/* "KEY NAME: asc text (asc 0x.., ascq 0x..)"; returns snprintf()'s count. */
+int prh_sense_describe(const uint8_t *sense, size_t len, char *buf, size_t size);
+
 /* A short text for a libprh error (negative errno), with the likely cause. */
 const char *prh_strerror(int error);
 
