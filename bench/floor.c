@@ -17,7 +17,9 @@
  * blocks every client: that is the point of comparison for isolation.
  * Hand-rolled on purpose: it must not share costs with the code it measures.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <scsi/sg.h>

@@ -228,8 +228,16 @@ HYPER=$(lscpu 2>/dev/null | sed -n 's/^Hypervisor vendor: *//p' | head -1)
 MEM=$(free -g | awk '/^Mem:/ {print $2 " GiB"}')
 PRHD_VER=$(has prhd && "$PRHD" --version 2>&1 | head -1)
 REF_VER=$(has ref && "$REF" --version 2>&1 | head -1)
-GIT_REV=$(git -C "$SRC" rev-parse --short HEAD 2>/dev/null)
-GIT_DIRTY=$(git -C "$SRC" status --porcelain -- src 2>/dev/null | grep -q . && echo " (src/ has uncommitted changes)")
+# the tree the binaries were built from (maybe an export of a commit, with .prh-rev)
+BUILD_SRC=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["directories"]["source"])' \
+        "$BUILDDIR/meson-info/meson-info.json" 2>/dev/null || echo "$SRC")
+if [ -f "$BUILD_SRC/.prh-rev" ]; then
+        GIT_REV="$(cat "$BUILD_SRC/.prh-rev"), exported"
+        GIT_DIRTY=
+else
+        GIT_REV=$(git -C "$BUILD_SRC" rev-parse --short HEAD 2>/dev/null)
+        GIT_DIRTY=$(git -C "$BUILD_SRC" status --porcelain -- src 2>/dev/null | grep -q . && echo " + uncommitted changes in src/")
+fi
 CC_VER=$(cc --version | head -1)
 BUILDTYPE=$(python3 -c 'import json,sys; print(next(o["value"] for o in json.load(open(sys.argv[1])) if o["name"]=="buildtype"))' \
         "$BUILDDIR/meson-info/intro-buildoptions.json" 2>/dev/null)
