@@ -119,6 +119,30 @@ void prh_full_status_clear(PrhFullStatus *s) {
         *s = (PrhFullStatus) {};
 }
 
+int prh_decode_keys(const uint8_t *data, size_t len, PrhKeys *ret) {
+        return (data || len == 0) && ret ? proto_pr_decode_keys(data, len, ret) : -EINVAL;
+}
+
+int prh_decode_reservation(const uint8_t *data, size_t len, PrhReservation *ret) {
+        return (data || len == 0) && ret ? proto_pr_decode_reservation(data, len, ret) : -EINVAL;
+}
+
+int prh_decode_capabilities(const uint8_t *data, size_t len, PrhCapabilities *ret) {
+        return (data || len == 0) && ret ? proto_pr_decode_capabilities(data, len, ret) : -EINVAL;
+}
+
+int prh_decode_full_status(const uint8_t *data, size_t len, PrhFullStatus *ret, PrhFullStatusEntry *entries,
+                           size_t max_entries) {
+        int r;
+
+        if ((!data && len > 0) || !ret || (!entries && max_entries > 0))
+                return -EINVAL;
+        r = proto_pr_decode_full_status(data, len, ret, entries, max_entries);
+        if (r >= 0)
+                ret->entries = entries;
+        return r;
+}
+
 int prh_register(PrhClient *c, int device_fd, uint64_t key, uint64_t new_key, unsigned flags, PrhResult *ret) {
         PrhOutParams p = { .key = key, .sa_key = new_key, .flags = flags };
         return prh_pr_out(c, device_fd, PRH_OUT_REGISTER, &p, ret);

@@ -147,6 +147,18 @@ int prh_report_capabilities(PrhClient *c, int device_fd, PrhResult *ret, PrhCapa
 int prh_read_full_status(PrhClient *c, int device_fd, PrhResult *ret, PrhFullStatus *ret_status);
 void prh_full_status_clear(PrhFullStatus *s);
 
+/*
+ * Decoders of PR IN data (for prh_pr_in() / prh_call_raw() users): 0 or
+ * -EBADMSG.  prh_decode_full_status() stores at most max_entries
+ * descriptors into entries (not allocated; ret->entries is set to it) and
+ * returns their count; each descriptor takes at least 24 bytes of data.
+ */
+int prh_decode_keys(const uint8_t *data, size_t len, PrhKeys *ret);
+int prh_decode_reservation(const uint8_t *data, size_t len, PrhReservation *ret);
+int prh_decode_capabilities(const uint8_t *data, size_t len, PrhCapabilities *ret);
+int prh_decode_full_status(const uint8_t *data, size_t len, PrhFullStatus *ret, PrhFullStatusEntry *entries,
+                           size_t max_entries);
+
 /* PR OUT shorthands; flags are PRH_FLAG_* where the action accepts them. */
 int prh_register(PrhClient *c, int device_fd, uint64_t key, uint64_t new_key, unsigned flags, PrhResult *ret);
 int prh_register_ignore(PrhClient *c, int device_fd, uint64_t new_key, unsigned flags, PrhResult *ret);
