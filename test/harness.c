@@ -246,6 +246,16 @@ int helper_spawn(Helper *h, const HelperSpawn *s) {
                 for (int fd = 3; fd < 1024; fd++)
                         (void) close(fd);
                 (void) setgroups(s->n_groups, s->groups);
+                if (s->prelock_pidfile) {
+                        struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+                        char pidbuf[32];
+                        int pfd = open(s->prelock_pidfile, O_WRONLY | O_CREAT, 0644);
+                        if (pfd < 0 || fcntl(pfd, F_SETLK, &fl) < 0 || ftruncate(pfd, 0) < 0)
+                                _exit(126);
+                        snprintf(pidbuf, sizeof pidbuf, "%d\n", (int) getpid());
+                        if (write(pfd, pidbuf, strlen(pidbuf)) < 0)
+                                _exit(126);
+                }
                 signal(SIGPIPE, SIG_DFL);
                 if (s->env)
                         for (size_t i = 0; s->env[i]; i++)
@@ -352,6 +362,55 @@ int helper_exit_code(const Helper *h) {
         if (WIFSIGNALED(h->status))
                 return 128 + WTERMSIG(h->status);
         return -1;
+}
+
+int helper_run(Helper *h, const HelperSpawn *s, unsigned timeout_ms) {
+        int r = helper_spawn(h, s);
+
+        if (r < 0)
+                return r;
+        r = helper_wait_exit(h, timeout_ms, NULL);
+        if (r < 0)
+                return r;
+        helper_output_drain(h, 2000);
+        return helper_exit_code(h);
+}
+
+bool path_exists(const char *path) {
+        struct stat st;
+
+        return lstat(path, &st) == 0;
+}
+
+bool socket_is_live(const char *path) {
+        int fd = client_connect(path);
+
+        if (fd < 0)
+                return false;
+        close(fd);
+        return true;
+}
+
+bool pid_wait_gone(pid_t pid, unsigned timeout_ms) {
+        uint64_t end = now_ms() + timeout_ms;
+
+        while (kill(pid, 0) == 0) {
+                char p[64], *st, *c;
+                bool zombie;
+
+                /* Reparented daemons may linger as zombies of pid 1: that is gone too. */
+                snprintf(p, sizeof p, "/proc/%d/stat", (int) pid);
+                st = read_file_str(p);
+                c = st ? strrchr(st, ')') : NULL;
+                zombie = c && (c[2] == 'Z' || c[2] == 'X');
+                free(st);
+                if (zombie)
+                        return true;
+                if (now_ms() > end)
+                        return false;
+                sleep_ms(10);
+        }
+        return true;
 }
 
 int helper_stop(Helper *h, int sig, unsigned timeout_ms) {

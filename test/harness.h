@@ -104,6 +104,9 @@ typedef struct HelperSpawn {
         size_t n_groups;
         /* argv[0] to pass instead of the path. */
         const char *argv0;
+        /* Like libvirt: the child writes its pid into this file and holds a
+         * POSIX write lock on it across exec (fd left open, not CLOEXEC). */
+        const char *prelock_pidfile;
 } HelperSpawn;
 
 /* Create the temp dir; h->path = path.  Must precede everything else. */
@@ -139,6 +142,14 @@ bool helper_stderr_wait(Helper *h, const char *needle, unsigned timeout_ms);
 unsigned helper_stderr_count(Helper *h, const char *needle);
 /* Wait for both streams to reach EOF (after the process exited). */
 void helper_output_drain(Helper *h, unsigned timeout_ms);
+
+/* Spawn, wait for exit (timeout_ms) and for its output; returns the exit code or -errno. */
+int helper_run(Helper *h, const HelperSpawn *s, unsigned timeout_ms);
+/* Does path exist / is it a socket someone listens on? */
+bool path_exists(const char *path);
+bool socket_is_live(const char *path);
+/* Wait until kill(pid, 0) fails (a process that is not our child). */
+bool pid_wait_gone(pid_t pid, unsigned timeout_ms);
 
 /* Kill this pid at exit (daemonized helpers). */
 void harness_adopt_pid(pid_t pid);
