@@ -66,7 +66,8 @@ typedef struct Server {
         int spare_fd;                   /* released to accept and refuse when out of fds */
 
         pthread_mutex_t lock;
-        pthread_cond_t cond;
+        pthread_cond_t cond;            /* shutdown progress */
+        pthread_cond_t slot;            /* an execution slot became free */
         bool terminating;
         unsigned active;                /* threads handling an event */
         unsigned threads;               /* worker threads alive */
@@ -189,7 +190,10 @@ static int conn_execute(Server *s, Conn *c) {
         if (flags >= 0 && (flags & O_NONBLOCK))
                 (void) fcntl(req->fd, F_SETFL, flags & ~O_NONBLOCK);
 
+        /* At most max_requests execute at once; the rest wait here for a slot. */
         pthread_mutex_lock(&s->lock);
+        while (s->executing >= s->config.max_requests)
+                pthread_cond_wait(&s->slot, &s->lock);
         s->executing++;
         if (s->executing >= s->threads)
                 thread_spawn_locked(s);
@@ -210,6 +214,7 @@ static int conn_execute(Server *s, Conn *c) {
 
         pthread_mutex_lock(&s->lock);
         s->executing--;
+        pthread_cond_signal(&s->slot);
         pthread_mutex_unlock(&s->lock);
 
         /* The fd is closed after every request, whatever the result. */
@@ -482,6 +487,7 @@ int server_run(const ServerConfig *config, void (*ready)(void *userdata), void *
                 .spare_fd = -EBADF,
                 .lock = PTHREAD_MUTEX_INITIALIZER,
                 .cond = PTHREAD_COND_INITIALIZER,
+                .slot = PTHREAD_COND_INITIALIZER,
         };
         sigset_t ss;
         int sig, r = 0;
