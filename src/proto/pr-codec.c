@@ -43,6 +43,12 @@ int proto_tid_encode(const PrhTransportId *t, uint8_t *out, size_t size) {
                 if (name_len == 0 || name_len >= PRH_ISCSI_NAME_MAX || t->format > 1 ||
                     isid_len >= sizeof(t->iscsi_isid) || (t->format == 1) != (isid_len > 0))
                         return -EINVAL;
+                for (size_t i = 0; i < name_len; i++)
+                        if (!isgraph((unsigned char) t->iscsi_name[i]) || t->iscsi_name[i] == ',')
+                                return -EINVAL;
+                for (size_t i = 0; i < isid_len; i++)
+                        if (!isxdigit((unsigned char) t->iscsi_isid[i]))
+                                return -EINVAL;
                 /* Format 1 is "<name>,i,0x<ISID>"; the text is NUL-terminated and padded to a multiple of 4, >= 20. */
                 text = name_len + (t->format == 1 ? 5 + isid_len : 0) + 1;
                 n = (text + 3) & ~(size_t) 3;
@@ -111,6 +117,15 @@ int proto_tid_decode(const uint8_t *in, size_t len, PrhTransportId *ret) {
                         memcpy(t.iscsi_isid, sep + 5, isid_len);
                 }
                 if (name_len == 0 || name_len >= PRH_ISCSI_NAME_MAX)
+                        return -EBADMSG;
+                /* Device-provided text ends up on terminals and in JSON: printable, no separators. */
+                for (size_t i = 0; i < name_len; i++)
+                        if (!isgraph((unsigned char) text[i]) || text[i] == ',')
+                                return -EBADMSG;
+                for (size_t i = 0; t.iscsi_isid[i]; i++)
+                        if (!isxdigit((unsigned char) t.iscsi_isid[i]))
+                                return -EBADMSG;
+                if (t.format == 1 && !t.iscsi_isid[0])
                         return -EBADMSG;
                 memcpy(t.iscsi_name, text, name_len);
                 break;

@@ -208,6 +208,15 @@ static void test_tid(void) {
         CHECK_EQ(proto_tid_decode(bad3, sizeof(bad3), &t), -EBADMSG);
         uint8_t bad4[24] = { 0x45, 0, 0, 20, 'i', 'q', 'n', 0 };                 /* format 1 without ",i,0x" */
         CHECK_EQ(proto_tid_decode(bad4, sizeof(bad4), &t), -EBADMSG);
+        uint8_t bad5[24] = { 0x05, 0, 0, 20, 'i', 'q', 'n', '\x1b', '[', '2', 'J', 0 };        /* escape sequence */
+        CHECK_EQ(proto_tid_decode(bad5, sizeof(bad5), &t), -EBADMSG);
+        uint8_t bad6[24] = { 0x45, 0, 0, 20, 'i', 'q', 'n', ',', 'i', ',', '0', 'x', 'z', 'z', 0 };  /* ISID not hex */
+        CHECK_EQ(proto_tid_decode(bad6, sizeof(bad6), &t), -EBADMSG);
+        uint8_t bad7[24] = { 0x45, 0, 0, 20, 'i', 'q', 'n', ',', 'i', ',', '0', 'x', 0 };            /* empty ISID */
+        CHECK_EQ(proto_tid_decode(bad7, sizeof(bad7), &t), -EBADMSG);
+        PrhTransportId enc = { .protocol = PRH_PROTO_ISCSI };
+        strcpy(enc.iscsi_name, "iqn.a,b");
+        CHECK_EQ(proto_tid_encode(&enc, buf, sizeof(buf)), -EINVAL);
         uint8_t srp[24] = { 0x04 };
         CHECK_EQ(proto_tid_decode(srp, sizeof(srp), &t), -EPROTONOSUPPORT);
         CHECK_EQ(proto_tid_decode(srp, 3, &t), -EBADMSG);
