@@ -327,6 +327,12 @@ int prh_call_raw(PrhClient *c, int device_fd, const uint8_t *cdb, size_t cdb_len
                 return -EBADF;
 
         for (unsigned attempt = 0; attempt < c->attempts; attempt++) {
+                /*
+                 * Bytes or EOF pending on an idle connection: the helper broke framing or closed
+                 * (idle limit, restart).  Not a sent CDB yet, so a fresh connection is safe.
+                 */
+                if (c->fd >= 0)
+                        check_idle(c);
                 if (c->fd < 0) {
                         r = prh_client_connect(c);
                         if (r == -EOPNOTSUPP)

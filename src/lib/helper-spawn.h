@@ -60,10 +60,16 @@ static inline int helper_start_in(HelperProc *h, const char *binary, const char 
         snprintf(h->log, sizeof(h->log), "%s/helper.log", h->dir);
         (void) unlink(h->sock);
 
+        /* The child changes directory: resolve a relative binary path first. */
+        char *abs = realpath(binary, NULL);
+        if (!abs)
+                return -errno;
         pid_t parent = getpid();
         h->pid = fork();
-        if (h->pid < 0)
+        if (h->pid < 0) {
+                free(abs);
                 return -errno;
+        }
         if (h->pid == 0) {
                 (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
                 if (getppid() != parent)
@@ -75,10 +81,11 @@ static inline int helper_start_in(HelperProc *h, const char *binary, const char 
                 }
                 if (chdir(h->dir) < 0)
                         _exit(127);
-                execl(binary, binary, "-k", h->sock, (char *) NULL);
+                execl(abs, abs, "-k", h->sock, (char *) NULL);
                 _exit(127);
         }
 
+        free(abs);
         for (int i = 0; i < 500; i++) {
                 int status;
                 if (helper_socket_ready(h->sock))
