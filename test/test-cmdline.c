@@ -233,6 +233,105 @@ static void test_trace_help(void) {
         helper_free(&h);
 }
 
+/* Enable trace events, drive a good request and a violation, find the event lines. */
+static void test_trace_events(void) {
+        static const char *const prhd_events[] = { "conn_accept", "conn_handshake", "request_received",
+                                                   "sgio_issue", "sgio_complete", "reply_sent",
+                                                   "request_rejected", "conn_close" };
+        char tracefile[400], opt[512];
+        Helper h;
+        int s;
+
+        test_begin("-T enables trace events on stderr; file= writes them to a file");
+        if (helper_init(&h, path) < 0)
+                return;
+        {
+                const char *args[] = { "-T", is_ref ? "qio_channel_socket_accept" : "conn_*", "-T",
+                                       is_ref ? "thread_pool_submit" : "request_*", "-T",
+                                       is_ref ? "thread_pool_complete" : "sgio_*", "-T",
+                                       is_ref ? "qio_channel_socket_new" : "reply_sent", NULL };
+                CHECK_EQ(helper_start(&h, args), 0);
+        }
+        helper_stderr_mark(&h);
+        CHECK(request_works(h.sock));
+        s = client_open(h.sock);        /* a violation: no fd */
+        if (s >= 0) {
+                uint8_t cdb[PRH_CDB_SIZE];
+                cdb_pr_in(cdb, 0, 8);
+                (void) client_send(s, cdb, sizeof cdb, -1, -1);
+                (void) client_expect_closed(s, 3000);
+                close(s);
+        }
+        if (is_ref) {
+                CHECK(helper_stderr_wait(&h, "qio_channel_socket_accept", 2000));
+                CHECK(helper_stderr_wait(&h, "thread_pool_submit", 2000));
+                CHECK(helper_stderr_wait(&h, "thread_pool_complete", 2000));
+        } else
+                for (size_t i = 0; i < ELEMENTSOF(prhd_events); i++)
+                        CHECK_MSG(helper_stderr_wait(&h, prhd_events[i], 2000), "event %s did not fire",
+                                  prhd_events[i]);
+        helper_free(&h);
+
+        if (helper_init(&h, path) < 0)
+                return;
+        snprintf(tracefile, sizeof tracefile, "%s/trace.log", h.dir);
+        snprintf(opt, sizeof opt, "enable=%s,file=%s", is_ref ? "qio_channel_socket_accept" : "conn_accept",
+                 tracefile);
+        {
+                const char *args[] = { "-T", opt, NULL };
+                CHECK_EQ(helper_start(&h, args), 0);
+        }
+        CHECK(request_works(h.sock));
+        sleep_ms(100);
+        {
+                _cleanup_free_ char *log = read_file_str(tracefile);
+                CHECK_MSG(log && strstr(log, is_ref ? "qio_channel_socket_accept" : "conn_accept"),
+                          "trace file: %s", log ? log : "(missing)");
+        }
+        helper_free(&h);
+}
+
+static void test_quiet(void) {
+        const char *args[] = { "-q", NULL };
+        uint8_t cdb[PRH_CDB_SIZE];
+        Helper h;
+        int s;
+
+        test_begin("-q silences per-connection errors");
+        if (helper_init(&h, path) < 0)
+                return;
+        CHECK_EQ(helper_start(&h, args), 0);
+        helper_stderr_mark(&h);
+        s = client_open(h.sock);
+        CHECK(s >= 0);
+        cdb_pr_in(cdb, 0, 8);
+        CHECK(client_send(s, cdb, sizeof cdb, -1, -1) == 0);
+        CHECK_EQ(client_expect_closed(s, 3000), 0);
+        close(s);
+        CHECK(request_works(h.sock));
+        sleep_ms(50);
+        {
+                _cleanup_free_ char *err = helper_stderr_since_mark(&h);
+                CHECK_MSG(err[0] == 0, "logged: %s", err);
+        }
+        helper_free(&h);
+}
+
+static void test_socket_mode(void) {
+        mode_t um = umask(022);
+        struct stat st;
+        Helper h;
+
+        test_begin("the socket is created with mode 0777 & ~umask (0755 under umask 022)");
+        if (helper_init(&h, path) == 0) {
+                CHECK_EQ(helper_start(&h, NULL), 0);
+                CHECK(stat(h.sock, &st) == 0 && S_ISSOCK(st.st_mode));
+                CHECK_MSG((st.st_mode & 07777) == 0755, "mode %o", st.st_mode & 07777);
+                helper_free(&h);
+        }
+        umask(um);
+}
+
 static void test_pidfile(void) {
         const char *args[] = { "-f", NULL, NULL };
         struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
@@ -449,16 +548,23 @@ static void test_signals(void) {
                 Helper h;
                 int idle;
 
-                snprintf(title, sizeof title, "SIG%s: exit 0, socket unlinked, idle client sees EOF",
+                snprintf(title, sizeof title, "SIG%s: exit 0, socket unlinked, pidfile kept, idle client sees EOF",
                          sigabbrev_np(sigs[i]));
                 test_begin(title);
                 if (helper_init(&h, path) < 0)
                         continue;
-                CHECK_EQ(helper_start(&h, NULL), 0);
+                {
+                        const char *args[] = { "-f", h.pidfile, NULL };
+                        CHECK_EQ(helper_start(&h, args), 0);
+                }
                 idle = client_open(h.sock);
                 CHECK(idle >= 0);
+                for (int j = 0; j < 100 && !path_exists(h.pidfile); j++)
+                        sleep_ms(10);
                 CHECK_EQ(helper_stop(&h, sigs[i], 5000), 0);
                 CHECK_MSG(!path_exists(h.sock), "socket file left behind");
+                /* Both keep the pidfile (reference verified; prhd: "kept on purpose"). */
+                CHECK_MSG(path_exists(h.pidfile), "pidfile removed");
                 CHECK_EQ(client_expect_closed(idle, 2000), 0);
                 close(idle);
                 helper_free(&h);
@@ -507,6 +613,9 @@ int main(int argc, char **argv) {
         test_help_version();
         test_bad_options();
         test_trace_help();
+        test_trace_events();
+        test_quiet();
+        test_socket_mode();
         test_pidfile();
         test_daemon();
         test_second_instance();
