@@ -396,6 +396,8 @@ static void execute_pr_out(Mpath *m, int fd, const uint8_t cdb[16], const uint8_
 void mpath_execute(Mpath *m, int fd, const uint8_t cdb[16], const uint8_t *data, uint32_t xfer_len,
                    uint8_t *inbuf, uint32_t sgio_timeout_ms, ProtoResult *ret) {
         proto_result_init(ret);
+        log_debug("PERSISTENT RESERVE %s, service action 0x%02x, on a multipath map: through libmpathpersist.",
+                  proto_cdb_is_pr_out(cdb) ? "OUT" : "IN", cdb[1]);
         if (proto_cdb_is_pr_out(cdb))
                 execute_pr_out(m, fd, cdb, data, xfer_len, sgio_timeout_ms, ret);
         else
