@@ -41,7 +41,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <scsi/sg.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -72,6 +74,7 @@ static unsigned arg_idle;
 static unsigned arg_startup;
 static char **arg_startup_argv;
 static bool arg_rdwr;
+static bool arg_direct;
 
 static uint64_t now_ns(void) {
         struct timespec ts;
@@ -508,6 +511,119 @@ static int run_load(void) {
         _exit(errors > 0 ? 2 : 0);
 }
 
+/* ---- direct mode: the same SG_IO the helpers issue, without a helper ---- */
+
+typedef struct Direct {
+        pthread_t thread;
+        int dev;
+        uint64_t *samples;
+        size_t n_samples, size_samples;
+        uint64_t status_count[256];
+        uint64_t errors;
+} Direct;
+
+static void *direct_run(void *userdata) {
+        Direct *d = userdata;
+        uint8_t data[PRH_DATA_SIZE], sense[PRH_SENSE_SIZE];
+
+        pthread_barrier_wait(&start_barrier);
+        for (;;) {
+                /* the reference's header: 16-byte CDB, 8192-byte buffer, 96-byte sense */
+                struct sg_io_hdr hdr = {
+                        .interface_id = 'S',
+                        .cmd_len = PRH_CDB_SIZE,
+                        .cmdp = load_cdb,
+                        .sbp = sense,
+                        .mx_sb_len = PRH_SENSE_SIZE,
+                        .timeout = 7000,
+                        .dxfer_direction = SG_DXFER_FROM_DEV,
+                        .dxferp = data,
+                        .dxfer_len = PRH_DATA_SIZE,
+                };
+                uint64_t t0 = now_ns(), t1;
+                int r = ioctl(d->dev, SG_IO, &hdr);
+
+                t1 = now_ns();
+                if (t1 >= t_end)
+                        break;
+                if (r < 0)
+                        d->errors++;
+                else
+                        d->status_count[hdr.status]++;
+                if (t0 >= t_measure) {
+                        if (d->n_samples == d->size_samples) {
+                                size_t sz = d->size_samples ? d->size_samples * 2 : 65536;
+                                uint64_t *p = realloc(d->samples, sz * sizeof *p);
+                                if (!p)
+                                        continue;
+                                d->samples = p;
+                                d->size_samples = sz;
+                        }
+                        d->samples[d->n_samples++] = t1 - t0;
+                }
+        }
+        return NULL;
+}
+
+static int run_direct(void) {
+        _cleanup_free_ Direct *d = calloc(arg_clients, sizeof *d);
+        _cleanup_free_ uint64_t *all = NULL;
+        uint64_t errors = 0, good = 0, other = 0, cpu0, cpu1;
+        size_t total = 0, k = 0;
+
+        if (!d)
+                return 1;
+        build_cdb(load_cdb);
+        for (unsigned i = 0; i < arg_clients; i++) {
+                /* one fd per client, as each helper request brings its own */
+                d[i].dev = open(arg_device, (arg_rdwr ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+                if (d[i].dev < 0) {
+                        fprintf(stderr, "loadgen: open %s: %m\n", arg_device);
+                        return 1;
+                }
+        }
+        pthread_barrier_init(&start_barrier, NULL, arg_clients + 1);
+        for (unsigned i = 0; i < arg_clients; i++)
+                if (pthread_create(&d[i].thread, NULL, direct_run, &d[i]) != 0)
+                        return 1;
+        t_measure = now_ns() + (uint64_t) (arg_warmup * 1e9);
+        t_end = t_measure + (uint64_t) (arg_duration * 1e9);
+        pthread_barrier_wait(&start_barrier);
+        while (now_ns() < t_measure)
+                usleep(1000);
+        cpu0 = cpu_ns_self();
+        for (unsigned i = 0; i < arg_clients; i++)
+                pthread_join(d[i].thread, NULL);
+        cpu1 = cpu_ns_self();
+        for (unsigned i = 0; i < arg_clients; i++)
+                total += d[i].n_samples;
+        all = malloc(MAX(total, (size_t) 1) * sizeof *all);
+        if (!all)
+                return 1;
+        for (unsigned i = 0; i < arg_clients; i++) {
+                memcpy(all + k, d[i].samples, d[i].n_samples * sizeof *all);
+                k += d[i].n_samples;
+                free(d[i].samples);
+                errors += d[i].errors;
+                good += d[i].status_count[SCSI_STATUS_GOOD];
+                for (unsigned s = 1; s < 256; s++)
+                        other += d[i].status_count[s];
+                close(d[i].dev);
+        }
+        qsort(all, total, sizeof *all, cmp_u64);
+        printf("RESULT mode=direct clients=%u threads=%u secs=%.2f reqs=%zu rps=%.0f", arg_clients, arg_clients,
+               arg_duration, total, (double) total / arg_duration);
+        if (total > 0)
+                printf(" p50_us=%.1f p99_us=%.1f max_us=%.1f", all[total / 2] / 1e3,
+                       all[MIN(total - 1, (size_t) ((double) total * 0.99))] / 1e3, all[total - 1] / 1e3);
+        else
+                printf(" p50_us=nan p99_us=nan max_us=nan");
+        printf(" good=%" PRIu64 " other=%" PRIu64 " ioctl_errors=%" PRIu64 " lg_cpu_pct=%.0f lg_us_per_req=%.2f\n", good,
+               other, errors, (double) (cpu1 - cpu0) / (arg_duration * 1e7),
+               total ? (double) (cpu1 - cpu0) / 1e3 / (double) total : 0.0);
+        return total > 0 ? 0 : 2;
+}
+
 /* ---- idle mode ---- */
 
 static int run_idle(void) {
@@ -626,7 +742,8 @@ static int run_startup(void) {
 static void help(void) {
         printf("Usage: loadgen -k SOCKET [options]                 closed-loop load\n"
                "       loadgen -k SOCKET --idle N -p PID           idle connections, server RSS\n"
-               "       loadgen -k SOCKET --startup N -- CMD ARG... exec to first handshake\n\n"
+               "       loadgen -k SOCKET --startup N -- CMD ARG... exec to first handshake\n"
+               "       loadgen --direct -f DEVICE [-c N]           SG_IO without a helper\n\n"
                "  -c, --clients N       connections (default 1)\n"
                "  -d, --duration SECS   measured time (default 5)\n"
                "  -w, --warmup SECS     unmeasured time before (default 0.5)\n"
@@ -636,7 +753,8 @@ static void help(void) {
                "  -a, --alloc-len N     PR IN allocation length (default 1024)\n"
                "      --service-action N  PR IN service action (default 0, READ KEYS)\n"
                "      --stall PATH      one more connection sending an fd on PATH (excluded)\n"
-               "  -p, --pid PID         server pid: CPU time (load) and RSS (idle)\n");
+               "  -p, --pid PID         server pid: CPU time (load) and RSS (idle)\n"
+               "      --direct          no server: N threads issue the same SG_IO on -f themselves\n");
 }
 
 int main(int argc, char *argv[]) {
@@ -654,6 +772,7 @@ int main(int argc, char *argv[]) {
                 { "pid", required_argument, NULL, 'p' },
                 { "idle", required_argument, NULL, 'I' },
                 { "startup", required_argument, NULL, 'U' },
+                { "direct", no_argument, NULL, 'D' },
                 { "help", no_argument, NULL, 'h' },
                 {}
         };
@@ -675,9 +794,12 @@ int main(int argc, char *argv[]) {
                 case 'p': arg_pid = (pid_t) strtol(optarg, NULL, 10); break;
                 case 'I': arg_idle = (unsigned) strtoul(optarg, NULL, 10); break;
                 case 'U': arg_startup = (unsigned) strtoul(optarg, NULL, 10); break;
+                case 'D': arg_direct = true; break;
                 case 'h': help(); return 0;
                 default: return 1;
                 }
+        if (arg_direct)
+                return run_direct();
         if (!arg_socket || arg_clients == 0 || arg_duration <= 0 || arg_alloc_len > 0xffff) {
                 help();
                 return 1;

@@ -6,8 +6,13 @@
 # OUT/benchmarks-*.png (OUT = docs/ for the real run).
 #
 #   bench/run.sh [--smoke] [--builddir DIR] [--out DIR] [--duration S] [--rounds N]
+#                [--real-device | --no-real-device]
 #   meson compile -C BUILDDIR bench        # full run, rewrites docs/benchmarks.md
 #   meson compile -C BUILDDIR bench-smoke  # ~1 s per piece, into BUILDDIR/bench-smoke
+#
+# --real-device (default in the full run when the test/vm rig can boot) runs
+# bench/guest-bench.sh in the rig's TCG guest: READ KEYS on an LIO LU through
+# each helper and by direct SG_IO.
 #
 # Load runs are interleaved (for each round, for each client count: every
 # helper in turn) so that whatever else the machine does during the run is
@@ -22,6 +27,7 @@ OUT=
 SMOKE=0
 DURATION=
 ROUNDS=
+REAL=
 REF=${REF:-/usr/bin/qemu-pr-helper}
 CMDLINE="bench/run.sh $*"
 
@@ -32,7 +38,9 @@ while [ $# -gt 0 ]; do
         --out) OUT=$2; shift ;;
         --duration) DURATION=$2; shift ;;
         --rounds) ROUNDS=$2; shift ;;
-        -h|--help) sed -n '3,17p' "$0"; exit 0 ;;
+        --real-device) REAL=1 ;;
+        --no-real-device) REAL=0 ;;
+        -h|--help) sed -n '3,22p' "$0"; exit 0 ;;
         *) echo "run.sh: unknown argument $1" >&2; exit 1 ;;
         esac
         shift
@@ -41,11 +49,13 @@ BUILDDIR=$(cd "$BUILDDIR" && pwd) || exit 1
 
 if [ $SMOKE = 1 ]; then
         : "${DURATION:=1}" "${ROUNDS:=1}"
-        WARMUP=0.2 IDLE_COUNTS="100 1000" STARTUP_RUNS=3 STALL_S=0.5 ISO_D=1
+        WARMUP=0.2 IDLE_COUNTS="100 1000" STARTUP_RUNS=3 STALL_S=0.5 ISO_D=1 ISO_ROUNDS=1 REAL_D=1
+        : "${REAL:=0}"
         : "${OUT:=$BUILDDIR/bench-smoke}"
 else
         : "${DURATION:=3}" "${ROUNDS:=3}"
-        WARMUP=0.5 IDLE_COUNTS="1000 10000" STARTUP_RUNS=20 STALL_S=3 ISO_D=4
+        WARMUP=0.5 IDLE_COUNTS="1000 10000" STARTUP_RUNS=20 STALL_S=3 ISO_D=4 ISO_ROUNDS=2 REAL_D=3
+        : "${REAL:=auto}"
         : "${OUT:=$SRC/docs}"
 fi
 CLIENTS="1 8 64 512"
@@ -144,6 +154,7 @@ field() {       # tag field -> values (one per matching line)
 }
 median() { sort -g | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else print "nan"}'; }
 med() { field "$1" "$2" | median; }
+mean() { field "$1" "$2" | awk '{s+=$1} END {if (NR) printf "%.0f", s/NR; else print "nan"}'; }
 
 snapshot_load() {
         echo "loadavg $(cut -d' ' -f1-3 /proc/loadavg); busiest now: $(top -bn1 -o %CPU | awk 'NR > 7 && NR <= 10 {printf "%s %s%%, ", $12, $9}' | sed 's/, $//')"
@@ -193,10 +204,13 @@ if [ -x "$STALLFS" ] && [ -c /dev/fuse ]; then
                 ISO=1
                 for h in "${HELPERS[@]}"; do
                         start_helper "$h" || continue
+                        # alone, stalled, alone, ...: the background load hits both alike
                         lg "iso-base:$h" -k "$TMP/$h.sock" -c 8 -d "$ISO_D" -w "$WARMUP" -p "${PIDS[$h]}"
-                        lg "iso-stall:$h" -k "$TMP/$h.sock" -c 8 -d "$ISO_D" -w "$WARMUP" \
-                                --stall "$TMP/fuse/stall" -p "${PIDS[$h]}"
-                        lg "iso-base:$h" -k "$TMP/$h.sock" -c 8 -d "$ISO_D" -w "$WARMUP" -p "${PIDS[$h]}"
+                        for _ in $(seq "$ISO_ROUNDS"); do
+                                lg "iso-stall:$h" -k "$TMP/$h.sock" -c 8 -d "$ISO_D" -w "$WARMUP" \
+                                        --stall "$TMP/fuse/stall" -p "${PIDS[$h]}"
+                                lg "iso-base:$h" -k "$TMP/$h.sock" -c 8 -d "$ISO_D" -w "$WARMUP" -p "${PIDS[$h]}"
+                        done
                         stop_helper "$h"
                 done
         else
@@ -206,6 +220,59 @@ if [ -x "$STALLFS" ] && [ -c /dev/fuse ]; then
         wait "$STALLFS_PID" 2>/dev/null
 else
         log "no stallfs or /dev/fuse: isolation skipped"
+fi
+
+# ---- 5. where the time goes: syscalls and context switches per request, 64 clients ----
+PROF=0
+if command -v perf >/dev/null && perf stat -e raw_syscalls:sys_enter -- true >/dev/null 2>&1; then
+        PROF=1
+        for h in "${HELPERS[@]}"; do
+                start_helper "$h" || continue
+                perf stat -x, -e raw_syscalls:sys_enter,context-switches,task-clock -p "${PIDS[$h]}" \
+                        -o "$TMP/perf.$h" -- sleep "$(awk -v a="$WARMUP" -v b="$DURATION" 'BEGIN{print a+b}')" &
+                perf_pid=$!
+                lg "prof-load:$h" -k "$TMP/$h.sock" -c 64 -d "$DURATION" -w "$WARMUP" -p "${PIDS[$h]}"
+                wait $perf_pid
+                stop_helper "$h"
+                # replies in the perf window: the measured ones and the warm-up's
+                replies=$(field "prof-load:$h" check | tail -1)
+                replies=$((replies + $(field "prof-load:$h" good | tail -1)))
+                awk -F, -v r="$replies" -v tag="prof:$h" '
+                        $3 ~ /raw_syscalls/ { sc = $1 } $3 ~ /context-switches/ { cs = $1 } $3 ~ /task-clock/ { tc = $1 }
+                        END { if (r > 0) printf "%s RESULT mode=prof replies=%d syscalls_per_req=%.2f cs_per_req=%.3f cpu_us_per_req=%.2f\n", tag, r, sc / r, cs / r, tc * 1000 / r }' \
+                        "$TMP/perf.$h" | tee -a "$RAW" >&2
+        done
+fi
+
+# ---- 6. real device: LIO in the test/vm rig's guest ----
+REAL_OK=0
+VMRUN=$SRC/test/vm/vm-run.sh
+if [ "$REAL" = auto ]; then
+        if [ -x "$VMRUN" ] && [ -f "$SRC/test/vm/rig-lib.sh" ] && command -v qemu-system-x86_64 >/dev/null &&
+                ls /boot/vmlinuz-* >/dev/null 2>&1; then
+                REAL=1
+        else
+                REAL=0
+                log "no test/vm rig: real-device part skipped"
+        fi
+fi
+if [ "$REAL" = 1 ]; then
+        mkdir -p "$TMP/vm"
+        real_helpers=()
+        for h in "${HELPERS[@]}"; do
+                real_helpers+=("$h=$(echo "${CMD[$h]}" | awk '{print $1}')")
+        done
+        log "real device: booting the rig guest (TCG)"
+        if "$VMRUN" -c "$BUILDDIR/bench-vm-cache" -r "$TMP/vm" -s "$SRC" -s "$BUILDDIR" -t 900 -- \
+                "$SRC/bench/guest-bench.sh" "$TMP/vm" "$LOADGEN" "$REAL_D" "${real_helpers[@]}" >"$TMP/vm.log" 2>&1 &&
+                [ -s "$TMP/vm/real.txt" ]; then
+                cat "$TMP/vm/real.txt" >>"$RAW"
+                REAL_OK=1
+                GUEST=$(cat "$TMP/vm/guest.txt" 2>/dev/null)
+        else
+                log "real-device run failed: $(tail -5 "$TMP/vm.log")"
+                FAILED=1
+        fi
 fi
 
 LOAD_AFTER=$(snapshot_load)
@@ -274,6 +341,11 @@ plot "$PLOT" u 1:5 w lp lw 2 t "prhd", "" u 1:6 w lp lw 2 t "qemu-pr-helper", ""
 EOF
 
 DOC=$OUT/benchmarks.md
+# A hand-written analysis between these markers survives regeneration.
+ANALYSIS=
+if [ -f "$DOC" ]; then
+        ANALYSIS=$(sed -n '/^<!-- BEGIN ANALYSIS/,/^<!-- END ANALYSIS/p' "$DOC")
+fi
 {
 echo "# Benchmarks"
 echo
@@ -325,14 +397,27 @@ if has prhd; then
                 echo "| $n idle connections served without error | ${sv:-0} served, ${fl:-?} failed | $( [ "${sv:-0}" = "$n" ] && [ "${fl:-1}" = 0 ] && echo met || echo '**not met**') |"
         done
         if [ $ISO = 1 ]; then
-                keep=$(ratio "$(med iso-stall:prhd rps)" "$(med iso-base:prhd rps)")
+                keep=$(ratio "$(mean iso-stall:prhd rps)" "$(mean iso-base:prhd rps)")
                 echo "| isolation: ≥ 95% of throughput with one device stalled | $(fmt "$(awk -v k="$keep" 'BEGIN{print k*100}')" %.0f)% | $(verdict "$keep" ">=" 0.95) |"
         fi
-        echo "| real device (LIO in the VM rig), 1 and 8 clients | pending: see below | no figure |"
+        if [ $REAL_OK = 1 ]; then
+                for c in 1 8; do
+                        rr=$(ratio "$(med real:prhd:$c rps)" "$(med real:ref:$c rps)")
+                        rf=$(ratio "$(med real:prhd:$c rps)" "$(med real:floor:$c rps)")
+                        echo "| real device, $c client(s): ≥ 2x reference | $rr x ($(fmt_k "$(med real:prhd:$c rps)") vs $(fmt_k "$(med real:ref:$c rps)") req/s) | $(verdict "$rr" ">=" 2) |"
+                        echo "| real device, $c client(s): ≥ 0.8x floor | $rf x ($(fmt_k "$(med real:prhd:$c rps)") vs $(fmt_k "$(med real:floor:$c rps)") req/s) | $(verdict "$rf" ">=" 0.8) |"
+                done
+        else
+                echo "| real device (LIO in the VM rig), 1 and 8 clients | not run: see below | no figure |"
+        fi
 else
         echo "| all | prhd was not built: no figures | – |"
 fi
 echo
+if [ -n "$ANALYSIS" ]; then
+        echo "$ANALYSIS"
+        echo
+fi
 echo "## Throughput and latency, host mode"
 echo
 echo "PR IN READ KEYS (allocation length 1024) with an fd on /dev/null: SG_IO fails at once with ENOTTY"
@@ -340,14 +425,16 @@ echo "and every helper answers CHECK CONDITION, so the figure is the helper's ow
 echo "passing, validation, ioctl, reply). Closed loop: each connection sends its next request when the"
 echo "reply has arrived. ${DURATION} s measured after ${WARMUP} s warm-up; median of $ROUNDS interleaved runs."
 echo "CPU columns: CPU time per request of the server and of the load generator (from /proc and"
-echo "getrusage over the measured interval), which shows which side the time goes to."
+echo "getrusage over the measured interval), which shows which side the time goes to; \"loadgen CPU %\" is"
+echo "the generator's CPU use in percent of one CPU (it has $(nproc) threads at most): well below"
+echo "$(nproc)00% means the generator was waiting for replies, not saturated."
 echo
-echo "| clients | helper | req/s | p50 µs | p99 µs | max µs | server µs CPU/req | loadgen µs CPU/req | vs reference | vs floor |"
-echo "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+echo "| clients | helper | req/s | p50 µs | p99 µs | max µs | server µs CPU/req | loadgen µs CPU/req | loadgen CPU % | vs reference | vs floor |"
+echo "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 for c in $CLIENTS; do
         for h in "${HELPERS[@]}"; do
                 t=load:$h:$c
-                echo "| $c | $(name $h) | $(fmt_k "$(med $t rps)") | $(fmt "$(med $t p50_us)") | $(fmt "$(med $t p99_us)" %.0f) | $(fmt "$(med $t max_us)" %.0f) | $(fmt "$(med $t srv_us_per_req)" %.2f) | $(fmt "$(med $t lg_us_per_req)" %.2f) | $(has ref && ratio "$(med $t rps)" "$(med load:ref:$c rps)" || echo –) | $(ratio "$(med $t rps)" "$(med load:floor:$c rps)") |"
+                echo "| $c | $(name $h) | $(fmt_k "$(med $t rps)") | $(fmt "$(med $t p50_us)") | $(fmt "$(med $t p99_us)" %.0f) | $(fmt "$(med $t max_us)" %.0f) | $(fmt "$(med $t srv_us_per_req)" %.2f) | $(fmt "$(med $t lg_us_per_req)" %.2f) | $(fmt "$(med $t lg_cpu_pct)" %.0f) | $(has ref && ratio "$(med $t rps)" "$(med load:ref:$c rps)" || echo –) | $(ratio "$(med $t rps)" "$(med load:floor:$c rps)") |"
         done
 done
 echo
@@ -384,16 +471,17 @@ echo
 echo "## Isolation"
 echo
 if [ $ISO = 1 ]; then
-        echo "8 clients on /dev/null for ${ISO_D} s, alone (before and after, averaged) and with a ninth client"
-        echo "whose fd is a file on bench/stallfs, a FUSE file system whose ioctl handler sleeps ${STALL_S} s."
+        echo "8 clients on /dev/null for ${ISO_D} s, alone and with a ninth client (alternating, $((ISO_ROUNDS + 1)) runs alone"
+        echo "and $ISO_ROUNDS stalled, each averaged), the ninth client's fd being a file"
+        echo "on bench/stallfs, a FUSE file system whose ioctl handler sleeps ${STALL_S} s."
         echo "The floor is single-threaded on purpose and shows what no isolation looks like."
         echo
         echo "| helper | alone req/s | with a stalled client req/s | kept | stalled requests completed |"
         echo "| --- | ---: | ---: | ---: | ---: |"
         for h in "${HELPERS[@]}"; do
-                base=$(field "iso-base:$h" rps | awk '{s+=$1} END {if (NR) printf "%.0f", s/NR; else print "nan"}')
-                st=$(field "iso-stall:$h" rps | head -1)
-                echo "| $(name $h) | $(fmt_k "$base") | $(fmt_k "$st") | $(fmt "$(awk -v a="$st" -v b="$base" 'BEGIN{ if (b > 0) print 100*a/b; else print "nan"}')" %.0f)% | $(field "iso-stall:$h" stall_done | head -1) |"
+                base=$(mean "iso-base:$h" rps)
+                st=$(mean "iso-stall:$h" rps)
+                echo "| $(name $h) | $(fmt_k "$base") | $(fmt_k "$st") | $(fmt "$(awk -v a="$st" -v b="$base" 'BEGIN{ if (b > 0) print 100*a/b; else print "nan"}')" %.0f)% | $(field "iso-stall:$h" stall_done | awk "{s+=\$1} END {print s}") |"
         done
 else
         echo "Not run (no stallfs binary or no /dev/fuse)."
@@ -401,10 +489,39 @@ fi
 echo
 echo "## Real device (LIO in the VM rig)"
 echo
-echo "Pending: PR IN READ KEYS through prhd, qemu-pr-helper, the floor and by direct SG_IO on the"
-echo "rig's LIO device, 1 and 8 clients, needs a way to run commands inside the test/vm guest."
-echo "The load generator runs unchanged there: \`loadgen -k SOCK -c 8 -f /dev/sdX\`."
+if [ $REAL_OK = 1 ]; then
+        echo "bench/guest-bench.sh in the test/vm rig's guest ($GUEST, TCG on this host): LIO fileio LU"
+        echo "through tcm_loop, PR IN READ KEYS on its block device, ${REAL_D} s per figure, direct SG_IO from"
+        echo "N threads of the load generator, or N connections through each helper. Software emulation makes"
+        echo "every context switch dear: compare only within this table."
+        echo
+        echo "| clients | path | req/s | p50 µs | p99 µs | vs reference | vs floor | vs direct |"
+        echo "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+        for c in 1 8; do
+                for h in direct "${HELPERS[@]}"; do
+                        t=real:$h:$c
+                        echo "| $c | $( [ $h = direct ] && echo "direct SG_IO" || name $h) | $(fmt_k "$(med $t rps)") | $(fmt "$(med $t p50_us)" %.0f) | $(fmt "$(med $t p99_us)" %.0f) | $(ratio "$(med $t rps)" "$(med real:ref:$c rps)") | $(ratio "$(med $t rps)" "$(med real:floor:$c rps)") | $(ratio "$(med $t rps)" "$(med real:direct:$c rps)") |"
+                done
+        done
+else
+        echo "Not run in this run (\`--real-device\` needs test/vm/vm-run.sh, a kernel in /boot and"
+        echo "qemu-system-x86_64)."
+fi
 echo
+if [ $PROF = 1 ]; then
+        echo "## Where the time goes (64 clients, host mode)"
+        echo
+        echo "\`perf stat\` on each server during one more 64-client run: system calls, context switches and"
+        echo "CPU time per reply. On this machine (a guest) a system call costs about a microsecond, so the"
+        echo "system calls per request explain most of the CPU difference to the floor."
+        echo
+        echo "| helper | syscalls / request | context switches / request | server CPU µs / request |"
+        echo "| --- | ---: | ---: | ---: |"
+        for h in "${HELPERS[@]}"; do
+                echo "| $(name $h) | $(field prof:$h syscalls_per_req) | $(field prof:$h cs_per_req) | $(field prof:$h cpu_us_per_req) |"
+        done
+        echo
+fi
 echo "## Raw results"
 echo
 echo "Each line: tag (piece:helper:clients) and the load generator's RESULT line."
