@@ -180,10 +180,13 @@ int main(int argc, char **argv) {
         (void) prctl(PR_SET_PDEATHSIG, SIGTERM);
 
         se = fuse_session_new(&args, &ops, sizeof ops, NULL);
-        if (!se)
+        if (!se) {
+                fuse_opt_free_args(&args);
                 return 1;
+        }
         if (fuse_set_signal_handlers(se) < 0 || fuse_session_mount(se, argv[1]) < 0) {
                 fuse_session_destroy(se);
+                fuse_opt_free_args(&args);
                 return 1;
         }
         cfg = fuse_loop_cfg_create();
@@ -195,5 +198,6 @@ int main(int argc, char **argv) {
         fuse_session_unmount(se);
         fuse_remove_signal_handlers(se);
         fuse_session_destroy(se);
+        fuse_opt_free_args(&args);
         return r < 0 ? 1 : 0;
 }

@@ -376,6 +376,27 @@ int helper_run(Helper *h, const HelperSpawn *s, unsigned timeout_ms) {
         return helper_exit_code(h);
 }
 
+bool binary_is_sanitized(const char *path) {
+        static const char marker[] = "__asan_init";
+        char buf[65536 + sizeof marker];
+        size_t keep = 0;
+        ssize_t k;
+        bool found = false;
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+        if (fd < 0)
+                return false;
+        /* Scan for the runtime's entry symbol, carrying a tail across reads. */
+        while (!found && (k = read(fd, buf + keep, sizeof buf - keep)) > 0) {
+                size_t n = keep + (size_t) k;
+                found = memmem(buf, n, marker, sizeof marker - 1) != NULL;
+                keep = MIN(n, sizeof marker - 1);
+                memmove(buf, buf + n - keep, keep);
+        }
+        close(fd);
+        return found;
+}
+
 bool path_exists(const char *path) {
         struct stat st;
 

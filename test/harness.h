@@ -151,6 +151,9 @@ bool socket_is_live(const char *path);
 /* Wait until kill(pid, 0) fails (a process that is not our child). */
 bool pid_wait_gone(pid_t pid, unsigned timeout_ms);
 
+/* Is the binary built with AddressSanitizer (its allocator's RSS is no leak measure)? */
+bool binary_is_sanitized(const char *path);
+
 /* Kill this pid at exit (daemonized helpers). */
 void harness_adopt_pid(pid_t pid);
 

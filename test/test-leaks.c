@@ -114,7 +114,11 @@ int main(int argc, char **argv) {
                 RSS_SLACK_KB);
         CHECK_MSG(fds_after == fds_before, "fd count %d, was %d: received fds or sockets leak", fds_after,
                   fds_before);
-        CHECK_MSG(rss_after <= rss_before + RSS_SLACK_KB, "RSS grew by %ld kB", rss_after - rss_before);
+        if (binary_is_sanitized(path))
+                /* ASan quarantines freed memory: RSS grows by design; fds are still exact. */
+                fprintf(stderr, "  (AddressSanitizer build: RSS reported, not checked)\n");
+        else
+                CHECK_MSG(rss_after <= rss_before + RSS_SLACK_KB, "RSS grew by %ld kB", rss_after - rss_before);
 
         test_begin("the violations were logged as the reference does");
         /* R3 rows x3, R4, R6 and vanishing mid-data each log once per round. */
