@@ -46,11 +46,11 @@ static void put_be(uint8_t *p, uint64_t v, int n) {
                 p[i] = (uint8_t) v;
 }
 
-static int direct(int fd, const uint8_t cdb[10], bool in, uint8_t *buf, size_t len, PrhResult *ret) {
+static int direct(int fd, uint8_t cdb[10], bool in, uint8_t *buf, size_t len, PrhResult *ret) {
         struct sg_io_hdr h = {
                 .interface_id = 'S',
                 .cmd_len = 10,
-                .cmdp = (unsigned char *) cdb,
+                .cmdp = cdb,
                 .mx_sb_len = sizeof ret->sense,
                 .sbp = ret->sense,
                 .timeout = 20000,
