@@ -257,6 +257,10 @@ int helper_spawn(Helper *h, const HelperSpawn *s) {
                                 _exit(126);
                 }
                 signal(SIGPIPE, SIG_DFL);
+                if (s->cwd && chdir(s->cwd) < 0)
+                        _exit(126);
+                if (s->set_ids && (setgid(s->gid) < 0 || setuid(s->uid) < 0))
+                        _exit(126);
                 if (s->env)
                         for (size_t i = 0; s->env[i]; i++)
                                 (void) putenv((char *) (uintptr_t) s->env[i]);

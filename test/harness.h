@@ -107,6 +107,12 @@ typedef struct HelperSpawn {
         /* Like libvirt: the child writes its pid into this file and holds a
          * POSIX write lock on it across exec (fd left open, not CLOEXEC). */
         const char *prelock_pidfile;
+        /* Run as this uid/gid (setgid+setuid before exec) when set_ids. */
+        bool set_ids;
+        uid_t uid;
+        gid_t gid;
+        /* Working directory of the child (NULL: inherit). */
+        const char *cwd;
 } HelperSpawn;
 
 /* Create the temp dir; h->path = path.  Must precede everything else. */

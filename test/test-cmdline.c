@@ -147,8 +147,17 @@ typedef struct BadCase {
         bool try_help;          /* followed by "Try `argv0 --help' ..." */
 } BadCase;
 
+static char long_path[160];
+
 static void test_bad_options(void) {
         static const BadCase cases[] = {
+                { "socket path of 120 bytes", { "-k", long_path, NULL }, "is too long", false },
+                { "socket path of 120 bytes (hint)", { "-k", long_path, NULL }, "Path must be less than 108 bytes",
+                  false },
+                { "socket in a missing directory", { "-k", "/nonexistent-dir-prh/sock", NULL },
+                  "Failed to bind socket to /nonexistent-dir-prh/sock: No such file or directory", false },
+                { "trace file in a missing directory", { "-T", "file=/nonexistent-dir-prh/t.log", NULL },
+                  "Error opening logfile /nonexistent-dir-prh/t.log: No such file or directory", false },
                 { "unknown long option", { "--bogus", NULL }, "%s: unrecognized option '--bogus'", true },
                 { "unknown short option", { "-x", NULL }, "%s: invalid option -- 'x'", true },
                 { "missing argument", { "-k", NULL }, "%s: option requires an argument -- 'k'", true },
@@ -459,6 +468,34 @@ static void test_daemon(void) {
         helper_free(&h);
 }
 
+/* prhd resolves a relative -f against its start directory (the reference: against /). */
+static void test_daemon_relative_pidfile(void) {
+        char abs[400];
+        pid_t pid;
+        Helper h;
+
+        if (is_ref)
+                return;         /* would write /pid */
+        test_begin("-d with a relative -f: pidfile in the start directory");
+        if (helper_init(&h, path) < 0)
+                return;
+        {
+                const char *a[] = { "-d", "-k", h.sock, "-f", "rel.pid", NULL };
+                HelperSpawn s = { .args = a, .cwd = h.dir };
+                CHECK_EQ(helper_run(&h, &s, 5000), 0);
+        }
+        snprintf(abs, sizeof abs, "%s/rel.pid", h.dir);
+        CHECK_MSG(path_exists(abs), "no %s", abs);
+        pid = read_pid(abs);
+        if (pid > 0) {
+                harness_adopt_pid(pid);
+                CHECK(request_works(h.sock));
+                (void) kill(pid, SIGTERM);
+                CHECK(pid_wait_gone(pid, 5000));
+        }
+        helper_free(&h);
+}
+
 static void test_second_instance(void) {
         Helper a, b;
         struct stat st1, st2;
@@ -609,6 +646,8 @@ int main(int argc, char **argv) {
         is_ref = harness_is_reference(path);
         fprintf(stderr, "helper under test: %s (%s)\n", path, is_ref ? "reference" : "prhd");
         null_rw = open("/dev/null", O_RDWR | O_CLOEXEC);
+        memcpy(long_path, "/tmp/", 5);
+        memset(long_path + 5, 'x', 115);
 
         test_help_version();
         test_bad_options();
@@ -618,6 +657,7 @@ int main(int argc, char **argv) {
         test_socket_mode();
         test_pidfile();
         test_daemon();
+        test_daemon_relative_pidfile();
         test_second_instance();
         test_signals();
         return tests_finish("test-cmdline");

@@ -11,6 +11,8 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
+#include <signal.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -59,6 +61,9 @@ static void check_task(pid_t pid, const char *task, const char *ids) {
                 snprintf(line, sizeof line, "\nGid:\t%s\t%s\t%s\t%s\n", ids, ids, ids, ids);
                 CHECK_MSG(strstr(status, line), "task %s: Gid line is not all %s", task, ids);
         }
+        if (!is_ref)
+                /* prhd also sets PR_SET_NO_NEW_PRIVS (docs/compatibility.md). */
+                CHECK_MSG(strstr(status, "\nNoNewPrivs:\t1\n"), "task %s: NoNewPrivs not set", task);
         CHECK_MSG(strstr(status, "\nGroups:\t\n") || strstr(status, "\nGroups:\n") || strstr(status, "\nGroups:\t \n"),
                   "task %s: supplementary groups not dropped", task);
 }
@@ -121,6 +126,49 @@ static void check_dropped(const char *title, const char *const *args, const char
         helper_free(&h);
 }
 
+/* Started as a non-root user: the reference cannot drop (capng_change_id needs
+ * CAP_SETUID); prhd keeps its ids and serves (docs/compatibility.md). */
+static void test_non_root(void) {
+        struct passwd *pw = getpwnam("nobody");
+        struct group *gr = getgrnam("nogroup");
+        Helper h;
+
+        test_begin("started as nobody without capabilities");
+        if (!pw || !gr || helper_init(&h, path) < 0)
+                return;
+        (void) chmod(h.dir, 0777);
+        {
+                const char *a[] = { "-k", h.sock, NULL };
+                HelperSpawn sp = { .args = a, .set_ids = true, .uid = pw->pw_uid, .gid = gr->gr_gid };
+                if (is_ref) {
+                        int code = helper_run(&h, &sp, 5000);
+                        _cleanup_free_ char *err = helper_stderr(&h);
+                        CHECK_MSG(code == 1, "exit code %d", code);
+                        CHECK_MSG(strstr(err, "Failed to drop privileges: Operation not permitted"), "stderr: %s", err);
+                } else {
+                        uint8_t cdb[PRH_CDB_SIZE];
+                        Reply rep;
+                        int s;
+
+                        CHECK_EQ(helper_spawn(&h, &sp), 0);
+                        CHECK_EQ(helper_wait_socket(&h, 5000), 0);
+                        s = client_open(h.sock);
+                        CHECK(s >= 0);
+                        cdb_pr_in(cdb, 0, 40);
+                        CHECK(s >= 0 && client_roundtrip(s, cdb, NULL, null_rw, &rep) == 0 &&
+                              memcmp(rep.header, REPLY_ENOTTY, sizeof REPLY_ENOTTY) == 0);
+                        if (s >= 0)
+                                close(s);
+                        _cleanup_free_ char *uid = proc_status_field(h.pid, "Uid"),
+                                            *eff = proc_status_field(h.pid, "CapEff");
+                        CHECK_MSG(uid && strncmp(uid, "65534\t65534\t65534\t65534", 23) == 0, "Uid %s", uid);
+                        CHECK_MSG(eff && strcmp(eff, "0000000000000000") == 0, "CapEff %s", eff);
+                        CHECK_EQ(helper_stop(&h, SIGTERM, 5000), 0);
+                }
+        }
+        helper_free(&h);
+}
+
 int main(int argc, char **argv) {
         path = harness_helper_path(argc, argv);
         test_require_root();
@@ -139,5 +187,6 @@ int main(int argc, char **argv) {
                 check_dropped("-u 65534 -g 65534 (numeric ids)", a, "65534");
         }
         check_dropped("no -u/-g: still root ids, CAP_SYS_RAWIO only, no groups", NULL, "0");
+        test_non_root();
         return tests_finish("test-privileges");
 }

@@ -238,6 +238,16 @@ static void test_replies(void) {
         CHECK_EQ(client_roundtrip(s, cdb, NULL, null_rw, &rep), 0);
         check_exact(&rep, REPLY_ENOTTY, "PR IN after it (stream in sync)");
 
+        test_begin("a received fd is made blocking (shared file description), as the reference does");
+        {
+                int nb = open("/dev/null", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+                cdb_pr_in(cdb, 0, 40);
+                CHECK_EQ(client_roundtrip(s, cdb, NULL, nb, &rep), 0);
+                check_exact(&rep, REPLY_ENOTTY, "PR IN on an O_NONBLOCK fd");
+                CHECK_MSG(!(fcntl(nb, F_GETFL) & O_NONBLOCK), "O_NONBLOCK still set");
+                close(nb);
+        }
+
         test_begin("the fd is closed after every request");
         {
                 int base = proc_fd_count(H.pid);
