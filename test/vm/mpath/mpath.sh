@@ -263,7 +263,8 @@ check "40 transport IDs: INSUFFICIENT REGISTRATION RESOURCES" "$(status_of "$(pr
 if prhd_alive; then pass "prhd alive after 40 transport IDs"; else fail "prhd died"; fi
 check "PREEMPT with keys multipath.conf does not know: LUN COMMUNICATION FAILURE (as the reference)" \
         "$(status_of "$(pr out 4 1 $KF abcd)")" "status=0x02 sense=b/08/00"
-check_re "prhd explains the reservation_key mismatch" "$(cat "$results/prhd-mpath.log")" "reservation_key"
+check_re "prhd explains the reservation_key mismatch" "$(cat "$results/prhd-mpath.log")" \
+        "refused PERSISTENT RESERVE OUT PREEMPT: .*reservation_key"
 check "still registered (nothing changed)" "$(pr in 0 | sed -n 2p | cut -d' ' -f3-)" "0x$K 0x$K"
 pr out 3 0 $K 0 > /dev/null
 
