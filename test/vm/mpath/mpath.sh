@@ -29,7 +29,9 @@
 # Every check prints PASS/FAIL; the exit status is 0 only if all passed.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=test/vm/rig-lib.sh
 . "$here/../rig-lib.sh"
+# shellcheck source=test/vm/mpath/mpath-lib.sh
 . "$here/mpath-lib.sh"
 
 results=$1

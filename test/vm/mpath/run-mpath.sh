@@ -26,7 +26,9 @@ ls /boot/vmlinuz-* >/dev/null 2>&1 || skip "no /boot/vmlinuz-*"
 for p in multipathd multipath mpathpersist sg_persist dmsetup udevadm; do
         command -v "$p" >/dev/null || skip "$p missing (multipath-tools, sg3-utils, dmsetup, udev)"
 done
-[ -x "$prhd" ] && [ -x "$mpr" ] || skip "build $prhd and $mpr first"
+if [ ! -x "$prhd" ] || [ ! -x "$mpr" ]; then
+        skip "build $prhd and $mpr first"
+fi
 
 prhd=$(cd "$(dirname "$prhd")" && pwd -P)/$(basename "$prhd")
 mpr=$(cd "$(dirname "$mpr")" && pwd -P)/$(basename "$mpr")
