@@ -1,0 +1,1031 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * pr-matrix: the persistent-reservation scenario matrix of the VM rig.
+ *
+ * Runs inside the outer rig guest, against a real LIO logical unit seen
+ * through two tcm_loop I_T nexuses (A and B: two hosts of a cluster).  Each
+ * scenario is a fixed sequence of steps; it is run once per path:
+ *
+ *   direct            SG_IO on the block device, as sg_persist would
+ *   <name>=<socket>   through a helper (qemu-pr-helper, prhd) over its real
+ *                     socket, with libprh's raw call
+ *
+ * and every path starts from a freshly created LU (no registrations, no
+ * reservation, PRgeneration 0): the LU is torn down and created again in
+ * configfs before each run.  Every reply (status, 96 sense bytes, PR IN
+ * data) of every step must be equal on all paths, and key steps must have
+ * the outcome SPC-4 prescribes (so a rig where nothing works cannot pass).
+ * WRITE/READ steps always go directly to the device: they show that a
+ * reservation made through a helper is enforced on the other nexus.
+ *
+ * Output: a table on stdout, every reply in hex in the --log file.
+ * Exit status 0 only if all paths agree and all expectations hold.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <scsi/sg.h>
+
+#include <prh/prh.h>
+
+#define SENSE_LEN 96u
+#define DATA_MAX 8192u
+#define MAX_PATHS 4
+#define MAX_STEPS 48
+#define BLOCK_SIZE 512u
+
+/* Keys used by the scenarios (readable in hex dumps). */
+#define KA 0xaaaa0000000000a1ull
+#define KA2 0xaaaa0000000000a2ull
+#define KB 0xbbbb0000000000b1ull
+#define KBAD 0xdead0000000000ffull
+
+enum { NX_A, NX_B };
+
+typedef enum PathKind {
+        PATH_DIRECT,
+        PATH_HELPER,
+} PathKind;
+
+typedef struct Path {
+        char name[32];
+        PathKind kind;
+        const char *socket;
+        PrhClient *client;
+} Path;
+
+typedef struct Reply {
+        bool skipped;                   /* step does not apply to this path */
+        int err;                        /* negative errno: the call itself failed */
+        int status;
+        int host_status;                /* direct path only, informational */
+        uint8_t sense[SENSE_LEN];
+        size_t data_len;
+        uint8_t data[DATA_MAX];
+} Reply;
+
+typedef struct Expect {
+        int status;                     /* -1: not checked */
+        int key, asc, ascq;             /* -1: not checked */
+} Expect;
+
+#define E_ANY ((Expect) { -1, -1, -1, -1 })
+#define E_GOOD ((Expect) { 0x00, -1, -1, -1 })
+#define E_CONFLICT ((Expect) { 0x18, -1, -1, -1 })
+#define E_CHECK(k, a, q) ((Expect) { 0x02, (k), (a), (q) })
+
+typedef struct Step {
+        char label[112];
+        bool helper_only;
+        Expect expect;
+        Reply reply[MAX_PATHS];
+} Step;
+
+typedef struct Ctx {
+        /* configuration */
+        const char *cfs;                /* /sys/kernel/config/target */
+        const char *port[2];            /* tcm_loop target WWNs of nexus A and B */
+        const char *lu_file;
+        Path paths[MAX_PATHS];
+        int n_paths;
+        FILE *log;
+        bool verbose;
+
+        /* per run */
+        int path;                       /* index of the path being run */
+        int fd[2];                      /* O_RDWR block device fds of A and B */
+        int fd_ro;                      /* O_RDONLY fd of A */
+        char dev[2][300];
+        uint16_t rtpi[2];               /* relative target port ids of the two ports */
+        uint64_t sas[2];                /* initiator SAS addresses of the two nexuses */
+
+        /* per scenario */
+        Step steps[MAX_STEPS];
+        int n_steps;
+        int cur;                        /* next step index in this run */
+
+        /* totals */
+        int n_compared, n_mismatch, n_expect_fail, n_errors;
+} Ctx;
+
+typedef struct Scenario {
+        const char *name;
+        const char *what;
+        void (*run)(Ctx *c);
+} Scenario;
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void die(const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        fputs("pr-matrix: ", stderr);
+        vfprintf(stderr, fmt, ap);
+        fputc('\n', stderr);
+        va_end(ap);
+        exit(2);
+}
+
+static double now(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+}
+
+static void sleep_ms(long ms) {
+        struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
+        nanosleep(&ts, NULL);
+}
+
+static void put_be16(uint8_t *p, uint16_t v) {
+        p[0] = (uint8_t) (v >> 8);
+        p[1] = (uint8_t) v;
+}
+
+static void put_be32(uint8_t *p, uint32_t v) {
+        put_be16(p, (uint16_t) (v >> 16));
+        put_be16(p + 2, (uint16_t) v);
+}
+
+static void put_be64(uint8_t *p, uint64_t v) {
+        put_be32(p, (uint32_t) (v >> 32));
+        put_be32(p + 4, (uint32_t) v);
+}
+
+/* ---- configfs: a fresh LU for every run ------------------------------------ */
+
+static int write_file(const char *path, const char *text) {
+        int fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        ssize_t n = write(fd, text, strlen(text));
+        int r = n < 0 ? -errno : 0;
+        close(fd);
+        return r;
+}
+
+static int read_line(const char *path, char *buf, size_t size) {
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return -errno;
+        if (!fgets(buf, (int) size, f)) {
+                fclose(f);
+                return -EIO;
+        }
+        fclose(f);
+        buf[strcspn(buf, "\n")] = 0;
+        return 0;
+}
+
+static bool dir_is_empty(const char *path) {
+        DIR *d = opendir(path);
+        if (!d)
+                return true;
+        struct dirent *de;
+        bool empty = true;
+        while ((de = readdir(d)))
+                if (de->d_name[0] != '.') {
+                        empty = false;
+                        break;
+                }
+        closedir(d);
+        return empty;
+}
+
+static void close_devs(Ctx *c) {
+        for (int i = 0; i < 2; i++)
+                if (c->fd[i] >= 0) {
+                        close(c->fd[i]);
+                        c->fd[i] = -1;
+                }
+        if (c->fd_ro >= 0) {
+                close(c->fd_ro);
+                c->fd_ro = -1;
+        }
+}
+
+static void lu_destroy(Ctx *c) {
+        char p[512];
+
+        close_devs(c);
+        for (int i = 0; i < 2; i++) {
+                snprintf(p, sizeof p, "%s/loopback/%s/tpgt_1/lun/lun_0/disk0", c->cfs, c->port[i]);
+                if (unlink(p) < 0 && errno != ENOENT)
+                        die("unlink %s: %m", p);
+                snprintf(p, sizeof p, "%s/loopback/%s/tpgt_1/lun/lun_0", c->cfs, c->port[i]);
+                if (rmdir(p) < 0 && errno != ENOENT)
+                        die("rmdir %s: %m", p);
+        }
+        snprintf(p, sizeof p, "%s/core/fileio_0/disk0", c->cfs);
+        if (rmdir(p) < 0 && errno != ENOENT)
+                die("rmdir %s: %m", p);
+        for (int i = 0; i < 1000 && !dir_is_empty("/sys/class/scsi_disk"); i++)
+                sleep_ms(10);
+        if (!dir_is_empty("/sys/class/scsi_disk"))
+                die("SCSI disks still present 10 s after removing the LU");
+}
+
+/* The one entry of a sysfs directory (block/ or scsi_generic/ of a device). */
+static int only_entry(const char *dir, char *buf, size_t size) {
+        DIR *d = opendir(dir);
+        if (!d)
+                return -errno;
+        struct dirent *de;
+        int r = -ENOENT;
+        while ((de = readdir(d)))
+                if (de->d_name[0] != '.') {
+                        snprintf(buf, size, "%s", de->d_name);
+                        r = 0;
+                        break;
+                }
+        closedir(d);
+        return r;
+}
+
+static void sgio_inquiry_rtpi(Ctx *c, int nx);
+
+static void lu_create(Ctx *c) {
+        char p[512], v[256];
+
+        snprintf(p, sizeof p, "%s/core/fileio_0/disk0", c->cfs);
+        if (mkdir(p, 0755) < 0)
+                die("mkdir %s: %m", p);
+        snprintf(p, sizeof p, "%s/core/fileio_0/disk0/control", c->cfs);
+        snprintf(v, sizeof v, "fd_dev_name=%s,fd_dev_size=%u", c->lu_file, 16u << 20);
+        if (write_file(p, v) < 0)
+                die("write %s: %m", p);
+        snprintf(p, sizeof p, "%s/core/fileio_0/disk0/wwn/vpd_unit_serial", c->cfs);
+        if (write_file(p, "5052480000000001") < 0)
+                die("write %s: %m", p);
+        snprintf(p, sizeof p, "%s/core/fileio_0/disk0/enable", c->cfs);
+        if (write_file(p, "1") < 0)
+                die("enable the backstore: %m");
+        for (int i = 0; i < 2; i++) {
+                snprintf(p, sizeof p, "%s/loopback/%s/tpgt_1/lun/lun_0", c->cfs, c->port[i]);
+                if (mkdir(p, 0755) < 0)
+                        die("mkdir %s: %m", p);
+                snprintf(v, sizeof v, "%s/core/fileio_0/disk0", c->cfs);
+                snprintf(p, sizeof p, "%s/loopback/%s/tpgt_1/lun/lun_0/disk0", c->cfs, c->port[i]);
+                if (symlink(v, p) < 0)
+                        die("symlink %s: %m", p);
+        }
+        for (int i = 0; i < 2; i++) {
+                char addr[64], dir[256], name[256];
+                snprintf(p, sizeof p, "%s/loopback/%s/tpgt_1/address", c->cfs, c->port[i]);
+                if (read_line(p, addr, sizeof addr) < 0)
+                        die("read %s: %m", p);
+                snprintf(dir, sizeof dir, "/sys/class/scsi_device/%s:0/device/block", addr);
+                int r = -ENOENT;
+                for (int t = 0; t < 1000; t++) {
+                        r = only_entry(dir, name, sizeof name);
+                        if (r == 0) {
+                                snprintf(c->dev[i], sizeof c->dev[i], "/dev/%s", name);
+                                c->fd[i] = open(c->dev[i], O_RDWR | O_CLOEXEC);
+                                if (c->fd[i] >= 0)
+                                        break;
+                                r = -errno;
+                        }
+                        sleep_ms(10);
+                }
+                if (c->fd[i] < 0)
+                        die("no usable block device for %s (%s): %s", c->port[i], dir, strerror(-r));
+                snprintf(p, sizeof p, "%s/loopback/%s/tpgt_1/nexus", c->cfs, c->port[i]);
+                if (read_line(p, v, sizeof v) < 0 || strncmp(v, "naa.", 4) != 0)
+                        die("cannot read the initiator WWN of %s", c->port[i]);
+                c->sas[i] = strtoull(v + 4, NULL, 16);
+        }
+        c->fd_ro = open(c->dev[NX_A], O_RDONLY | O_CLOEXEC);
+        if (c->fd_ro < 0)
+                die("open %s read-only: %m", c->dev[NX_A]);
+        sgio_inquiry_rtpi(c, NX_A);
+        sgio_inquiry_rtpi(c, NX_B);
+}
+
+/* ---- executing one command ------------------------------------------------ */
+
+static void sgio(int fd, const uint8_t *cdb, int cdb_len, int dir, void *buf, size_t len, Reply *r) {
+        struct sg_io_hdr h = {
+                .interface_id = 'S',
+                .cmd_len = (unsigned char) cdb_len,
+                .cmdp = (unsigned char *) cdb,
+                .dxfer_direction = dir,
+                .dxferp = len ? buf : NULL,
+                .dxfer_len = (unsigned) len,
+                .sbp = r->sense,
+                .mx_sb_len = SENSE_LEN,
+                .timeout = 30000,
+        };
+        memset(r->sense, 0, sizeof r->sense);
+        if (ioctl(fd, SG_IO, &h) < 0) {
+                r->err = -errno;
+                return;
+        }
+        r->status = h.status;
+        r->host_status = h.host_status;
+        r->data_len = 0;
+        if (h.status == 0 && dir == SG_DXFER_FROM_DEV && len >= (size_t) h.resid)
+                r->data_len = len - (size_t) h.resid;
+}
+
+static void sgio_inquiry_rtpi(Ctx *c, int nx) {
+        uint8_t cdb[6] = { 0x12, 0x01, 0x83, 0x00, 0xff, 0x00 };
+        Reply r = { 0 };
+        sgio(c->fd[nx], cdb, 6, SG_DXFER_FROM_DEV, r.data, 255, &r);
+        if (r.err < 0 || r.status != 0 || r.data_len < 4)
+                die("INQUIRY VPD 0x83 on %s failed (%d/%d)", c->dev[nx], r.err, r.status);
+        size_t end = 4 + (size_t) ((r.data[2] << 8) | r.data[3]);
+        if (end > r.data_len)
+                end = r.data_len;
+        for (size_t o = 4; o + 4 <= end;) {
+                uint8_t type = r.data[o + 1] & 0x0f, assoc = (r.data[o + 1] >> 4) & 3, len = r.data[o + 3];
+                if (type == 0x4 && assoc == 1 && len == 4 && o + 8 <= end) {
+                        c->rtpi[nx] = (uint16_t) ((r.data[o + 6] << 8) | r.data[o + 7]);
+                        return;
+                }
+                o += 4u + len;
+        }
+        die("no relative target port designator in VPD 0x83 of %s", c->dev[nx]);
+}
+
+static void execute(Ctx *c, int fd, const uint8_t *cdb, bool pr_out, const uint8_t *param, size_t param_len,
+                    uint16_t alloc, Reply *r) {
+        Path *p = &c->paths[c->path];
+
+        memset(r, 0, sizeof *r);
+        if (p->kind == PATH_DIRECT) {
+                if (pr_out)
+                        sgio(fd, cdb, 10, SG_DXFER_TO_DEV, (void *) param, param_len, r);
+                else
+                        sgio(fd, cdb, 10, SG_DXFER_FROM_DEV, r->data, alloc, r);
+                return;
+        }
+        PrhResult res;
+        int k = prh_call_raw(p->client, fd, cdb, 10, pr_out ? param : NULL, pr_out ? param_len : 0,
+                             pr_out ? NULL : r->data, pr_out ? 0 : DATA_MAX, &res);
+        if (k < 0) {
+                r->err = k;
+                return;
+        }
+        r->status = res.status;
+        memcpy(r->sense, res.sense, SENSE_LEN);
+        r->data_len = res.data_len;
+}
+
+static Step *step_begin(Ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static Step *step_begin(Ctx *c, const char *fmt, ...) {
+        if (c->cur >= MAX_STEPS)
+                die("too many steps");
+        Step *s = &c->steps[c->cur];
+        char label[sizeof s->label];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(label, sizeof label, fmt, ap);
+        va_end(ap);
+        if (c->cur >= c->n_steps) {
+                memset(s, 0, sizeof *s);
+                snprintf(s->label, sizeof s->label, "%s", label);
+                c->n_steps = c->cur + 1;
+        } else if (strcmp(s->label, label) != 0)
+                die("scenario is not deterministic: step %d '%s' vs '%s'", c->cur, s->label, label);
+        c->cur++;
+        return s;
+}
+
+static const char *in_name(uint8_t sa) {
+        static const char *const n[] = { "READ KEYS", "READ RESERVATION", "REPORT CAPABILITIES",
+                                         "READ FULL STATUS" };
+        return sa < 4 ? n[sa] : "PR IN ?";
+}
+
+static const char *out_name(uint8_t sa) {
+        static const char *const n[] = { "REGISTER", "RESERVE", "RELEASE", "CLEAR", "PREEMPT",
+                                         "PREEMPT AND ABORT", "REGISTER AND IGNORE", "REGISTER AND MOVE" };
+        return sa < 8 ? n[sa] : "PR OUT ?";
+}
+
+static const char *type_name(uint8_t t) {
+        switch (t) {
+        case 1: return "WE";
+        case 3: return "EA";
+        case 5: return "WE_RO";
+        case 6: return "EA_RO";
+        case 7: return "WE_AR";
+        case 8: return "EA_AR";
+        default: return "-";
+        }
+}
+
+static const char nx_name[2] = { 'A', 'B' };
+
+static void pr_in(Ctx *c, int nx, uint8_t sa, uint16_t alloc, Expect e) {
+        Step *s = step_begin(c, "%c %s alloc=%u", nx_name[nx], in_name(sa), alloc);
+        uint8_t cdb[10] = { 0x5e, sa };
+        put_be16(cdb + 7, alloc);
+        s->expect = e;
+        execute(c, c->fd[nx], cdb, false, NULL, 0, alloc, &s->reply[c->path]);
+}
+
+#define F_APTPL 0x01
+#define F_ALL_TG_PT 0x04
+#define F_RO_FD 0x100                   /* send the O_RDONLY fd: helper paths only */
+
+static void pr_out(Ctx *c, int nx, uint8_t sa, uint8_t type, uint64_t key, uint64_t sark, unsigned flags, Expect e) {
+        char extra[32] = "";
+        if (flags & F_APTPL)
+                strcat(extra, " APTPL");
+        if (flags & F_RO_FD)
+                strcat(extra, " (O_RDONLY fd)");
+        Step *s = step_begin(c, "%c %s %s key=%" PRIx64 " sark=%" PRIx64 "%s", nx_name[nx], out_name(sa),
+                             type_name(type), key >> 48, sark >> 48, extra);
+        uint8_t cdb[10] = { 0x5f, sa, type };
+        uint8_t param[24] = { 0 };
+        put_be32(cdb + 5, sizeof param);
+        put_be64(param, key);
+        put_be64(param + 8, sark);
+        param[20] = (uint8_t) (flags & 0xff);
+        s->expect = e;
+        if (flags & F_RO_FD) {
+                s->helper_only = true;
+                if (c->paths[c->path].kind == PATH_DIRECT) {
+                        memset(&s->reply[c->path], 0, sizeof s->reply[c->path]);
+                        s->reply[c->path].skipped = true;
+                        return;
+                }
+        }
+        execute(c, (flags & F_RO_FD) ? c->fd_ro : c->fd[nx], cdb, true, param, sizeof param, 0,
+                &s->reply[c->path]);
+}
+
+/* REGISTER AND MOVE from nx to the other nexus, with its SAS transport ID. */
+static void pr_move(Ctx *c, int nx, uint8_t type, uint64_t key, uint64_t sark, bool unreg, Expect e) {
+        int to = !nx;
+        Step *s = step_begin(c, "%c REGISTER AND MOVE %s key=%" PRIx64 " sark=%" PRIx64 " to %c%s", nx_name[nx],
+                             type_name(type), key >> 48, sark >> 48, nx_name[to], unreg ? " UNREG" : "");
+        uint8_t cdb[10] = { 0x5f, 0x07, type };
+        uint8_t param[24 + 24] = { 0 };
+        put_be32(cdb + 5, sizeof param);
+        put_be64(param, key);
+        put_be64(param + 8, sark);
+        param[17] = unreg ? 0x02 : 0x00;
+        put_be16(param + 18, c->rtpi[to]);
+        put_be32(param + 20, 24);
+        param[24] = 0x06;               /* SAS transport ID, format 0 */
+        put_be64(param + 28, c->sas[to]);
+        s->expect = e;
+        execute(c, c->fd[nx], cdb, true, param, sizeof param, 0, &s->reply[c->path]);
+}
+
+/* WRITE(10)/READ(10) of block 0, always straight to the device. */
+static void io(Ctx *c, int nx, bool write, Expect e) {
+        Step *s = step_begin(c, "%c %s(10) LBA 0 (direct SG_IO on every path)", nx_name[nx], write ? "WRITE" : "READ");
+        uint8_t cdb[10] = { write ? 0x2a : 0x28 };
+        uint8_t buf[BLOCK_SIZE];
+        put_be16(cdb + 7, 1);
+        memset(buf, 0x5a, sizeof buf);
+        Reply *r = &s->reply[c->path];
+        memset(r, 0, sizeof *r);
+        s->expect = e;
+        sgio(c->fd[nx], cdb, 10, write ? SG_DXFER_TO_DEV : SG_DXFER_FROM_DEV, buf, sizeof buf, r);
+        r->data_len = 0;        /* the block's content is not what is compared */
+}
+
+/* ---- scenarios ------------------------------------------------------------ */
+
+#define RK 0x00
+#define RR 0x01
+#define RC 0x02
+#define RFS 0x03
+#define REG 0x00
+#define RES 0x01
+#define REL 0x02
+#define CLR 0x03
+#define PRE 0x04
+#define PRA 0x05
+#define RIEK 0x06
+
+/* Sense codes LIO returns in the scenarios below. */
+#define E_INVALID_RELEASE E_CHECK(0x5, 0x26, 0x04)
+#define E_INVALID_PARAM E_CHECK(0x5, 0x26, 0x00)
+#define E_UA(q) E_CHECK(0x6, 0x2a, (q))
+#define E_RO_FD E_CHECK(0x5, 0x20, 0x00)
+
+static void sc_register(Ctx *c) {
+        pr_in(c, NX_A, RK, 8192, E_GOOD);
+        pr_out(c, NX_A, REG, 0, 0, KA, 0, E_GOOD);
+        pr_in(c, NX_A, RK, 8192, E_GOOD);
+        pr_out(c, NX_A, REG, 0, 0, KA2, 0, E_CONFLICT);         /* registered: key 0 does not match */
+        pr_out(c, NX_A, REG, 0, KA, KA2, 0, E_GOOD);            /* change the key */
+        pr_out(c, NX_B, REG, 0, 0, KB, F_APTPL, E_GOOD);       /* APTPL: needs the writable dbroot */
+        pr_in(c, NX_B, RK, 8192, E_GOOD);
+        pr_in(c, NX_B, RC, 8192, E_GOOD);
+        pr_out(c, NX_A, REG, 0, KA2, 0, 0, E_GOOD);             /* unregister */
+        pr_in(c, NX_A, RK, 8192, E_GOOD);
+}
+
+static void sc_register_ignore(Ctx *c) {
+        pr_out(c, NX_A, RIEK, 0, 0, KA, 0, E_GOOD);
+        pr_out(c, NX_A, RIEK, 0, KBAD, KA2, 0, E_GOOD);         /* the current key is ignored */
+        pr_in(c, NX_B, RK, 8192, E_GOOD);
+        pr_out(c, NX_A, RIEK, 0, 0, 0, 0, E_GOOD);              /* unregister */
+        pr_in(c, NX_A, RK, 8192, E_GOOD);
+}
+
+static void reserve_type(Ctx *c, uint8_t type) {
+        bool all_reg = type == 7 || type == 8;
+        bool reg_only = type == 5 || type == 6 || all_reg;
+        bool excl_access = type == 3 || type == 6 || type == 8;
+
+        pr_out(c, NX_A, REG, 0, 0, KA, 0, E_GOOD);
+        pr_out(c, NX_B, REG, 0, 0, KB, 0, E_GOOD);
+        pr_out(c, NX_A, RES, type, KA, 0, 0, E_GOOD);
+        pr_in(c, NX_A, RR, 8192, E_GOOD);
+        pr_in(c, NX_B, RR, 8192, E_GOOD);
+        pr_in(c, NX_B, RFS, 8192, E_GOOD);
+        /* B is registered: only WE/EA keep it out */
+        io(c, NX_B, true, reg_only ? E_GOOD : E_CONFLICT);
+        io(c, NX_B, false, reg_only || !excl_access ? E_GOOD : E_CONFLICT);
+        io(c, NX_A, true, E_GOOD);
+        /* a registrant reserving the same type: holder only for all-registrants types */
+        pr_out(c, NX_B, RES, type, KB, 0, 0, all_reg ? E_GOOD : E_CONFLICT);
+        /* the holder asking for a different type */
+        pr_out(c, NX_A, RES, type == 1 ? 3 : 1, KA, 0, 0, E_CONFLICT);
+        pr_out(c, NX_B, REG, 0, KB, 0, 0, E_GOOD);              /* B unregisters */
+        io(c, NX_B, true, E_CONFLICT);                          /* now a non-registrant */
+        pr_out(c, NX_A, REL, type, KA, 0, 0, E_GOOD);
+        pr_in(c, NX_A, RR, 8192, E_GOOD);
+        io(c, NX_B, true, E_GOOD);
+}
+
+static void sc_reserve_we(Ctx *c) { reserve_type(c, 1); }
+static void sc_reserve_ea(Ctx *c) { reserve_type(c, 3); }
+static void sc_reserve_we_ro(Ctx *c) { reserve_type(c, 5); }
+static void sc_reserve_ea_ro(Ctx *c) { reserve_type(c, 6); }
+static void sc_reserve_we_ar(Ctx *c) { reserve_type(c, 7); }
+static void sc_reserve_ea_ar(Ctx *c) { reserve_type(c, 8); }
+
+static void sc_read_keys(Ctx *c) {
+        pr_in(c, NX_A, RK, 8192, E_GOOD);
+        pr_out(c, NX_A, REG, 0, 0, KA, 0, E_GOOD);
+        pr_out(c, NX_B, REG, 0, 0, KB, 0, E_GOOD);
+        pr_in(c, NX_A, RK, 8192, E_GOOD);
+        pr_in(c, NX_A, RK, 8, E_GOOD);                          /* header only */
+        pr_in(c, NX_A, RK, 12, E_GOOD);                         /* a truncated key */
+        pr_in(c, NX_B, RK, 16, E_GOOD);                         /* one of two keys */
+        pr_in(c, NX_B, RK, 0, E_GOOD);                          /* no data at all */
+}
+
+static void sc_read_reservation(Ctx *c) {
+        pr_in(c, NX_A, RR, 8192, E_GOOD);                       /* none */
+        pr_out(c, NX_A, REG, 0, 0, KA, 0, E_GOOD);
+        pr_out(c, NX_A, RES, 1, KA, 0, 0, E_GOOD);
+        pr_in(c, NX_B, RR, 8192, E_GOOD);
+        pr_in(c, NX_B, RR, 8, E_GOOD);
+        pr_in(c, NX_A, RR, 16, E_GOOD);
+}
+
+static void sc_report_capabilities(Ctx *c) {
+        pr_in(c, NX_A, RC, 8192, E_GOOD);
+        pr_in(c, NX_B, RC, 4, E_GOOD);
+        pr_out(c, NX_A, REG, 0, 0, KA, F_APTPL, E_GOOD);
+        pr_in(c, NX_A, RC, 8192, E_GOOD);                       /* PTPL_A set now */
+}
+
+static void sc_read_full_status(Ctx *c) {
+        pr_in(c, NX_A, RFS, 8192, E_GOOD);
+        pr_out(c, NX_A, REG, 0, 0, KA, 0, E_GOOD);
+        pr_out(c, NX_B, REG, 0, 0, KB, 0, E_GOOD);
+        pr_out(c, NX_B, RES, 3, KB, 0, 0, E_GOOD);
+        pr_in(c, NX_A, RFS, 8192, E_GOOD);
+        pr_in(c, NX_B, RFS, 40, E_GOOD);                        /* truncated in the second descriptor */
+}
+
+static void sc_release(Ctx *c) {
+        pr_out(c, NX_A, REG, 0, 0, KA, 0, E_GOOD);
+        pr_out(c, NX_B, REG, 0, 0, KB, 0, E_GOOD);
+        pr_out(c, NX_A, RES, 7, KA, 0, 0, E_GOOD);
+        pr_out(c, NX_A, REL, 7, KBAD, 0, 0, E_CONFLICT);        /* wrong key */
+        pr_out(c, NX_A, REL, 1, KA, 0, 0, E_INVALID_RELEASE);   /* wrong type */
+        pr_out(c, NX_A, REL, 7, KA, 0, 0, E_GOOD);
+        pr_in(c, NX_B, RR, 8192, E_UA(0x04));                   /* RESERVATIONS RELEASED for B */
+        pr_in(c, NX_B, RR, 8192, E_GOOD);
+        pr_out(c, NX_A, RES, 1, KA, 0, 0, E_GOOD);
+        pr_out(c, NX_B, REL, 1, KB, 0, 0, E_GOOD);              /* not the holder: no effect */
+        pr_in(c, NX_A, RR, 8192, E_GOOD);
+        pr_out(c, NX_A, REL, 1, KA, 0, 0, E_GOOD);
+        pr_in(c, NX_A, RR, 8192, E_GOOD);
+}
+
+static void sc_clear(Ctx *c) {
+        pr_out(c, NX_A, REG, 0, 0, KA, 0, E_GOOD);
+        pr_out(c, NX_B, REG, 0, 0, KB, 0, E_GOOD);
+        pr_out(c, NX_A, RES, 1, KA, 0, 0, E_GOOD);
+        pr_out(c, NX_B, CLR, 0, KBAD, 0, 0, E_CONFLICT);
+        pr_out(c, NX_B, CLR, 0, KB, 0, 0, E_GOOD);
+        pr_in(c, NX_A, RK, 8192, E_UA(0x03));                   /* RESERVATIONS PREEMPTED for A */
+        pr_in(c, NX_A, RK, 8192, E_GOOD);
+        pr_in(c, NX_A, RR, 8192, E_GOOD);
+        io(c, NX_B, true, E_GOOD);
+}
+
+/* PREEMPT (sa == PRE); kept general for PREEMPT AND ABORT on a fixed kernel. */
+static void preempt(Ctx *c, uint8_t sa) {
+        pr_out(c, NX_A, REG, 0, 0, KA, 0, E_GOOD);
+        pr_out(c, NX_B, REG, 0, 0, KB, 0, E_GOOD);
+        pr_out(c, NX_A, RES, 1, KA, 0, 0, E_GOOD);
+        io(c, NX_B, true, E_CONFLICT);
+        pr_out(c, NX_B, sa, 1, KBAD, KA, 0, E_CONFLICT);        /* B's own key is wrong */
+        pr_out(c, NX_B, sa, 1, KB, KA, 0, E_GOOD);
+        pr_in(c, NX_B, RR, 8192, E_GOOD);                       /* B holds it */
+        pr_in(c, NX_A, RK, 8192, E_UA(0x05));                   /* REGISTRATIONS PREEMPTED for A */
+        pr_in(c, NX_A, RK, 8192, E_GOOD);
+        io(c, NX_A, true, E_CONFLICT);
+        io(c, NX_B, true, E_GOOD);
+        pr_out(c, NX_A, REG, 0, 0, KA, 0, E_GOOD);
+        pr_out(c, NX_B, sa, 3, KB, KA, 0, E_GOOD);              /* preempt a registrant, change type */
+        pr_in(c, NX_A, RFS, 8192, E_UA(0x05));
+        pr_in(c, NX_B, RFS, 8192, E_GOOD);
+}
+
+static void sc_preempt(Ctx *c) { preempt(c, PRE); }
+
+/*
+ * PREEMPT AND ABORT.  Only its refusals are run: a PREEMPT AND ABORT that
+ * LIO accepts deadlocks the device in Debian 12's kernel (6.1) with
+ * tcm_loop: core_scsi3_pro_preempt() -> core_tmr_lun_reset() flushes the
+ * device's submission work, from inside that very work item
+ * (target_queued_submit_work), and the LU never answers again; direct
+ * SG_IO hangs the same way.  The checks that come before the abort are
+ * reached through the helpers and compared like everything else.
+ */
+static void sc_preempt_abort(Ctx *c) {
+        pr_out(c, NX_A, REG, 0, 0, KA, 0, E_GOOD);
+        pr_out(c, NX_A, RES, 1, KA, 0, 0, E_GOOD);
+        pr_out(c, NX_B, PRA, 1, KB, KA, 0, E_CONFLICT);         /* B is not registered */
+        pr_out(c, NX_B, REG, 0, 0, KB, 0, E_GOOD);
+        pr_out(c, NX_B, PRA, 1, KBAD, KA, 0, E_CONFLICT);       /* B's own key is wrong */
+        pr_out(c, NX_B, PRA, 1, KB, KBAD, 0, E_CONFLICT);       /* nobody holds that key */
+        pr_out(c, NX_B, PRA, 1, KB, 0, 0, E_INVALID_PARAM);     /* SARK 0 with a WE holder */
+        pr_in(c, NX_B, RFS, 8192, E_GOOD);                      /* nothing changed */
+        io(c, NX_B, true, E_CONFLICT);
+}
+
+static void sc_register_move(Ctx *c) {
+        pr_out(c, NX_A, REG, 0, 0, KA, 0, E_GOOD);
+        pr_out(c, NX_A, RES, 1, KA, 0, 0, E_GOOD);
+        io(c, NX_B, true, E_CONFLICT);
+        pr_move(c, NX_A, 1, KA, 0, false, E_INVALID_PARAM);     /* SARK 0 is invalid */
+        pr_move(c, NX_A, 1, KA, KB, false, E_GOOD);
+        pr_in(c, NX_B, RR, 8192, E_GOOD);                       /* B holds it with KB */
+        pr_in(c, NX_A, RFS, 8192, E_GOOD);
+        io(c, NX_A, true, E_CONFLICT);
+        io(c, NX_B, true, E_GOOD);
+        pr_move(c, NX_B, 1, KB, KA2, true, E_CONFLICT);         /* A still holds KA: the move is refused */
+        pr_in(c, NX_B, RK, 8192, E_GOOD);
+}
+
+static void sc_wrong_key(Ctx *c) {
+        pr_out(c, NX_A, REG, 0, 0, KA, 0, E_GOOD);
+        pr_out(c, NX_A, RES, 1, KBAD, 0, 0, E_CONFLICT);
+        pr_out(c, NX_A, REG, 0, KBAD, KA2, 0, E_CONFLICT);
+        pr_out(c, NX_A, CLR, 0, KBAD, 0, 0, E_CONFLICT);
+        pr_out(c, NX_A, PRE, 1, KBAD, KA, 0, E_CONFLICT);
+        pr_in(c, NX_A, RR, 8192, E_GOOD);
+        pr_in(c, NX_A, RK, 8192, E_GOOD);
+}
+
+static void sc_non_registrant(Ctx *c) {
+        pr_out(c, NX_B, RES, 1, 0, 0, 0, E_CONFLICT);           /* nobody registered */
+        pr_out(c, NX_A, REG, 0, 0, KA, 0, E_GOOD);
+        pr_out(c, NX_A, RES, 1, KA, 0, 0, E_GOOD);
+        pr_out(c, NX_B, RES, 1, KB, 0, 0, E_CONFLICT);
+        pr_out(c, NX_B, RES, 1, KA, 0, 0, E_CONFLICT);          /* someone else's key */
+        pr_out(c, NX_B, REL, 1, KA, 0, 0, E_CONFLICT);
+        pr_out(c, NX_B, PRE, 1, KB, KA, 0, E_CONFLICT);
+        pr_out(c, NX_B, CLR, 0, KB, 0, 0, E_CONFLICT);
+        pr_in(c, NX_B, RR, 8192, E_GOOD);
+}
+
+static void sc_write_conflict(Ctx *c) {
+        pr_out(c, NX_A, REG, 0, 0, KA, 0, E_GOOD);
+        pr_out(c, NX_A, RES, 1, KA, 0, 0, E_GOOD);
+        io(c, NX_B, true, E_CONFLICT);                          /* the cluster's fence */
+        io(c, NX_B, false, E_GOOD);
+        io(c, NX_A, true, E_GOOD);
+        pr_out(c, NX_B, REG, 0, 0, KB, 0, E_GOOD);
+        io(c, NX_B, true, E_CONFLICT);                          /* registered is not enough under WE */
+}
+
+static void sc_read_only_fd(Ctx *c) {
+        pr_out(c, NX_A, REG, 0, 0, KA, F_RO_FD, E_RO_FD);
+        pr_in(c, NX_A, RK, 8192, E_GOOD);                       /* nothing was registered */
+}
+
+static const Scenario scenarios[] = {
+        { "register", "REGISTER: new key, wrong current key, key change, APTPL, unregister", sc_register },
+        { "register-ignore", "REGISTER AND IGNORE EXISTING KEY", sc_register_ignore },
+        { "reserve-we", "RESERVE Write Exclusive; WRITE/READ from both nexuses; RELEASE", sc_reserve_we },
+        { "reserve-ea", "RESERVE Exclusive Access", sc_reserve_ea },
+        { "reserve-we-ro", "RESERVE Write Exclusive - Registrants Only", sc_reserve_we_ro },
+        { "reserve-ea-ro", "RESERVE Exclusive Access - Registrants Only", sc_reserve_ea_ro },
+        { "reserve-we-ar", "RESERVE Write Exclusive - All Registrants", sc_reserve_we_ar },
+        { "reserve-ea-ar", "RESERVE Exclusive Access - All Registrants", sc_reserve_ea_ar },
+        { "read-keys", "READ KEYS, also with short allocation lengths", sc_read_keys },
+        { "read-reservation", "READ RESERVATION, none and held, short allocation", sc_read_reservation },
+        { "report-capabilities", "REPORT CAPABILITIES before and after APTPL", sc_report_capabilities },
+        { "read-full-status", "READ FULL STATUS with transport IDs, truncated", sc_read_full_status },
+        { "release", "RELEASE: wrong key, wrong type, by a non-holder, unit attentions", sc_release },
+        { "clear", "CLEAR and the unit attention it leaves", sc_clear },
+        { "preempt", "PREEMPT the holder and a registrant", sc_preempt },
+        { "preempt-abort", "PREEMPT AND ABORT refusals (success deadlocks LIO in 6.1)", sc_preempt_abort },
+        { "register-move", "REGISTER AND MOVE to the other nexus (SAS transport ID)", sc_register_move },
+        { "conflict-wrong-key", "RESERVE/REGISTER/CLEAR/PREEMPT with a wrong key", sc_wrong_key },
+        { "conflict-non-registrant", "RESERVE and friends from a non-registrant", sc_non_registrant },
+        { "conflict-write", "WRITE from the other nexus under Write Exclusive", sc_write_conflict },
+        { "read-only-fd", "PR OUT with an O_RDONLY fd (helpers only)", sc_read_only_fd },
+};
+
+/* ---- comparing and reporting ---------------------------------------------- */
+
+static void reply_summary(const Reply *r, char *buf, size_t size) {
+        if (r->skipped)
+                snprintf(buf, size, "-");
+        else if (r->err < 0)
+                snprintf(buf, size, "ERR %s", strerror(-r->err));
+        else if (r->status == 0x00)
+                snprintf(buf, size, r->data_len ? "GOOD %zuB" : "GOOD", r->data_len);
+        else if (r->status == 0x18)
+                snprintf(buf, size, "RES CONFLICT");
+        else if (r->status == 0x02) {
+                uint8_t key, asc, ascq;
+                if ((r->sense[0] & 0x7f) >= 0x72) {
+                        key = r->sense[1] & 0xf;
+                        asc = r->sense[2];
+                        ascq = r->sense[3];
+                } else {
+                        key = r->sense[2] & 0xf;
+                        asc = r->sense[12];
+                        ascq = r->sense[13];
+                }
+                snprintf(buf, size, "CHECK %x/%02x/%02x", key, asc, ascq);
+        } else
+                snprintf(buf, size, "status 0x%02x", r->status);
+}
+
+static bool reply_equal(const Reply *a, const Reply *b) {
+        if (a->skipped || b->skipped)
+                return true;
+        return a->err == b->err && a->status == b->status && memcmp(a->sense, b->sense, SENSE_LEN) == 0 &&
+               a->data_len == b->data_len && memcmp(a->data, b->data, a->data_len) == 0;
+}
+
+static bool expect_met(const Expect *e, const Reply *r) {
+        if (r->skipped)
+                return true;
+        if (r->err < 0)
+                return false;
+        if (e->status >= 0 && r->status != e->status)
+                return false;
+        if (e->status == 0x02) {
+                bool desc = (r->sense[0] & 0x7f) >= 0x72;
+                int key = desc ? r->sense[1] & 0xf : r->sense[2] & 0xf;
+                int asc = desc ? r->sense[2] : r->sense[12];
+                int ascq = desc ? r->sense[3] : r->sense[13];
+                if ((e->key >= 0 && key != e->key) || (e->asc >= 0 && asc != e->asc) ||
+                    (e->ascq >= 0 && ascq != e->ascq))
+                        return false;
+        }
+        return true;
+}
+
+static void hex(FILE *f, const char *prefix, const uint8_t *p, size_t n) {
+        for (size_t i = 0; i < n; i += 16) {
+                fprintf(f, "%s%04zx:", prefix, i);
+                for (size_t j = i; j < i + 16 && j < n; j++)
+                        fprintf(f, " %02x", p[j]);
+                fputc('\n', f);
+        }
+}
+
+static size_t sense_used(const uint8_t *s) {
+        size_t n = SENSE_LEN;
+        while (n > 0 && s[n - 1] == 0)
+                n--;
+        return n;
+}
+
+static void reply_dump(FILE *f, const char *path, const Reply *r) {
+        char sum[64];
+        reply_summary(r, sum, sizeof sum);
+        fprintf(f, "    %-16s %s", path, sum);
+        if (r->host_status)
+                fprintf(f, " (SG_IO host_status 0x%02x)", r->host_status);
+        fputc('\n', f);
+        if (r->skipped || r->err < 0)
+                return;
+        size_t n = sense_used(r->sense);
+        if (n) {
+                fprintf(f, "      sense (%zu of 96 bytes non-zero-trailing):\n", n);
+                hex(f, "        ", r->sense, n);
+        }
+        if (r->data_len) {
+                fprintf(f, "      data (%zu bytes):\n", r->data_len);
+                hex(f, "        ", r->data, r->data_len);
+        }
+}
+
+static void report_scenario(Ctx *c, const Scenario *sc, double secs) {
+        printf("\n%s: %s  (%.1f s)\n", sc->name, sc->what, secs);
+        printf("  %-58s", "step");
+        for (int p = 0; p < c->n_paths; p++)
+                printf(" %-16s", c->paths[p].name);
+        printf(" verdict\n");
+        if (c->log)
+                fprintf(c->log, "\n=== %s: %s\n", sc->name, sc->what);
+
+        for (int i = 0; i < c->n_steps; i++) {
+                Step *s = &c->steps[i];
+                bool equal = true, met = true;
+                const Reply *ref = NULL;
+                for (int p = 0; p < c->n_paths; p++) {
+                        const Reply *r = &s->reply[p];
+                        if (r->skipped)
+                                continue;
+                        if (r->err < 0)
+                                c->n_errors++;
+                        if (!expect_met(&s->expect, r))
+                                met = false;
+                        if (!ref)
+                                ref = r;
+                        else if (!reply_equal(ref, r))
+                                equal = false;
+                }
+                c->n_compared++;
+                if (!equal)
+                        c->n_mismatch++;
+                if (!met)
+                        c->n_expect_fail++;
+                printf("  %-58.58s", s->label);
+                for (int p = 0; p < c->n_paths; p++) {
+                        char sum[64];
+                        reply_summary(&s->reply[p], sum, sizeof sum);
+                        printf(" %-16s", sum);
+                }
+                printf(" %s%s\n", equal ? "equal" : "MISMATCH", met ? "" : " UNEXPECTED");
+                if (c->log || !equal || !met) {
+                        FILE *f = c->log ? c->log : stdout;
+                        fprintf(f, "  step %d: %s%s%s\n", i + 1, s->label, equal ? "" : "  [MISMATCH]",
+                                met ? "" : "  [UNEXPECTED]");
+                        for (int p = 0; p < c->n_paths; p++)
+                                reply_dump(f, c->paths[p].name, &s->reply[p]);
+                        if (c->log && (!equal || !met))
+                                for (int p = 0; p < c->n_paths; p++)
+                                        reply_dump(stdout, c->paths[p].name, &s->reply[p]);
+                }
+        }
+        fflush(stdout);
+}
+
+static void run_scenario(Ctx *c, const Scenario *sc) {
+        double t0 = now();
+        c->n_steps = 0;
+        for (c->path = 0; c->path < c->n_paths; c->path++) {
+                lu_destroy(c);
+                lu_create(c);
+                c->cur = 0;
+                sc->run(c);
+                if (c->cur != c->n_steps)
+                        die("scenario %s ran %d steps on %s, %d before", sc->name, c->cur,
+                            c->paths[c->path].name, c->n_steps);
+        }
+        close_devs(c);
+        report_scenario(c, sc, now() - t0);
+}
+
+static void usage(void) {
+        fputs("usage: pr-matrix [--configfs DIR] [--port-a WWN] [--port-b WWN] [--lu-file FILE]\n"
+              "                 [--helper NAME=SOCKET]... [--only NAME[,NAME...]] [--log FILE] [--list]\n",
+              stderr);
+        exit(2);
+}
+
+int main(int argc, char **argv) {
+        static const struct option opts[] = {
+                { "configfs", required_argument, NULL, 'c' },
+                { "port-a", required_argument, NULL, 'a' },
+                { "port-b", required_argument, NULL, 'b' },
+                { "lu-file", required_argument, NULL, 'f' },
+                { "helper", required_argument, NULL, 'H' },
+                { "only", required_argument, NULL, 'o' },
+                { "log", required_argument, NULL, 'l' },
+                { "list", no_argument, NULL, 'L' },
+                {},
+        };
+        static Ctx ctx = {
+                .cfs = "/sys/kernel/config/target",
+                .port = { "naa.5001405000000a01", "naa.5001405000000a02" },
+                .lu_file = "/run/prh-lu0.img",
+                .fd = { -1, -1 },
+                .fd_ro = -1,
+        };
+        Ctx *c = &ctx;
+        const char *only = NULL, *log_path = NULL;
+        int o;
+
+        setvbuf(stdout, NULL, _IOLBF, 0);
+        c->paths[0] = (Path) { .name = "direct", .kind = PATH_DIRECT };
+        c->n_paths = 1;
+        while ((o = getopt_long(argc, argv, "", opts, NULL)) >= 0) {
+                switch (o) {
+                case 'c': c->cfs = optarg; break;
+                case 'a': c->port[0] = optarg; break;
+                case 'b': c->port[1] = optarg; break;
+                case 'f': c->lu_file = optarg; break;
+                case 'o': only = optarg; break;
+                case 'l': log_path = optarg; break;
+                case 'L':
+                        for (size_t i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++)
+                                printf("%-24s %s\n", scenarios[i].name, scenarios[i].what);
+                        return 0;
+                case 'H': {
+                        char *eq = strchr(optarg, '=');
+                        if (!eq || eq == optarg || c->n_paths >= MAX_PATHS)
+                                usage();
+                        Path *p = &c->paths[c->n_paths++];
+                        snprintf(p->name, sizeof p->name, "%.*s", (int) (eq - optarg), optarg);
+                        p->kind = PATH_HELPER;
+                        p->socket = eq + 1;
+                        int r = prh_client_new(p->socket, &p->client);
+                        if (r < 0)
+                                die("prh_client_new(%s): %s", p->socket, prh_strerror(r));
+                        /* no endless waits in a test: a wedged helper fails the step */
+                        prh_client_set_timeouts(p->client, 5000, 30000);
+                        break;
+                }
+                default:
+                        usage();
+                }
+        }
+        if (optind != argc)
+                usage();
+        if (log_path) {
+                c->log = fopen(log_path, "we");
+                if (!c->log)
+                        die("cannot open %s: %m", log_path);
+                setvbuf(c->log, NULL, _IOLBF, 0);
+        }
+
+        printf("pr-matrix: %d paths:", c->n_paths);
+        for (int p = 0; p < c->n_paths; p++)
+                printf(" %s%s%s", c->paths[p].name, c->paths[p].socket ? "=" : "",
+                       c->paths[p].socket ? c->paths[p].socket : "");
+        printf("\n");
+
+        double t0 = now();
+        int n_run = 0;
+        for (size_t i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++) {
+                if (only) {
+                        size_t l = strlen(scenarios[i].name);
+                        const char *p = only;
+                        bool hit = false;
+                        while (p && *p) {
+                                if (strncmp(p, scenarios[i].name, l) == 0 && (p[l] == ',' || p[l] == 0))
+                                        hit = true;
+                                p = strchr(p, ',');
+                                if (p)
+                                        p++;
+                        }
+                        if (!hit)
+                                continue;
+                }
+                run_scenario(c, &scenarios[i]);
+                n_run++;
+        }
+        lu_destroy(c);
+        lu_create(c);   /* leave a usable LU behind for whatever runs next */
+        close_devs(c);
+
+        printf("\npr-matrix: %d scenarios, %d steps, %d paths, %.1f s: %d mismatches, %d unexpected outcomes, "
+               "%d call errors\n",
+               n_run, c->n_compared, c->n_paths, now() - t0, c->n_mismatch, c->n_expect_fail, c->n_errors);
+        for (int p = 0; p < c->n_paths; p++)
+                prh_client_free(c->paths[p].client);
+        if (c->log)
+                fclose(c->log);
+        if (n_run == 0) {
+                fprintf(stderr, "pr-matrix: no scenario matched '%s'\n", only ? only : "");
+                return 1;
+        }
+        return c->n_mismatch || c->n_expect_fail || c->n_errors ? 1 : 0;
+}
