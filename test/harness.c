@@ -1159,6 +1159,47 @@ static int v_gone_before_reply(int s, int devfd) {
         return client_send(s, cdb, sizeof cdb, devfd, -1);
 }
 
+/* One sendmsg carrying count copies of fd in a single SCM_RIGHTS cmsg (kernel max 253). */
+static int send_many_fds(int s, const void *buf, size_t n, int fd, size_t count) {
+        union {
+                struct cmsghdr h;
+                char buf[CMSG_SPACE(sizeof(int) * 253)];
+        } control = {};
+        struct iovec iov = { .iov_base = (void *) (uintptr_t) buf, .iov_len = n };
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &control,
+                             .msg_controllen = CMSG_SPACE(sizeof(int) * count) };
+        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+
+        if (count > 253)
+                return -EINVAL;
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int) * count);
+        for (size_t i = 0; i < count; i++)
+                memcpy(CMSG_DATA(c) + i * sizeof(int), &fd, sizeof(int));
+        return sendmsg(s, &mh, MSG_NOSIGNAL) == (ssize_t) n ? 0 : -errno;
+}
+
+static int v_17_fds(int s, int devfd) {
+        uint8_t cdb[PRH_CDB_SIZE];
+        int r = client_handshake(s, 0);
+
+        if (r < 0)
+                return r;
+        cdb_pr_in(cdb, 0, 40);
+        return send_many_fds(s, cdb, sizeof cdb, devfd, 17);
+}
+
+static int v_253_fds(int s, int devfd) {
+        uint8_t cdb[PRH_CDB_SIZE];
+        int r = client_handshake(s, 0);
+
+        if (r < 0)
+                return r;
+        cdb_pr_in(cdb, 0, 40);
+        return send_many_fds(s, cdb, sizeof cdb, devfd, 253);
+}
+
 const Violation violations[] = {
         { "H1 requested features 1", v_handshake_nonzero, NULL, false, false },
         { "H1 requested features 0x80000000", v_handshake_high_bit, NULL, false, false },
@@ -1166,6 +1207,8 @@ const Violation violations[] = {
         { "R1 EOF within the CDB", v_cdb_eof, NULL, false, false },
         { "R2 two fds in one cmsg", v_two_fds_one_cmsg, NULL, false, false },
         { "R2 two fds on two CDB chunks", v_two_fds_split, NULL, false, false },
+        { "R2 17 fds in one cmsg (more than the reference's buffer)", v_17_fds, NULL, false, false },
+        { "R2 253 fds in one cmsg (kernel maximum)", v_253_fds, NULL, false, false },
         { "R3 no fd", v_no_fd, "No file descriptor in request.", false, false },
         { "R3 fd only on the PR OUT data", v_fd_on_data, "No file descriptor in request.", false, false },
         { "R3 fd only on the handshake", v_fd_on_handshake, "No file descriptor in request.", false, false },

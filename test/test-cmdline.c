@@ -607,6 +607,31 @@ static void test_signals(void) {
                 helper_free(&h);
         }
 
+        test_begin("SIGTERM with clients mid-CDB and mid-data: exit 0 at once, not waiting for them");
+        {
+                Helper h;
+                uint8_t cdb[PRH_CDB_SIZE], data[8] = {};
+                int a, b;
+                uint64_t t0;
+
+                if (helper_init(&h, path) == 0 && helper_start(&h, NULL) == 0) {
+                        a = client_open(h.sock);
+                        b = client_open(h.sock);
+                        cdb_pr_in(cdb, 0, 40);
+                        CHECK(client_send(a, cdb, 5, null_rw, -1) == 0);
+                        cdb_pr_out(cdb, 0, 0, 24);
+                        CHECK(client_send(b, cdb, sizeof cdb, null_rw, -1) == 0);
+                        CHECK(client_send(b, data, sizeof data, -1, -1) == 0);
+                        sleep_ms(100);
+                        t0 = now_ms();
+                        CHECK_EQ(helper_stop(&h, SIGTERM, 5000), 0);
+                        CHECK_MSG(now_ms() - t0 < 2000, "exit took %llu ms", (unsigned long long) (now_ms() - t0));
+                        close(a);
+                        close(b);
+                }
+                helper_free(&h);
+        }
+
         test_begin("SIGTERM with a request in flight: the reply is delivered, then exit 0");
         {
                 FuseDev f;

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -140,6 +141,47 @@ static void test_same_connection_order(void) {
         close(slowfd);
 }
 
+/* A client that pipelines requests with large replies and never reads them
+ * blocks only itself; then SIGTERM still ends the helper promptly. */
+static void test_slow_reader(void) {
+        uint8_t cdb[PRH_CDB_SIZE];
+        unsigned sent = 0, worst = 0;
+        int s, goodfd, r;
+        Reply rep;
+
+        test_begin("a client that never reads its 8 KiB replies blocks nobody else");
+        s = client_open(H.sock);
+        goodfd = fuse_dev_open(&F, "good", O_RDWR);
+        CHECK(s >= 0 && goodfd >= 0);
+        if (s < 0 || goodfd < 0)
+                return;
+        cdb_pr_in(cdb, 0, PRH_DATA_SIZE);
+        /* Until our send buffer is full: the helper's writes to us are blocked by then. */
+        for (; sent < 5000; sent++) {
+                int fds[1] = { goodfd };
+                if (send_with_fds(s, cdb, sizeof cdb, fds, 1, MSG_DONTWAIT) < 0)
+                        break;
+        }
+        sleep_ms(300);
+        fprintf(stderr, "  %u requests queued, none read\n", sent);
+        for (int i = 0; i < 10; i++) {
+                int c = client_open(H.sock);
+                unsigned lat;
+                CHECK(c >= 0);
+                if (c < 0)
+                        continue;
+                lat = timed_roundtrip(c, null_rw, 16, &rep, &r);
+                CHECK_EQ(r, 0);
+                worst = MAX(worst, lat);
+                close(c);
+        }
+        fprintf(stderr, "  other clients: worst latency %u ms\n", worst);
+        CHECK_MSG(worst < FAST_LIMIT_MS, "a request took %u ms while one client did not read", worst);
+        close(s);
+        close(goodfd);
+        CHECK(helper_alive(&H));
+}
+
 int main(int argc, char **argv) {
         const char *path = harness_helper_path(argc, argv);
         int r;
@@ -161,6 +203,7 @@ int main(int argc, char **argv) {
         test_others_answered();
         test_parallel_stalls();
         test_same_connection_order();
+        test_slow_reader();
         CHECK(helper_alive(&H));
         helper_free(&H);
         fuse_dev_stop(&F);
