@@ -278,6 +278,91 @@ static void sc_fuse_errno(Ctx *c) {
                 close(fd);
 }
 
+/* fds of every kind a client might pass: only their SG_IO errno and access mode matter. */
+static void sc_odd_fds(Ctx *c) {
+        uint8_t in[PRH_CDB_SIZE], out[PRH_CDB_SIZE];
+        int fds[8], n = 0, p[2], sp[2];
+
+        fds[n++] = open("/dev/null", O_PATH | O_CLOEXEC);      /* ioctl: EBADF; access mode reads as O_RDONLY */
+        fds[n++] = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (pipe2(p, O_CLOEXEC) == 0) {
+                fds[n++] = p[0];
+                fds[n++] = p[1];
+        }
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == 0) {
+                fds[n++] = sp[0];
+                close(sp[1]);
+        }
+        fds[n++] = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+        cdb_pr_in(in, 0, 24);
+        cdb_pr_out(out, 0, 0, 24);
+        for (int i = 0; i < n; i++) {
+                if (fds[i] < 0)
+                        continue;
+                req(c, in, NULL, fds[i]);
+                req(c, out, pattern, fds[i]);
+                close(fds[i]);
+        }
+}
+
+/* Framing with the fd on bytes that belong to something else. */
+static void sc_fd_on_handshake_and_cdb(Ctx *c) {
+        uint8_t buf[PRH_HANDSHAKE_SIZE + PRH_CDB_SIZE] = {}, hs[PRH_HANDSHAKE_SIZE];
+        int s = client_connect(c->h->sock);
+
+        if (s < 0)
+                return;
+        /* Handshake answer and CDB in one sendmsg with the fd: the fd rides on the handshake bytes. */
+        cdb_pr_in(buf + PRH_HANDSHAKE_SIZE, 0, 24);
+        (void) client_send(s, buf, sizeof buf, null_rw, -1);
+        (void) recv(s, hs, sizeof hs, MSG_WAITALL);
+        close(c->sock);
+        c->sock = s;
+        rec_reply(c, buf + PRH_HANDSHAKE_SIZE);
+}
+
+static void sc_fd_on_data_and_next_cdb(Ctx *c) {
+        uint8_t c1[PRH_CDB_SIZE], buf[24 + PRH_CDB_SIZE];
+
+        /* PR OUT CDB with its fd; then its data and the next CDB in one sendmsg with a fd. */
+        cdb_pr_out(c1, 0, 0, 24);
+        memcpy(buf, pattern, 24);
+        cdb_pr_in(buf + 24, 0, 24);
+        (void) client_send(c->sock, c1, sizeof c1, null_ro, -1);
+        (void) client_send(c->sock, buf, sizeof buf, null_rw, -1);
+        rec_reply(c, c1);
+        rec_reply(c, buf + 24);
+}
+
+static void sc_two_cdbs_one_fd(Ctx *c) {
+        uint8_t buf[2 * PRH_CDB_SIZE];
+
+        /* Two CDBs in one sendmsg with a single fd: the second has none. */
+        cdb_pr_in(buf, 0, 24);
+        cdb_pr_in(buf + PRH_CDB_SIZE, 0, 32);
+        (void) client_send(c->sock, buf, sizeof buf, null_rw, -1);
+        rec_reply(c, buf);
+        rec_reply(c, buf + PRH_CDB_SIZE);
+}
+
+static void sc_handshake_trickle(Ctx *c) {
+        uint8_t hs[PRH_HANDSHAKE_SIZE], cdb[PRH_CDB_SIZE];
+        int s = client_connect(c->h->sock);
+
+        if (s < 0)
+                return;
+        (void) recv(s, hs, sizeof hs, MSG_WAITALL);
+        proto_handshake_encode(hs, 0);
+        for (unsigned i = 0; i < PRH_HANDSHAKE_SIZE; i++) {
+                (void) client_send(s, hs + i, 1, -1, -1);
+                sleep_ms(5);
+        }
+        close(c->sock);
+        c->sock = s;
+        cdb_pr_in(cdb, 0, 24);
+        req(c, cdb, NULL, null_rw);
+}
+
 static const Violation *current_violation;
 
 static void sc_violation(Ctx *c) {
@@ -504,6 +589,11 @@ int main(int argc, char **argv) {
         compare("CDB bytes 1, 5-6 and 9-15 set", sc_odd_cdb_bytes);
         compare("split CDBs and CDB+data in one sendmsg", sc_split_cdb);
         compare("pipelined burst of three", sc_pipelined);
+        compare("fds of other kinds: O_PATH, directory, pipe, socket, procfs", sc_odd_fds);
+        compare("handshake answer sent byte by byte", sc_handshake_trickle);
+        compare("handshake answer, CDB and fd in one sendmsg", sc_fd_on_handshake_and_cdb);
+        compare("PR OUT data, next CDB and a fd in one sendmsg", sc_fd_on_data_and_next_cdb);
+        compare("two CDBs in one sendmsg with one fd", sc_two_cdbs_one_fd);
         if (have_fuse) {
                 compare("GOOD from the device: PR IN lengths, PR OUT", sc_fuse_good);
                 compare("PR IN GOOD after a PR OUT on the same connection", sc_fuse_stale);
