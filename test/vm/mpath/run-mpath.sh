@@ -20,6 +20,7 @@ skip() {
         exit 77
 }
 
+[ -x "$src/test/vm/vm-run.sh" ] || skip "the rig (test/vm/vm-run.sh) is not there"
 [ "$(id -u)" = 0 ] || skip "needs root (LIO, device-mapper)"
 command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 missing"
 ls /boot/vmlinuz-* >/dev/null 2>&1 || skip "no /boot/vmlinuz-*"
