@@ -363,6 +363,26 @@ static void sc_handshake_trickle(Ctx *c) {
         req(c, cdb, NULL, null_rw);
 }
 
+/* Requests followed by shutdown(SHUT_WR): every reply still comes, then EOF. */
+static void sc_half_close(Ctx *c) {
+        uint8_t c1[PRH_CDB_SIZE], c2[PRH_CDB_SIZE], c3[PRH_CDB_SIZE];
+        int good = fuse_fd("slow", O_RDWR);
+
+        cdb_pr_in(c1, 0, 24);
+        cdb_pr_out(c2, 0, 0, 24);
+        cdb_pr_in(c3, 0, 8);
+        (void) client_send_request(c->sock, c1, NULL, null_rw);
+        (void) client_send_request(c->sock, c2, pattern, null_ro);
+        (void) client_send_request(c->sock, c3, NULL, good);      /* stalls 1 s when FUSE is there */
+        (void) shutdown(c->sock, SHUT_WR);
+        rec_reply(c, c1);
+        rec_reply(c, c2);
+        rec_reply(c, c3);
+        rec_reply(c, c3);       /* then the helper closes */
+        if (good != null_rw)
+                close(good);
+}
+
 static const Violation *current_violation;
 
 static void sc_violation(Ctx *c) {
@@ -594,6 +614,7 @@ int main(int argc, char **argv) {
         compare("handshake answer, CDB and fd in one sendmsg", sc_fd_on_handshake_and_cdb);
         compare("PR OUT data, next CDB and a fd in one sendmsg", sc_fd_on_data_and_next_cdb);
         compare("two CDBs in one sendmsg with one fd", sc_two_cdbs_one_fd);
+        compare("three requests, then shutdown(SHUT_WR): three replies, then EOF", sc_half_close);
         if (have_fuse) {
                 compare("GOOD from the device: PR IN lengths, PR OUT", sc_fuse_good);
                 compare("PR IN GOOD after a PR OUT on the same connection", sc_fuse_stale);

@@ -444,6 +444,29 @@ static void test_framing(void) {
                         check_exact(&rep, REPLY_ENOTTY, "3rd of burst");
         }
 
+        test_begin("requests followed by shutdown(SHUT_WR) are all answered, then EOF");
+        {
+                int h = open_conn(), slowfd = have_fuse ? fuse_dev_open(&F, "slow", O_RDWR) : null_rw;
+                uint8_t d[24] = {};
+                if (h >= 0) {
+                        cdb_pr_in(cdb, 0, 40);
+                        CHECK(client_send_request(h, cdb, NULL, null_rw) == 0);
+                        cdb_pr_in(cdb, 0, 8);
+                        CHECK(client_send_request(h, cdb, d, slowfd) == 0);
+                        CHECK(shutdown(h, SHUT_WR) == 0);
+                        cdb_pr_in(cdb, 0, 40);
+                        CHECK_EQ(client_read_reply(h, cdb, &rep, 5000), 0);
+                        check_exact(&rep, REPLY_ENOTTY, "1st reply after SHUT_WR");
+                        cdb_pr_in(cdb, 0, 8);
+                        CHECK_MSG(client_read_reply(h, cdb, &rep, SLOW_SECONDS * 1000 + 5000) == 0,
+                                  "request in the device when the client half-closed was not answered");
+                        CHECK_EQ(client_expect_closed(h, 5000), 0);
+                        close(h);
+                }
+                if (slowfd != null_rw)
+                        close(slowfd);
+        }
+
         test_begin("pipelining: 50 requests written before reading any reply");
         {
                 uint8_t d[24] = {};
