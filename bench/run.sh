@@ -49,12 +49,12 @@ BUILDDIR=$(cd "$BUILDDIR" && pwd) || exit 1
 
 if [ $SMOKE = 1 ]; then
         : "${DURATION:=1}" "${ROUNDS:=1}"
-        WARMUP=0.2 IDLE_COUNTS="100 1000" STARTUP_RUNS=3 STALL_S=0.5 ISO_D=1 ISO_ROUNDS=1 REAL_D=1
+        WARMUP=0.2 IDLE_COUNTS="100 1000" STARTUP_RUNS=3 STALL_S=0.5 ISO_D=1 ISO_ROUNDS=1 REAL_D=1 REAL_ROUNDS=1
         : "${REAL:=0}"
         : "${OUT:=$BUILDDIR/bench-smoke}"
 else
         : "${DURATION:=3}" "${ROUNDS:=3}"
-        WARMUP=0.5 IDLE_COUNTS="1000 10000" STARTUP_RUNS=20 STALL_S=3 ISO_D=4 ISO_ROUNDS=2 REAL_D=3
+        WARMUP=0.5 IDLE_COUNTS="1000 10000" STARTUP_RUNS=20 STALL_S=3 ISO_D=4 ISO_ROUNDS=2 REAL_D=2 REAL_ROUNDS=2
         : "${REAL:=auto}"
         : "${OUT:=$SRC/docs}"
 fi
@@ -264,7 +264,7 @@ if [ "$REAL" = 1 ]; then
         done
         log "real device: booting the rig guest (TCG)"
         if "$VMRUN" -c "$BUILDDIR/bench-vm-cache" -r "$TMP/vm" -s "$SRC" -s "$BUILDDIR" -t 900 -- \
-                "$SRC/bench/guest-bench.sh" "$TMP/vm" "$LOADGEN" "$REAL_D" "${real_helpers[@]}" >"$TMP/vm.log" 2>&1 &&
+                "$SRC/bench/guest-bench.sh" "$TMP/vm" "$LOADGEN" "$REAL_D" "$REAL_ROUNDS" "${real_helpers[@]}" >"$TMP/vm.log" 2>&1 &&
                 [ -s "$TMP/vm/real.txt" ]; then
                 cat "$TMP/vm/real.txt" >>"$RAW"
                 REAL_OK=1
@@ -491,16 +491,16 @@ echo "## Real device (LIO in the VM rig)"
 echo
 if [ $REAL_OK = 1 ]; then
         echo "bench/guest-bench.sh in the test/vm rig's guest ($GUEST, TCG on this host): LIO fileio LU"
-        echo "through tcm_loop, PR IN READ KEYS on its block device, ${REAL_D} s per figure, direct SG_IO from"
+        echo "through tcm_loop, PR IN READ KEYS on its block device, ${REAL_D} s per run, median of $REAL_ROUNDS interleaved runs, direct SG_IO from"
         echo "N threads of the load generator, or N connections through each helper. Software emulation makes"
         echo "every context switch dear: compare only within this table."
         echo
-        echo "| clients | path | req/s | p50 µs | p99 µs | vs reference | vs floor | vs direct |"
-        echo "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+        echo "| clients | path | req/s | p50 µs | p99 µs | vs reference | vs floor | vs direct | server CPU µs/req |"
+        echo "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
         for c in 1 8; do
                 for h in direct "${HELPERS[@]}"; do
                         t=real:$h:$c
-                        echo "| $c | $( [ $h = direct ] && echo "direct SG_IO" || name $h) | $(fmt_k "$(med $t rps)") | $(fmt "$(med $t p50_us)" %.0f) | $(fmt "$(med $t p99_us)" %.0f) | $(ratio "$(med $t rps)" "$(med real:ref:$c rps)") | $(ratio "$(med $t rps)" "$(med real:floor:$c rps)") | $(ratio "$(med $t rps)" "$(med real:direct:$c rps)") |"
+                        echo "| $c | $( [ $h = direct ] && echo "direct SG_IO" || name $h) | $(fmt_k "$(med $t rps)") | $(fmt "$(med $t p50_us)" %.0f) | $(fmt "$(med $t p99_us)" %.0f) | $(ratio "$(med $t rps)" "$(med real:ref:$c rps)") | $(ratio "$(med $t rps)" "$(med real:floor:$c rps)") | $(ratio "$(med $t rps)" "$(med real:direct:$c rps)") | $( [ $h = direct ] && echo – || fmt "$(med $t srv_us_per_req)" %.0f) |"
                 done
         done
 else
