@@ -390,6 +390,53 @@ static void test_pidfile(void) {
         helper_free(&h);
 }
 
+/* Start-up fails after bind (pidfile locked by someone else, or uncreatable). */
+static void test_pidfile_errors(void) {
+        struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+        Helper h;
+        int fd;
+
+        test_begin("-f on a pidfile another process has locked: exit 1, 'Cannot lock pid file'");
+        if (helper_init(&h, path) < 0)
+                return;
+        fd = open(h.pidfile, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        CHECK(fd >= 0 && fcntl(fd, F_SETLK, &fl) == 0);
+        {
+                const char *a[] = { "-k", h.sock, "-f", h.pidfile, NULL };
+                HelperSpawn s = { .args = a };
+                CHECK_EQ(helper_run(&h, &s, 5000), 1);
+                _cleanup_free_ char *err = helper_stderr(&h);
+                CHECK_MSG(contains(err, "Cannot lock pid file: Resource temporarily unavailable"), "stderr: %s", err);
+                if (is_ref)
+                        /* Reference bug 7.15: the socket file stays behind. */
+                        CHECK_MSG(path_exists(h.sock), "reference removed its socket (documented to leave it)");
+                else
+                        /* Deliberate fix 6: removed on this failure. */
+                        CHECK_MSG(!path_exists(h.sock), "stale socket file left behind");
+        }
+        if (fd >= 0)
+                close(fd);
+        helper_free(&h);
+
+        test_begin("-f in a missing directory (no -d): exit 1, 'Could not create'");
+        if (helper_init(&h, path) < 0)
+                return;
+        {
+                char bad[400];
+                snprintf(bad, sizeof bad, "%s/missing/pid", h.dir);
+                const char *a[] = { "-k", h.sock, "-f", bad, NULL };
+                HelperSpawn s = { .args = a };
+                CHECK_EQ(helper_run(&h, &s, 5000), 1);
+                _cleanup_free_ char *err = helper_stderr(&h);
+                char msg[450];
+                snprintf(msg, sizeof msg, "Could not create '%s'", bad);
+                CHECK_MSG(contains(err, msg), "stderr lacks \"%s\": %s", msg, err);
+                if (!is_ref)
+                        CHECK_MSG(!path_exists(h.sock), "stale socket file left behind");
+        }
+        helper_free(&h);
+}
+
 static pid_t read_pid(const char *pidfile) {
         _cleanup_free_ char *s = read_file_str(pidfile);
 
@@ -681,6 +728,7 @@ int main(int argc, char **argv) {
         test_quiet();
         test_socket_mode();
         test_pidfile();
+        test_pidfile_errors();
         test_daemon();
         test_daemon_relative_pidfile();
         test_second_instance();
