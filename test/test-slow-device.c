@@ -22,6 +22,7 @@
 
 static Helper H;
 static FuseDev F;
+static bool is_ref;
 static int null_rw = -1;
 
 static unsigned timed_roundtrip(int s, int devfd, uint16_t alloc, Reply *rep, int *ret) {
@@ -113,8 +114,16 @@ static void test_parallel_stalls(void) {
                 close(fd[i]);
         }
         fprintf(stderr, "  %d stalled requests done after %llu ms\n", N, (unsigned long long) (now_ms() - t0));
-        CHECK_MSG(now_ms() - t0 < 2 * STALL_MS, "took %llu ms: SG_IO is serialised",
-                  (unsigned long long) (now_ms() - t0));
+        if (is_ref)
+                /* QEMU's thread pool only spawns a worker when it sees no idle one at
+                 * submission; idle workers not yet woken can make two requests share one
+                 * (observed: 4 stalls in 2 x STALL under load).  Not serialised, though. */
+                CHECK_MSG(now_ms() - t0 < (N - 1) * STALL_MS, "took %llu ms: SG_IO is serialised",
+                          (unsigned long long) (now_ms() - t0));
+        else
+                /* prhd runs up to --max-requests (default 64) at once. */
+                CHECK_MSG(now_ms() - t0 < 2 * STALL_MS, "took %llu ms: SG_IO is serialised",
+                          (unsigned long long) (now_ms() - t0));
 }
 
 static void test_same_connection_order(void) {
@@ -187,6 +196,7 @@ int main(int argc, char **argv) {
         int r;
 
         test_require_root();
+        is_ref = harness_is_reference(path);
         fprintf(stderr, "helper under test: %s\n", path);
         null_rw = open("/dev/null", O_RDWR | O_CLOEXEC);
         r = fuse_dev_start(&F, SLOW_SECONDS);
