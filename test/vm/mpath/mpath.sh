@@ -3,7 +3,7 @@
 #
 # Multipath scenario of the VM rig (issue 5), run inside the outer guest:
 #
-#   mpath.sh RESULTS PRHD MPATH-PR
+#   mpath.sh RESULTS PRHD MPATH-PR [KERNEL NESTED-INITRD]
 #
 # e.g. from the host:
 #   test/vm/vm-run.sh -s "$PWD" -s "$BUILD" -r /tmp/res -- \
@@ -25,7 +25,10 @@
 #   4. what the reference cannot do: REGISTER AND MOVE refused with INVALID
 #      FIELD IN CDB, 40 transport IDs answered (55/04) without the daemon
 #      dying, a key multipath.conf does not know logged with the hint;
-#   5. the plain SCSI LU served by SG_IO in the same daemon.
+#   5. the plain SCSI LU served by SG_IO in the same daemon;
+#   6. (with KERNEL and NESTED-INITRD, see run-mpath.sh) real QEMU: a nested
+#      guest's sg_persist session on a scsi-block disk backed by the map,
+#      with pr-manager-helper on prhd.
 # Every check prints PASS/FAIL; the exit status is 0 only if all passed.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -37,6 +40,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 results=$1
 PRHD=$2
 MPR=$3
+KERNEL=${4:-}
+NESTED_INITRD=${5:-}
 SOCK=/run/prhd-mpath.sock
 K=123abc                # = MP_KEY, the map's reservation_key
 KF=f0f0                 # a key multipath.conf does not know ("the other host")
@@ -280,6 +285,56 @@ check "plain LU: REGISTER AND MOVE goes to the device (not refused by prhd)" \
 check "plain LU: CLEAR" "$(status_of "$(pr_on "$MP_PLAIN" out 3 0 abc 0)")" "status=0x00 sense=0/00/00"
 check "plain LU requests did not go through libmpathpersist" "$(grep -c "through libmpathpersist" "$results/prhd-mpath.log")" "$before"
 check "path device $RIG_DEV_A is not the map: SG_IO" "$(first "$(pr_on "$RIG_DEV_A" in 2)")" "$(first "$(direct in 2)")"
+
+# ---- 6. real QEMU -------------------------------------------------------------------
+if [ -n "$KERNEL" ] && [ -s "$NESTED_INITRD" ]; then
+        echo "== 6. nested QEMU: scsi-block on $MP_MAP, pr-manager-helper on prhd"
+        out=$results/nested
+        rm -rf "$out"
+        mkdir -p "$out"
+        before=$(grep -c "through libmpathpersist" "$results/prhd-mpath.log")
+        ts=$(rig_uptime)
+        timeout -k 5 "${PRH_MPATH_NESTED_TIMEOUT:-600}" qemu-system-x86_64 \
+                -machine q35,accel=tcg -cpu max -smp 1 -m 384 \
+                -nodefaults -no-user-config -display none -no-reboot \
+                -kernel "$KERNEL" -initrd "$NESTED_INITRD" \
+                -append "console=ttyS0 panic=-1 quiet loglevel=1" \
+                -chardev file,id=con,path="$out/console.log" -serial chardev:con \
+                -object pr-manager-helper,id=pr0,path="$SOCK" \
+                -device virtio-scsi-pci,id=scsi0 \
+                -blockdev driver=raw,node-name=hd,file.driver=host_device,file.filename="$MP_MAP",file.pr-manager=pr0,file.locking=off \
+                -device scsi-block,bus=scsi0.0,drive=hd,scsi-id=0,lun=0 \
+                < /dev/null > "$out/qemu.log" 2>&1
+        qrc=$?
+        rig_log "nested guest: qemu exit $qrc after $(echo "$ts $(rig_uptime)" | awk '{ printf "%.1f", $2 - $1 }') s"
+        tr -d '\r' < "$out/console.log" > "$out/console.txt"
+        if grep -q '^@@DONE' "$out/console.txt"; then
+                pass "nested guest finished"
+        else
+                fail "nested guest did not finish (qemu exit $qrc)"
+                tail -n 40 "$out/console.txt"
+                sed 's/^/  qemu: /' "$out/qemu.log"
+        fi
+        section() {     # the output of one nested test
+                awk -v n="$1" '$0 == "@@BEGIN " n { on = 1; next } on && /^@@END / { exit } on { print }' "$out/console.txt"
+        }
+        for test in register reserve read-keys read-reservation read-full-status report-capabilities release; do
+                check "nested sg_persist $test" "$(grep "^@@END $test " "$out/console.txt" | sed 's/.* rc=//')" 0
+        done
+        check "nested READ KEYS: the key on both paths" "$(section read-keys | grep -c "0x$K\$")" 2
+        check_re "nested READ RESERVATION: held by the key" "$(section read-reservation)" "Key=0x$K"
+        check "nested READ FULL STATUS: both I_T nexuses" "$(section read-full-status | grep -c "Key=0x$K")" 2
+        check_re "nested: no reservation after RELEASE" "$(section read-reservation-2)" "NO reservation held"
+        for dev in "$RIG_DEV_A" "$RIG_DEV_B"; do
+                n=$(sg_persist --in -k "$dev" 2>/dev/null | grep -c "0x$K\$")
+                check "nested REGISTER reached both nexuses (sg_persist --in -k $dev)" "$n" 2
+        done
+        after=$(grep -c "through libmpathpersist" "$results/prhd-mpath.log")
+        check "the nested guest's PR commands went through libmpathpersist" "$([ "$after" -ge $((before + 8)) ] && echo yes)" yes
+        pr out 3 0 $K 0 > /dev/null
+else
+        echo "== 6. nested QEMU: skipped (no kernel / nested initramfs given)"
+fi
 
 if prhd_alive; then pass "prhd alive at the end"; else fail "prhd died"; fi
 kill -TERM "$PRHD_PID" 2>/dev/null

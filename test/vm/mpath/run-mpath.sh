@@ -6,6 +6,12 @@
 #
 #   run-mpath.sh SOURCE-DIR PRHD MPATH-PR [RESULTS-DIR]
 #
+# The nested-QEMU part (mpath.sh section 6) runs when the rig's nested
+# initramfs can be built (../mkinitramfs.sh nested); this script puts
+# nested-mpath-init.sh over it as /init (a second cpio archive appended:
+# the kernel unpacks both, the later /init wins).  PRH_MPATH_NESTED=0
+# leaves it out.
+#
 # Exit status: mpath.sh's (0 = every check passed); 77 (skipped) when the
 # machine cannot run the rig (no kernel with modules, no QEMU, not root, no
 # multipath-tools).
@@ -40,5 +46,43 @@ fi
 mkdir -p "$results"
 results=$(cd "$results" && pwd -P)
 
-exec "$src/test/vm/vm-run.sh" -s "$src" -s "$build" -r "$results" -t "${PRH_MPATH_TIMEOUT:-840}" -- \
-        "$src/test/vm/mpath/mpath.sh" "$results" "$prhd" "$mpr"
+cache=${PRH_VM_CACHE:-$build/vm-cache}
+mkdir -p "$cache"
+cache=$(cd "$cache" && pwd -P)
+
+kernel=
+initrd=
+if [ "${PRH_MPATH_NESTED:-1}" != 0 ]; then
+        for k in $(ls -1 /boot/vmlinuz-* 2>/dev/null | sort -V -r); do
+                v=${k#/boot/vmlinuz-}
+                if [ -d "/lib/modules/$v/kernel" ]; then
+                        kernel=$k
+                        kver=$v
+                        break
+                fi
+        done
+        if [ -n "$kernel" ] && [ -x "$src/test/vm/mkinitramfs.sh" ]; then
+                key=$(cat "$src/test/vm/mkinitramfs.sh" "$src/test/vm/nested-init.sh" | cksum | cut -d' ' -f1)
+                base=$cache/nested-$kver-$key.cpio.gz
+                [ -s "$base" ] || "$src/test/vm/mkinitramfs.sh" nested "$kver" "$base" || base=
+                if [ -n "$base" ]; then
+                        key2=$(cat "$base" "$src/test/vm/mpath/nested-mpath-init.sh" | cksum | cut -d' ' -f1)
+                        initrd=$cache/nested-mpath-$kver-$key2.cpio.gz
+                        if [ ! -s "$initrd" ]; then
+                                tmp=$(mktemp -d "$cache/nested-mpath.XXXXXX")
+                                cp "$src/test/vm/mpath/nested-mpath-init.sh" "$tmp/init"
+                                chmod 755 "$tmp/init"
+                                (cd "$tmp" && echo init | cpio --quiet -o -H newc -R 0:0) | gzip -1 > "$tmp/overlay.cpio.gz"
+                                cat "$base" "$tmp/overlay.cpio.gz" > "$tmp/all.cpio.gz"
+                                mv -f "$tmp/all.cpio.gz" "$initrd"
+                                rm -rf "$tmp"
+                        fi
+                else
+                        echo "run-mpath: no nested initramfs: the nested-QEMU part is skipped" >&2
+                fi
+        fi
+fi
+[ -n "$initrd" ] || kernel=
+
+exec "$src/test/vm/vm-run.sh" -c "$cache" -s "$src" -s "$build" -r "$results" -t "${PRH_MPATH_TIMEOUT:-1500}" -- \
+        "$src/test/vm/mpath/mpath.sh" "$results" "$prhd" "$mpr" "$kernel" "$initrd"
