@@ -548,6 +548,24 @@ bool helper_stderr_wait(Helper *h, const char *needle, unsigned timeout_ms) {
         return found;
 }
 
+void helper_stderr_quiet(Helper *h, unsigned quiet_ms, unsigned max_ms) {
+        uint64_t end = now_ms() + max_ms, last_change = now_ms();
+        size_t len;
+
+        pthread_mutex_lock(&h->lock);
+        len = h->err_len;
+        pthread_mutex_unlock(&h->lock);
+        while (now_ms() < end && now_ms() - last_change < quiet_ms) {
+                sleep_ms(10);
+                pthread_mutex_lock(&h->lock);
+                if (h->err_len != len) {
+                        len = h->err_len;
+                        last_change = now_ms();
+                }
+                pthread_mutex_unlock(&h->lock);
+        }
+}
+
 unsigned helper_stderr_count(Helper *h, const char *needle) {
         unsigned n = 0;
 

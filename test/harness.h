@@ -144,6 +144,8 @@ void helper_stderr_mark(Helper *h);
 char *helper_stderr_since_mark(Helper *h);
 /* Wait until stderr (after the mark) contains needle. */
 bool helper_stderr_wait(Helper *h, const char *needle, unsigned timeout_ms);
+/* Wait until stderr has been silent for quiet_ms (at most max_ms). */
+void helper_stderr_quiet(Helper *h, unsigned quiet_ms, unsigned max_ms);
 /* Count occurrences of needle in stderr after the mark. */
 unsigned helper_stderr_count(Helper *h, const char *needle);
 /* Wait for both streams to reach EOF (after the process exited). */
