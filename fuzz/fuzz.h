@@ -8,10 +8,10 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* Abort on a broken invariant, also in release builds: a fuzzer must notice. */
-#define FUZZ_ASSERT(x)                                                                          \
-        do {                                                                                    \
-                if (!(x)) {                                                                     \
-                        fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #x); \
-                        abort();                                                                \
-                }                                                                               \
+#define FUZZ_ASSERT(x)                                                                                                 \
+        do {                                                                                                           \
+                if (!(x)) {                                                                                            \
+                        fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #x);                      \
+                        abort();                                                                                       \
+                }                                                                                                      \
         } while (0)

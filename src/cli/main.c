@@ -31,7 +31,8 @@ static void help(void) {
                "       %s [OPTIONS] [DEVICE] probe\n"
                "Issue SCSI persistent reservation commands through a PR helper socket\n"
                "(qemu-pr-helper or prhd).\n\n"
-               "Commands:\n", log_program_name(), log_program_name());
+               "Commands:\n",
+               log_program_name(), log_program_name());
         command_list(stdout);
         printf("\nOptions:\n"
                "  -k, --socket=PATH             helper socket (default %s)\n"
@@ -82,9 +83,9 @@ static int parse_type(const char *s, uint8_t *ret) {
                 const char *name;
                 uint8_t type;
         } names[] = {
-                { "we", PRH_TYPE_WRITE_EXCLUSIVE },      { "ea", PRH_TYPE_EXCLUSIVE_ACCESS },
-                { "we-ro", PRH_TYPE_WRITE_EXCLUSIVE_RO }, { "ea-ro", PRH_TYPE_EXCLUSIVE_ACCESS_RO },
-                { "we-ar", PRH_TYPE_WRITE_EXCLUSIVE_AR }, { "ea-ar", PRH_TYPE_EXCLUSIVE_ACCESS_AR },
+                {"we", PRH_TYPE_WRITE_EXCLUSIVE},       {"ea", PRH_TYPE_EXCLUSIVE_ACCESS},
+                {"we-ro", PRH_TYPE_WRITE_EXCLUSIVE_RO}, {"ea-ro", PRH_TYPE_EXCLUSIVE_ACCESS_RO},
+                {"we-ar", PRH_TYPE_WRITE_EXCLUSIVE_AR}, {"ea-ar", PRH_TYPE_EXCLUSIVE_ACCESS_AR},
         };
         uint32_t v;
 
@@ -122,9 +123,9 @@ static int add_tid(const char *s) {
                 return log_error_errno(-ENOMEM, "Out of memory.");
         arg.tids = n;
         if (prh_transport_id_parse(s, &arg.tids[arg.n_tids]) < 0)
-                return log_error_errno(-EINVAL,
-                                       "Invalid transport ID '%s' (expected fc,<hex>, sas,<hex> or iscsi,<name>[,i,0x<isid>]).",
-                                       s);
+                return log_error_errno(
+                        -EINVAL,
+                        "Invalid transport ID '%s' (expected fc,<hex>, sas,<hex> or iscsi,<name>[,i,0x<isid>]).", s);
         arg.n_tids++;
         return 0;
 }
@@ -140,29 +141,27 @@ enum {
 };
 
 static int parse_argv(int argc, char **argv) {
-        static const struct option options[] = {
-                { "socket", required_argument, NULL, 'k' },
-                { "param-rk", required_argument, NULL, 'K' },
-                { "param-sark", required_argument, NULL, 'S' },
-                { "prout-type", required_argument, NULL, 'T' },
-                { "param-aptpl", no_argument, NULL, 'Z' },
-                { "param-alltgpt", no_argument, NULL, 'Y' },
-                { "param-spec-i-pt", no_argument, NULL, ARG_SPEC_I_PT },
-                { "param-unreg", no_argument, NULL, 'U' },
-                { "transport-id", required_argument, NULL, 'X' },
-                { "relative-target-port", required_argument, NULL, 'Q' },
-                { "alloc-length", required_argument, NULL, 'l' },
-                { "readonly", no_argument, NULL, 'r' },
-                { "json", no_argument, NULL, ARG_JSON },
-                { "hex", no_argument, NULL, ARG_HEX },
-                { "connect-timeout", required_argument, NULL, ARG_CONNECT_TIMEOUT },
-                { "timeout", required_argument, NULL, ARG_TIMEOUT },
-                { "retries", required_argument, NULL, ARG_RETRIES },
-                { "retry-delay", required_argument, NULL, ARG_RETRY_DELAY },
-                { "help", no_argument, NULL, 'h' },
-                { "version", no_argument, NULL, 'V' },
-                {}
-        };
+        static const struct option options[] = {{"socket", required_argument, NULL, 'k'},
+                                                {"param-rk", required_argument, NULL, 'K'},
+                                                {"param-sark", required_argument, NULL, 'S'},
+                                                {"prout-type", required_argument, NULL, 'T'},
+                                                {"param-aptpl", no_argument, NULL, 'Z'},
+                                                {"param-alltgpt", no_argument, NULL, 'Y'},
+                                                {"param-spec-i-pt", no_argument, NULL, ARG_SPEC_I_PT},
+                                                {"param-unreg", no_argument, NULL, 'U'},
+                                                {"transport-id", required_argument, NULL, 'X'},
+                                                {"relative-target-port", required_argument, NULL, 'Q'},
+                                                {"alloc-length", required_argument, NULL, 'l'},
+                                                {"readonly", no_argument, NULL, 'r'},
+                                                {"json", no_argument, NULL, ARG_JSON},
+                                                {"hex", no_argument, NULL, ARG_HEX},
+                                                {"connect-timeout", required_argument, NULL, ARG_CONNECT_TIMEOUT},
+                                                {"timeout", required_argument, NULL, ARG_TIMEOUT},
+                                                {"retries", required_argument, NULL, ARG_RETRIES},
+                                                {"retry-delay", required_argument, NULL, ARG_RETRY_DELAY},
+                                                {"help", no_argument, NULL, 'h'},
+                                                {"version", no_argument, NULL, 'V'},
+                                                {}};
         const char *pos[3];
         size_t n_pos = 0;
         uint32_t u;
@@ -274,7 +273,8 @@ static int parse_argv(int argc, char **argv) {
                                 return log_error_errno(-EINVAL, "register-move needs exactly one --transport-id.");
                 } else if (arg.n_tids > 0) {
                         if (arg.command->action != PRH_OUT_REGISTER)
-                                return log_error_errno(-EINVAL, "--transport-id is only valid with register and register-move.");
+                                return log_error_errno(-EINVAL,
+                                                       "--transport-id is only valid with register and register-move.");
                         /* As sg_persist: transport IDs with REGISTER mean SPEC_I_PT. */
                         arg.out.flags |= PRH_FLAG_SPEC_I_PT;
                 }

@@ -18,20 +18,20 @@
 #include "prhctl.h"
 
 static const Command commands[] = {
-        { "read-keys", COMMAND_IN, PRH_IN_READ_KEYS, false },
-        { "read-reservation", COMMAND_IN, PRH_IN_READ_RESERVATION, false },
-        { "report-capabilities", COMMAND_IN, PRH_IN_REPORT_CAPABILITIES, false },
-        { "read-full-status", COMMAND_IN, PRH_IN_READ_FULL_STATUS, false },
-        { "register", COMMAND_OUT, PRH_OUT_REGISTER, false },
-        { "reserve", COMMAND_OUT, PRH_OUT_RESERVE, true },
-        { "release", COMMAND_OUT, PRH_OUT_RELEASE, true },
-        { "clear", COMMAND_OUT, PRH_OUT_CLEAR, false },
-        { "preempt", COMMAND_OUT, PRH_OUT_PREEMPT, true },
-        { "preempt-abort", COMMAND_OUT, PRH_OUT_PREEMPT_AND_ABORT, true },
-        { "register-ignore", COMMAND_OUT, PRH_OUT_REGISTER_AND_IGNORE, false },
-        { "register-move", COMMAND_OUT, PRH_OUT_REGISTER_AND_MOVE, true },
-        { "replace-lost", COMMAND_OUT, PRH_OUT_REPLACE_LOST, true },
-        { "probe", COMMAND_PROBE, 0, false },
+        {"read-keys", COMMAND_IN, PRH_IN_READ_KEYS, false},
+        {"read-reservation", COMMAND_IN, PRH_IN_READ_RESERVATION, false},
+        {"report-capabilities", COMMAND_IN, PRH_IN_REPORT_CAPABILITIES, false},
+        {"read-full-status", COMMAND_IN, PRH_IN_READ_FULL_STATUS, false},
+        {"register", COMMAND_OUT, PRH_OUT_REGISTER, false},
+        {"reserve", COMMAND_OUT, PRH_OUT_RESERVE, true},
+        {"release", COMMAND_OUT, PRH_OUT_RELEASE, true},
+        {"clear", COMMAND_OUT, PRH_OUT_CLEAR, false},
+        {"preempt", COMMAND_OUT, PRH_OUT_PREEMPT, true},
+        {"preempt-abort", COMMAND_OUT, PRH_OUT_PREEMPT_AND_ABORT, true},
+        {"register-ignore", COMMAND_OUT, PRH_OUT_REGISTER_AND_IGNORE, false},
+        {"register-move", COMMAND_OUT, PRH_OUT_REGISTER_AND_MOVE, true},
+        {"replace-lost", COMMAND_OUT, PRH_OUT_REPLACE_LOST, true},
+        {"probe", COMMAND_PROBE, 0, false},
 };
 
 const Command *command_find(const char *name) {
@@ -193,7 +193,8 @@ static int report_error(const PrhctlArgs *a, int r, bool connected) {
 
         switch (-r) {
         case ENOENT:
-                snprintf(msg, sizeof(msg), "Helper socket '%s' does not exist: is qemu-pr-helper or prhd running? (-k SOCKET)",
+                snprintf(msg, sizeof(msg),
+                         "Helper socket '%s' does not exist: is qemu-pr-helper or prhd running? (-k SOCKET)",
                          a->socket);
                 code = EXIT_UNREACHABLE;
                 break;
@@ -203,15 +204,15 @@ static int report_error(const PrhctlArgs *a, int r, bool connected) {
                 if (stat(a->socket, &st) >= 0 && !S_ISSOCK(st.st_mode))
                         snprintf(msg, sizeof(msg), "'%s' is not a socket", a->socket);
                 else
-                        snprintf(msg, sizeof(msg), "Connection to '%s' refused: no helper is listening (stale socket file?)",
-                                 a->socket);
+                        snprintf(msg, sizeof(msg),
+                                 "Connection to '%s' refused: no helper is listening (stale socket file?)", a->socket);
                 code = EXIT_UNREACHABLE;
                 break;
         }
         case EACCES:
         case EPERM:
-                snprintf(msg, sizeof(msg), "Permission denied connecting to '%s': the socket's permissions exclude this user",
-                         a->socket);
+                snprintf(msg, sizeof(msg),
+                         "Permission denied connecting to '%s': the socket's permissions exclude this user", a->socket);
                 code = EXIT_UNREACHABLE;
                 break;
         case ENOTSOCK:
@@ -220,8 +221,10 @@ static int report_error(const PrhctlArgs *a, int r, bool connected) {
                 code = EXIT_UNREACHABLE;
                 break;
         case ECONNABORTED:
-                snprintf(msg, sizeof(msg), "Helper at '%s' closed the connection during the handshake "
-                         "(connection limit reached, or it refused the requested features)", a->socket);
+                snprintf(msg, sizeof(msg),
+                         "Helper at '%s' closed the connection during the handshake "
+                         "(connection limit reached, or it refused the requested features)",
+                         a->socket);
                 code = EXIT_UNREACHABLE;
                 break;
         case EOPNOTSUPP:
@@ -230,8 +233,10 @@ static int report_error(const PrhctlArgs *a, int r, bool connected) {
                 break;
         case ECONNRESET:
         case EPIPE:
-                snprintf(msg, sizeof(msg), "Helper closed the connection after receiving the %s request: "
-                         "it rejected the request (see the helper's log)", command_title(a->command));
+                snprintf(msg, sizeof(msg),
+                         "Helper closed the connection after receiving the %s request: "
+                         "it rejected the request (see the helper's log)",
+                         command_title(a->command));
                 code = EXIT_HELPER_CLOSED;
                 break;
         case EBADMSG:
@@ -240,8 +245,10 @@ static int report_error(const PrhctlArgs *a, int r, bool connected) {
                 break;
         case ETIMEDOUT:
                 if (connected)
-                        snprintf(msg, sizeof(msg), "Timed out waiting for the answer to %s; the command may or may "
-                                 "not have been executed", command_title(a->command));
+                        snprintf(msg, sizeof(msg),
+                                 "Timed out waiting for the answer to %s; the command may or may "
+                                 "not have been executed",
+                                 command_title(a->command));
                 else
                         snprintf(msg, sizeof(msg), "Timed out connecting to '%s'", a->socket);
                 break;
@@ -353,9 +360,9 @@ static void print_reservation(const PrhctlArgs *a, const PrhReservation *r) {
 }
 
 static void print_capabilities(const PrhctlArgs *a, const PrhCapabilities *c) {
-        static const uint8_t types[] = { PRH_TYPE_WRITE_EXCLUSIVE, PRH_TYPE_EXCLUSIVE_ACCESS,
-                                         PRH_TYPE_WRITE_EXCLUSIVE_RO, PRH_TYPE_EXCLUSIVE_ACCESS_RO,
-                                         PRH_TYPE_WRITE_EXCLUSIVE_AR, PRH_TYPE_EXCLUSIVE_ACCESS_AR };
+        static const uint8_t types[] = {PRH_TYPE_WRITE_EXCLUSIVE,    PRH_TYPE_EXCLUSIVE_ACCESS,
+                                        PRH_TYPE_WRITE_EXCLUSIVE_RO, PRH_TYPE_EXCLUSIVE_ACCESS_RO,
+                                        PRH_TYPE_WRITE_EXCLUSIVE_AR, PRH_TYPE_EXCLUSIVE_ACCESS_AR};
         if (a->json) {
                 printf(",\"length\":%u,\"rlr_c\":%s,\"crh\":%s,\"sip_c\":%s,\"atp_c\":%s,\"ptpl_c\":%s,\"tmv\":%s,"
                        "\"allow_commands\":%u,\"ptpl_a\":%s,\"type_mask\":%u,\"types\":[",
@@ -422,7 +429,8 @@ static void print_full_status(const PrhctlArgs *a, const PrhFullStatus *fs) {
                        e->rel_tgt_port);
                 if (e->holder)
                         printf("      << Reservation holder >>\n      scope: %s,  type: %s\n",
-                             e->scope == PRH_SCOPE_LU ? "LU_SCOPE" : "obsolete/reserved scope", prh_type_name(e->type));
+                               e->scope == PRH_SCOPE_LU ? "LU_SCOPE" : "obsolete/reserved scope",
+                               prh_type_name(e->type));
                 else
                         printf("      not reservation holder\n");
                 if (e->tid_valid) {

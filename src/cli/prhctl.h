@@ -14,14 +14,14 @@
 /* Exit codes (documented in prhctl(1)). */
 enum {
         EXIT_OK = 0,
-        EXIT_USAGE = 1,                 /* bad command line */
-        EXIT_DEVICE = 2,                /* DEVICE missing, not openable, permission denied */
-        EXIT_UNREACHABLE = 3,           /* no connection to the helper (socket missing, refused, denied, timeout) */
-        EXIT_HELPER_CLOSED = 4,         /* helper dropped the request or broke the protocol */
+        EXIT_USAGE = 1,         /* bad command line */
+        EXIT_DEVICE = 2,        /* DEVICE missing, not openable, permission denied */
+        EXIT_UNREACHABLE = 3,   /* no connection to the helper (socket missing, refused, denied, timeout) */
+        EXIT_HELPER_CLOSED = 4, /* helper dropped the request or broke the protocol */
         EXIT_CHECK_CONDITION = 5,
         EXIT_RESERVATION_CONFLICT = 6,
-        EXIT_OTHER_STATUS = 7,          /* BUSY, TASK SET FULL, ... */
-        EXIT_INTERNAL = 8,              /* out of memory and the like */
+        EXIT_OTHER_STATUS = 7, /* BUSY, TASK SET FULL, ... */
+        EXIT_INTERNAL = 8,     /* out of memory and the like */
 };
 
 typedef enum CommandKind {
@@ -33,17 +33,17 @@ typedef enum CommandKind {
 typedef struct Command {
         const char *name;
         CommandKind kind;
-        unsigned action;                /* PrhInAction / PrhOutAction */
+        unsigned action; /* PrhInAction / PrhOutAction */
         bool needs_type;
 } Command;
 
 typedef struct PrhctlArgs {
         const char *socket;
-        const char *device;             /* NULL for a device-less probe */
+        const char *device; /* NULL for a device-less probe */
         const Command *command;
         bool json;
         bool readonly;
-        bool hex;                       /* PR IN: also dump the raw data */
+        bool hex; /* PR IN: also dump the raw data */
         int connect_ms;
         int request_ms;
         unsigned attempts;
@@ -51,7 +51,7 @@ typedef struct PrhctlArgs {
         uint16_t alloc_len;
         PrhOutParams out;
         bool have_type;
-        PrhTransportId *tids;           /* owned */
+        PrhTransportId *tids; /* owned */
         size_t n_tids;
 } PrhctlArgs;
 

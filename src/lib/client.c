@@ -42,7 +42,7 @@ struct PrhClient {
         int retry_delay_ms;
 };
 
-typedef int64_t Deadline;                       /* CLOCK_MONOTONIC ms, or -1 for none */
+typedef int64_t Deadline; /* CLOCK_MONOTONIC ms, or -1 for none */
 
 static int64_t now_ms(void) {
         struct timespec ts;
@@ -58,7 +58,7 @@ static Deadline deadline_after(int ms) {
 /* Wait for events on fd until the deadline: 0, -ETIMEDOUT or -errno. */
 static int wait_fd(int fd, short events, Deadline deadline) {
         for (;;) {
-                struct pollfd p = { .fd = fd, .events = events };
+                struct pollfd p = {.fd = fd, .events = events};
                 int timeout = -1;
 
                 if (deadline >= 0) {
@@ -74,12 +74,12 @@ static int wait_fd(int fd, short events, Deadline deadline) {
                         return -errno;
                 }
                 if (k > 0)
-                        return 0;       /* readiness or POLLERR/POLLHUP: the next syscall tells which */
+                        return 0; /* readiness or POLLERR/POLLHUP: the next syscall tells which */
         }
 }
 
 static void sleep_ms(int ms) {
-        struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long) (ms % 1000) * 1000000 };
+        struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long) (ms % 1000) * 1000000};
 
         while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
                 ;
@@ -245,7 +245,7 @@ static int connect_deadline(int fd, const struct sockaddr_un *sa, Deadline deadl
 
 int prh_client_connect(PrhClient *c) {
         _cleanup_close_ int fd = -EBADF;
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
         uint8_t hs[PRH_HANDSHAKE_SIZE];
         Deadline deadline;
         size_t sent;
@@ -257,7 +257,7 @@ int prh_client_connect(PrhClient *c) {
                 return 0;
 
         deadline = deadline_after(c->connect_ms);
-        memcpy(sa.sun_path, c->path, strlen(c->path));      /* length checked in prh_client_new() */
+        memcpy(sa.sun_path, c->path, strlen(c->path)); /* length checked in prh_client_new() */
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd < 0)
                 return -errno;
@@ -302,8 +302,8 @@ static void check_idle(PrhClient *c) {
                 prh_client_disconnect(c);
 }
 
-int prh_call_raw(PrhClient *c, int device_fd, const uint8_t *cdb, size_t cdb_len, const void *out,
-                          size_t out_len, void *in, size_t in_size, PrhResult *ret) {
+int prh_call_raw(PrhClient *c, int device_fd, const uint8_t *cdb, size_t cdb_len, const void *out, size_t out_len,
+                 void *in, size_t in_size, PrhResult *ret) {
         uint8_t req[PRH_CDB_SIZE] = {}, hdr[PRH_REPLY_HEADER_SIZE];
         ProtoResult res;
         Deadline deadline = -1;
@@ -336,7 +336,7 @@ int prh_call_raw(PrhClient *c, int device_fd, const uint8_t *cdb, size_t cdb_len
                 if (c->fd < 0) {
                         r = prh_client_connect(c);
                         if (r == -EOPNOTSUPP)
-                                return r;       /* retrying cannot change the helper's features */
+                                return r; /* retrying cannot change the helper's features */
                         if (r < 0) {
                                 if (attempt + 1 < c->attempts)
                                         sleep_ms(c->retry_delay_ms);

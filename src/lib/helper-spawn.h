@@ -30,7 +30,7 @@ typedef struct HelperProc {
 } HelperProc;
 
 static inline bool helper_socket_ready(const char *path) {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
         int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         bool ok;
 
@@ -94,7 +94,7 @@ static inline int helper_start_in(HelperProc *h, const char *binary, const char 
                         h->pid = 0;
                         return -ECHILD;
                 }
-                (void) nanosleep(&(struct timespec) { .tv_nsec = 10 * 1000 * 1000 }, NULL);
+                (void) nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
         }
         return -ETIMEDOUT;
 }
@@ -112,7 +112,7 @@ static inline void helper_kill(HelperProc *h) {
                                 h->pid = 0;
                                 return;
                         }
-                        (void) nanosleep(&(struct timespec) { .tv_nsec = 10 * 1000 * 1000 }, NULL);
+                        (void) nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
                 }
                 (void) kill(h->pid, SIGKILL);
                 (void) waitpid(h->pid, NULL, 0);

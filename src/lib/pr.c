@@ -116,7 +116,7 @@ void prh_full_status_clear(PrhFullStatus *s) {
         if (!s)
                 return;
         free(s->entries);
-        *s = (PrhFullStatus) {};
+        *s = (PrhFullStatus){};
 }
 
 int prh_decode_keys(const uint8_t *data, size_t len, PrhKeys *ret) {
@@ -144,45 +144,50 @@ int prh_decode_full_status(const uint8_t *data, size_t len, PrhFullStatus *ret, 
 }
 
 int prh_register(PrhClient *c, int device_fd, uint64_t key, uint64_t new_key, unsigned flags, PrhResult *ret) {
-        PrhOutParams p = { .key = key, .sa_key = new_key, .flags = flags };
+        PrhOutParams p = {.key = key, .sa_key = new_key, .flags = flags};
         return prh_pr_out(c, device_fd, PRH_OUT_REGISTER, &p, ret);
 }
 
 int prh_register_ignore(PrhClient *c, int device_fd, uint64_t new_key, unsigned flags, PrhResult *ret) {
-        PrhOutParams p = { .sa_key = new_key, .flags = flags };
+        PrhOutParams p = {.sa_key = new_key, .flags = flags};
         return prh_pr_out(c, device_fd, PRH_OUT_REGISTER_AND_IGNORE, &p, ret);
 }
 
 int prh_reserve(PrhClient *c, int device_fd, uint64_t key, uint8_t type, PrhResult *ret) {
-        PrhOutParams p = { .key = key, .type = type };
+        PrhOutParams p = {.key = key, .type = type};
         return prh_pr_out(c, device_fd, PRH_OUT_RESERVE, &p, ret);
 }
 
 int prh_release(PrhClient *c, int device_fd, uint64_t key, uint8_t type, PrhResult *ret) {
-        PrhOutParams p = { .key = key, .type = type };
+        PrhOutParams p = {.key = key, .type = type};
         return prh_pr_out(c, device_fd, PRH_OUT_RELEASE, &p, ret);
 }
 
 int prh_clear(PrhClient *c, int device_fd, uint64_t key, PrhResult *ret) {
-        PrhOutParams p = { .key = key };
+        PrhOutParams p = {.key = key};
         return prh_pr_out(c, device_fd, PRH_OUT_CLEAR, &p, ret);
 }
 
 int prh_preempt(PrhClient *c, int device_fd, uint64_t key, uint64_t preempt_key, uint8_t type, bool abort_tasks,
                 PrhResult *ret) {
-        PrhOutParams p = { .key = key, .sa_key = preempt_key, .type = type };
+        PrhOutParams p = {.key = key, .sa_key = preempt_key, .type = type};
         return prh_pr_out(c, device_fd, abort_tasks ? PRH_OUT_PREEMPT_AND_ABORT : PRH_OUT_PREEMPT, &p, ret);
 }
 
 int prh_register_move(PrhClient *c, int device_fd, uint64_t key, uint64_t new_holder_key, uint8_t type,
                       uint16_t rel_tgt_port, const PrhTransportId *tid, unsigned flags, PrhResult *ret) {
-        PrhOutParams p = { .key = key, .sa_key = new_holder_key, .type = type, .rel_tgt_port = rel_tgt_port,
-                           .flags = flags, .tids = tid, .n_tids = tid ? 1 : 0 };
+        PrhOutParams p = {.key = key,
+                          .sa_key = new_holder_key,
+                          .type = type,
+                          .rel_tgt_port = rel_tgt_port,
+                          .flags = flags,
+                          .tids = tid,
+                          .n_tids = tid ? 1 : 0};
         return prh_pr_out(c, device_fd, PRH_OUT_REGISTER_AND_MOVE, &p, ret);
 }
 
 int prh_replace_lost(PrhClient *c, int device_fd, uint64_t new_key, uint8_t type, unsigned flags, PrhResult *ret) {
-        PrhOutParams p = { .sa_key = new_key, .type = type, .flags = flags };
+        PrhOutParams p = {.sa_key = new_key, .type = type, .flags = flags};
         return prh_pr_out(c, device_fd, PRH_OUT_REPLACE_LOST, &p, ret);
 }
 
@@ -227,7 +232,7 @@ const char *prh_out_action_name(PrhOutAction action) {
 }
 
 PrhSense prh_sense_decode(const uint8_t *sense, size_t len) {
-        return sense ? proto_sense_decode(sense, len) : (PrhSense) {};
+        return sense ? proto_sense_decode(sense, len) : (PrhSense){};
 }
 
 int prh_sense_describe(const uint8_t *sense, size_t len, char *buf, size_t size) {

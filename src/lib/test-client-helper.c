@@ -19,8 +19,8 @@
 
 static const char *helper_bin;
 
-static const uint8_t read_keys_cdb[10] = { 0x5e, 0x00, 0, 0, 0, 0, 0, 0x02, 0x00, 0 };
-static const uint8_t register_cdb[10] = { 0x5f, 0x00, 0, 0, 0, 0, 0, 0, 24, 0 };
+static const uint8_t read_keys_cdb[10] = {0x5e, 0x00, 0, 0, 0, 0, 0, 0x02, 0x00, 0};
+static const uint8_t register_cdb[10] = {0x5f, 0x00, 0, 0, 0, 0, 0, 0, 24, 0};
 
 static void check_sense(const PrhResult *res, uint8_t key, uint8_t asc, uint8_t ascq) {
         ProtoSenseInfo si = proto_sense_parse(res->sense, sizeof(res->sense));
@@ -34,7 +34,7 @@ static void check_sense(const PrhResult *res, uint8_t key, uint8_t asc, uint8_t 
 static void test_error_paths(const HelperProc *h) {
         PrhClient *c = NULL;
         PrhResult res;
-        uint8_t buf[512], param[24] = { 0 };
+        uint8_t buf[512], param[24] = {0};
         uint32_t features = 0xdead;
         int fd, r;
 
@@ -77,7 +77,7 @@ static void test_error_paths(const HelperProc *h) {
         /* Argument validation happens before anything is sent. */
         CHECK_EQ(prh_call_raw(c, fd, register_cdb, sizeof(register_cdb), param, 23, NULL, 0, &res), -EINVAL);
         CHECK_EQ(prh_call_raw(c, fd, read_keys_cdb, sizeof(read_keys_cdb), NULL, 0, buf, 100, &res), -EINVAL);
-        CHECK_EQ(prh_call_raw(c, fd, (const uint8_t[]) { 0x12, 0, 0, 0, 0, 0 }, 6, NULL, 0, buf, 100, &res), -EINVAL);
+        CHECK_EQ(prh_call_raw(c, fd, (const uint8_t[]){0x12, 0, 0, 0, 0, 0}, 6, NULL, 0, buf, 100, &res), -EINVAL);
         CHECK_EQ(prh_call_raw(c, -1, read_keys_cdb, sizeof(read_keys_cdb), NULL, 0, buf, sizeof(buf), &res), -EINVAL);
         CHECK(prh_client_is_connected(c));
         close(fd);
@@ -89,9 +89,9 @@ static void test_typed(const HelperProc *h) {
         PrhClient *c = NULL;
         PrhResult res;
         PrhKeys *keys = calloc(1, sizeof(*keys));
-        PrhReservation rsv = { .generation = 77 };
-        PrhCapabilities caps = { .length = 77 };
-        PrhFullStatus fs = { .generation = 77 };
+        PrhReservation rsv = {.generation = 77};
+        PrhCapabilities caps = {.length = 77};
+        PrhFullStatus fs = {.generation = 77};
         PrhTransportId tid;
         char path[200];
         int ro = open("/dev/null", O_RDONLY | O_CLOEXEC), rw;
@@ -104,7 +104,7 @@ static void test_typed(const HelperProc *h) {
         keys->generation = 77;
         CHECK_EQ(prh_read_keys(c, ro, &res, keys), 0);
         CHECK_EQ(res.status, PRH_STATUS_CHECK_CONDITION);
-        CHECK_EQ(keys->generation, 77);                 /* not GOOD: output untouched */
+        CHECK_EQ(keys->generation, 77); /* not GOOD: output untouched */
         CHECK_EQ(prh_read_reservation(c, ro, &res, &rsv), 0);
         CHECK_EQ(res.status, PRH_STATUS_CHECK_CONDITION);
         CHECK_EQ(rsv.generation, 77);
@@ -120,7 +120,7 @@ static void test_typed(const HelperProc *h) {
 
         CHECK_EQ(prh_transport_id_parse("iscsi,iqn.2003-01.org.example:x,i,0x230000000001", &tid), 0);
         for (unsigned a = PRH_OUT_REGISTER; a <= PRH_OUT_REPLACE_LOST; a++) {
-                PrhOutParams p = { .key = 1, .sa_key = 2, .type = PRH_TYPE_WRITE_EXCLUSIVE };
+                PrhOutParams p = {.key = 1, .sa_key = 2, .type = PRH_TYPE_WRITE_EXCLUSIVE};
                 if (a == PRH_OUT_REGISTER_AND_MOVE) {
                         p.tids = &tid;
                         p.n_tids = 1;

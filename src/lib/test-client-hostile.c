@@ -22,17 +22,17 @@
 #include "wire.h"
 
 typedef enum Behaviour {
-        PEER_FD_IN_REPLY,               /* attach an fd to a GOOD reply */
-        PEER_TRAILING_BYTES,            /* valid reply followed by garbage */
-        PEER_BYTEWISE,                  /* valid reply one byte per write */
-        PEER_HUGE_HANDSHAKE_FEATURES,   /* advertises features; client asks none */
-        PEER_SHORT_HEADER,              /* 50 header bytes, then close */
-        PEER_SHORT_PAYLOAD,             /* announces 16 payload bytes, sends 4, stays open */
-        PEER_STATUS_OUT_OF_RANGE,       /* result 0x100 */
+        PEER_FD_IN_REPLY,             /* attach an fd to a GOOD reply */
+        PEER_TRAILING_BYTES,          /* valid reply followed by garbage */
+        PEER_BYTEWISE,                /* valid reply one byte per write */
+        PEER_HUGE_HANDSHAKE_FEATURES, /* advertises features; client asks none */
+        PEER_SHORT_HEADER,            /* 50 header bytes, then close */
+        PEER_SHORT_PAYLOAD,           /* announces 16 payload bytes, sends 4, stays open */
+        PEER_STATUS_OUT_OF_RANGE,     /* result 0x100 */
 } Behaviour;
 
 static char sock_path[108];
-static const uint8_t read_keys_cdb[10] = { 0x5e, 0, 0, 0, 0, 0, 0, 0x00, 0x40, 0 };
+static const uint8_t read_keys_cdb[10] = {0x5e, 0, 0, 0, 0, 0, 0, 0x00, 0x40, 0};
 
 static void read_request(int fd) {
         uint8_t cdb[16];
@@ -69,7 +69,7 @@ static void serve(int listener, Behaviour b) {
                 read_request(fd);
                 header(h, 0, 16);
                 memset(h + PRH_REPLY_HEADER_SIZE, 0, 16);
-                h[PRH_REPLY_HEADER_SIZE + 7] = 8;       /* one key */
+                h[PRH_REPLY_HEADER_SIZE + 7] = 8; /* one key */
                 h[PRH_REPLY_HEADER_SIZE + 15] = 0x42;
                 switch (b) {
                 case PEER_FD_IN_REPLY: {
@@ -93,10 +93,10 @@ static void serve(int listener, Behaviour b) {
                         break;
                 case PEER_SHORT_HEADER:
                         (void) loop_write(fd, h, 50);
-                        goto next;              /* and close */
+                        goto next; /* and close */
                 case PEER_SHORT_PAYLOAD:
                         (void) loop_write(fd, h, PRH_REPLY_HEADER_SIZE + 4);
-                        (void) poll(&(struct pollfd) { .fd = fd, .events = POLLIN }, 1, 5000);
+                        (void) poll(&(struct pollfd){.fd = fd, .events = POLLIN}, 1, 5000);
                         break;
                 case PEER_STATUS_OUT_OF_RANGE:
                         header(h, 0x100, 0);
@@ -104,14 +104,14 @@ static void serve(int listener, Behaviour b) {
                         break;
                 }
                 /* Keep the connection until the client hangs up, as a real helper would. */
-                (void) poll(&(struct pollfd) { .fd = fd, .events = POLLIN }, 1, 2000);
+                (void) poll(&(struct pollfd){.fd = fd, .events = POLLIN}, 1, 2000);
         next:
                 close(fd);
         }
 }
 
 static pid_t peer_start(Behaviour b) {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
         int l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         pid_t pid;
 
@@ -236,7 +236,7 @@ static void test_broken(Behaviour b, int expected) {
 
 int main(void) {
         snprintf(sock_path, sizeof(sock_path), "/tmp/prh-hostile-%d.sock", (int) getpid());
-        (void) signal(SIGPIPE, SIG_DFL);        /* the library must not raise it */
+        (void) signal(SIGPIPE, SIG_DFL); /* the library must not raise it */
 
         test_fd_in_reply();
         test_trailing_bytes();

@@ -11,20 +11,20 @@
 #include <prh/prh.h>
 
 static int failed;
-#define EXPECT(x)                                                                       \
-        do {                                                                            \
-                if (!(x)) {                                                             \
-                        fprintf(stderr, "%s:%d: failed: %s\n", __FILE__, __LINE__, #x);  \
-                        failed++;                                                       \
-                }                                                                       \
+#define EXPECT(x)                                                                                                      \
+        do {                                                                                                           \
+                if (!(x)) {                                                                                            \
+                        fprintf(stderr, "%s:%d: failed: %s\n", __FILE__, __LINE__, #x);                                \
+                        failed++;                                                                                      \
+                }                                                                                                      \
         } while (0)
 
 int main(void) {
         PrhClient *c = NULL;
         PrhTransportId t;
         char buf[300];
-        uint8_t sense[18] = { 0x70, 0, 0x06, 0, 0, 0, 0, 0x0a, 0, 0, 0, 0, 0x2a, 0x05 };
-        uint8_t keys[16] = { 0, 0, 0, 1, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0x12, 0x34 };
+        uint8_t sense[18] = {0x70, 0, 0x06, 0, 0, 0, 0, 0x0a, 0, 0, 0, 0, 0x2a, 0x05};
+        uint8_t keys[16] = {0, 0, 0, 1, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0x12, 0x34};
         static PrhKeys k;
 
         EXPECT(prh_client_new("/nonexistent/socket", &c) == 0);

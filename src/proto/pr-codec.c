@@ -104,7 +104,7 @@ int proto_tid_decode(const uint8_t *in, size_t len, PrhTransportId *ret) {
                         return -EBADMSG;
                 tlen = strnlen(text, n - 4);
                 if (tlen == n - 4 || tlen == 0)
-                        return -EBADMSG;                /* not NUL-terminated inside its length, or empty */
+                        return -EBADMSG; /* not NUL-terminated inside its length, or empty */
                 name_len = tlen;
                 if (t.format == 1) {
                         const char *sep = find_isid_sep(text, tlen);
@@ -257,7 +257,8 @@ int proto_pr_out_encode(PrhOutAction action, const PrhOutParams *p, uint8_t cdb[
         proto_put_be64(param, p->key);
         proto_put_be64(param + 8, p->sa_key);
         if (move) {
-                param[17] = (uint8_t) (((p->flags & PRH_FLAG_UNREG) ? 0x02 : 0) | ((p->flags & PRH_FLAG_APTPL) ? 0x01 : 0));
+                param[17] =
+                        (uint8_t) (((p->flags & PRH_FLAG_UNREG) ? 0x02 : 0) | ((p->flags & PRH_FLAG_APTPL) ? 0x01 : 0));
                 proto_put_be16(param + 18, p->rel_tgt_port);
         } else
                 param[20] = (uint8_t) (((p->flags & PRH_FLAG_SPEC_I_PT) ? 0x08 : 0) |
@@ -408,24 +409,33 @@ int proto_pr_decode_full_status(const uint8_t *in, size_t len, PrhFullStatus *re
 
 const char *proto_status_name(int status) {
         switch (status) {
-        case 0x00: return "GOOD";
-        case 0x02: return "CHECK CONDITION";
-        case 0x04: return "CONDITION MET";
-        case 0x08: return "BUSY";
-        case 0x18: return "RESERVATION CONFLICT";
-        case 0x28: return "TASK SET FULL";
-        case 0x30: return "ACA ACTIVE";
-        case 0x40: return "TASK ABORTED";
-        default: return "UNKNOWN STATUS";
+        case 0x00:
+                return "GOOD";
+        case 0x02:
+                return "CHECK CONDITION";
+        case 0x04:
+                return "CONDITION MET";
+        case 0x08:
+                return "BUSY";
+        case 0x18:
+                return "RESERVATION CONFLICT";
+        case 0x28:
+                return "TASK SET FULL";
+        case 0x30:
+                return "ACA ACTIVE";
+        case 0x40:
+                return "TASK ABORTED";
+        default:
+                return "UNKNOWN STATUS";
         }
 }
 
 const char *proto_sense_key_name(uint8_t key) {
         static const char *const names[16] = {
-                "NO SENSE", "RECOVERED ERROR", "NOT READY", "MEDIUM ERROR",
+                "NO SENSE",       "RECOVERED ERROR", "NOT READY",      "MEDIUM ERROR",
                 "HARDWARE ERROR", "ILLEGAL REQUEST", "UNIT ATTENTION", "DATA PROTECT",
-                "BLANK CHECK", "VENDOR SPECIFIC", "COPY ABORTED", "ABORTED COMMAND",
-                "RESERVED", "VOLUME OVERFLOW", "MISCOMPARE", "COMPLETED",
+                "BLANK CHECK",    "VENDOR SPECIFIC", "COPY ABORTED",   "ABORTED COMMAND",
+                "RESERVED",       "VOLUME OVERFLOW", "MISCOMPARE",     "COMPLETED",
         };
         return names[key & 0x0f];
 }
@@ -434,45 +444,45 @@ static const struct {
         uint8_t asc, ascq;
         const char *text;
 } asc_table[] = {
-        { 0x00, 0x00, "no additional sense information" },
-        { 0x00, 0x06, "I/O process terminated" },
-        { 0x04, 0x00, "logical unit not ready, cause not reportable" },
-        { 0x04, 0x01, "logical unit is in process of becoming ready" },
-        { 0x04, 0x02, "logical unit not ready, initializing command required" },
-        { 0x04, 0x03, "logical unit not ready, manual intervention required" },
-        { 0x04, 0x0a, "logical unit not accessible, asymmetric access state transition" },
-        { 0x04, 0x0b, "logical unit not accessible, target port in standby state" },
-        { 0x04, 0x0c, "logical unit not accessible, target port in unavailable state" },
-        { 0x05, 0x00, "logical unit does not respond to selection" },
-        { 0x08, 0x00, "logical unit communication failure" },
-        { 0x11, 0x00, "unrecovered read error" },
-        { 0x1a, 0x00, "parameter list length error" },
-        { 0x20, 0x00, "invalid command operation code" },
-        { 0x24, 0x00, "invalid field in CDB" },
-        { 0x25, 0x00, "logical unit not supported" },
-        { 0x26, 0x00, "invalid field in parameter list" },
-        { 0x26, 0x01, "parameter not supported" },
-        { 0x26, 0x02, "parameter value invalid" },
-        { 0x27, 0x07, "space allocation failed write protect" },
-        { 0x29, 0x00, "power on, reset, or bus device reset occurred" },
-        { 0x29, 0x01, "power on occurred" },
-        { 0x29, 0x02, "SCSI bus reset occurred" },
-        { 0x29, 0x03, "bus device reset function occurred" },
-        { 0x29, 0x07, "I_T nexus loss occurred" },
-        { 0x2a, 0x01, "mode parameters changed" },
-        { 0x2a, 0x03, "reservations preempted" },
-        { 0x2a, 0x04, "reservations released" },
-        { 0x2a, 0x05, "registrations preempted" },
-        { 0x2a, 0x06, "asymmetric access state changed" },
-        { 0x2e, 0x02, "command timeout during processing" },
-        { 0x2f, 0x00, "commands cleared by another initiator" },
-        { 0x2f, 0x02, "commands cleared by device server" },
-        { 0x3a, 0x00, "medium not present" },
-        { 0x3f, 0x0e, "reported LUNs data has changed" },
-        { 0x44, 0x00, "internal target failure" },
-        { 0x55, 0x02, "insufficient reservation resources" },
-        { 0x55, 0x03, "insufficient resources" },
-        { 0x55, 0x04, "insufficient registration resources" },
+        {0x00, 0x00, "no additional sense information"},
+        {0x00, 0x06, "I/O process terminated"},
+        {0x04, 0x00, "logical unit not ready, cause not reportable"},
+        {0x04, 0x01, "logical unit is in process of becoming ready"},
+        {0x04, 0x02, "logical unit not ready, initializing command required"},
+        {0x04, 0x03, "logical unit not ready, manual intervention required"},
+        {0x04, 0x0a, "logical unit not accessible, asymmetric access state transition"},
+        {0x04, 0x0b, "logical unit not accessible, target port in standby state"},
+        {0x04, 0x0c, "logical unit not accessible, target port in unavailable state"},
+        {0x05, 0x00, "logical unit does not respond to selection"},
+        {0x08, 0x00, "logical unit communication failure"},
+        {0x11, 0x00, "unrecovered read error"},
+        {0x1a, 0x00, "parameter list length error"},
+        {0x20, 0x00, "invalid command operation code"},
+        {0x24, 0x00, "invalid field in CDB"},
+        {0x25, 0x00, "logical unit not supported"},
+        {0x26, 0x00, "invalid field in parameter list"},
+        {0x26, 0x01, "parameter not supported"},
+        {0x26, 0x02, "parameter value invalid"},
+        {0x27, 0x07, "space allocation failed write protect"},
+        {0x29, 0x00, "power on, reset, or bus device reset occurred"},
+        {0x29, 0x01, "power on occurred"},
+        {0x29, 0x02, "SCSI bus reset occurred"},
+        {0x29, 0x03, "bus device reset function occurred"},
+        {0x29, 0x07, "I_T nexus loss occurred"},
+        {0x2a, 0x01, "mode parameters changed"},
+        {0x2a, 0x03, "reservations preempted"},
+        {0x2a, 0x04, "reservations released"},
+        {0x2a, 0x05, "registrations preempted"},
+        {0x2a, 0x06, "asymmetric access state changed"},
+        {0x2e, 0x02, "command timeout during processing"},
+        {0x2f, 0x00, "commands cleared by another initiator"},
+        {0x2f, 0x02, "commands cleared by device server"},
+        {0x3a, 0x00, "medium not present"},
+        {0x3f, 0x0e, "reported LUNs data has changed"},
+        {0x44, 0x00, "internal target failure"},
+        {0x55, 0x02, "insufficient reservation resources"},
+        {0x55, 0x03, "insufficient resources"},
+        {0x55, 0x04, "insufficient registration resources"},
 };
 
 const char *proto_asc_text(uint8_t asc, uint8_t ascq) {
@@ -484,45 +494,67 @@ const char *proto_asc_text(uint8_t asc, uint8_t ascq) {
 
 const char *proto_pr_type_name(uint8_t type) {
         switch (type) {
-        case PRH_TYPE_WRITE_EXCLUSIVE: return "Write Exclusive";
-        case PRH_TYPE_EXCLUSIVE_ACCESS: return "Exclusive Access";
-        case PRH_TYPE_WRITE_EXCLUSIVE_RO: return "Write Exclusive, registrants only";
-        case PRH_TYPE_EXCLUSIVE_ACCESS_RO: return "Exclusive Access, registrants only";
-        case PRH_TYPE_WRITE_EXCLUSIVE_AR: return "Write Exclusive, all registrants";
-        case PRH_TYPE_EXCLUSIVE_ACCESS_AR: return "Exclusive Access, all registrants";
-        default: return "obsolete or reserved type";
+        case PRH_TYPE_WRITE_EXCLUSIVE:
+                return "Write Exclusive";
+        case PRH_TYPE_EXCLUSIVE_ACCESS:
+                return "Exclusive Access";
+        case PRH_TYPE_WRITE_EXCLUSIVE_RO:
+                return "Write Exclusive, registrants only";
+        case PRH_TYPE_EXCLUSIVE_ACCESS_RO:
+                return "Exclusive Access, registrants only";
+        case PRH_TYPE_WRITE_EXCLUSIVE_AR:
+                return "Write Exclusive, all registrants";
+        case PRH_TYPE_EXCLUSIVE_ACCESS_AR:
+                return "Exclusive Access, all registrants";
+        default:
+                return "obsolete or reserved type";
         }
 }
 
 const char *proto_pr_in_action_name(PrhInAction a) {
         switch (a) {
-        case PRH_IN_READ_KEYS: return "READ KEYS";
-        case PRH_IN_READ_RESERVATION: return "READ RESERVATION";
-        case PRH_IN_REPORT_CAPABILITIES: return "REPORT CAPABILITIES";
-        case PRH_IN_READ_FULL_STATUS: return "READ FULL STATUS";
-        default: return "unknown PR IN service action";
+        case PRH_IN_READ_KEYS:
+                return "READ KEYS";
+        case PRH_IN_READ_RESERVATION:
+                return "READ RESERVATION";
+        case PRH_IN_REPORT_CAPABILITIES:
+                return "REPORT CAPABILITIES";
+        case PRH_IN_READ_FULL_STATUS:
+                return "READ FULL STATUS";
+        default:
+                return "unknown PR IN service action";
         }
 }
 
 const char *proto_pr_out_action_name(PrhOutAction a) {
         switch (a) {
-        case PRH_OUT_REGISTER: return "REGISTER";
-        case PRH_OUT_RESERVE: return "RESERVE";
-        case PRH_OUT_RELEASE: return "RELEASE";
-        case PRH_OUT_CLEAR: return "CLEAR";
-        case PRH_OUT_PREEMPT: return "PREEMPT";
-        case PRH_OUT_PREEMPT_AND_ABORT: return "PREEMPT AND ABORT";
-        case PRH_OUT_REGISTER_AND_IGNORE: return "REGISTER AND IGNORE EXISTING KEY";
-        case PRH_OUT_REGISTER_AND_MOVE: return "REGISTER AND MOVE";
-        case PRH_OUT_REPLACE_LOST: return "REPLACE LOST RESERVATION";
-        default: return "unknown PR OUT service action";
+        case PRH_OUT_REGISTER:
+                return "REGISTER";
+        case PRH_OUT_RESERVE:
+                return "RESERVE";
+        case PRH_OUT_RELEASE:
+                return "RELEASE";
+        case PRH_OUT_CLEAR:
+                return "CLEAR";
+        case PRH_OUT_PREEMPT:
+                return "PREEMPT";
+        case PRH_OUT_PREEMPT_AND_ABORT:
+                return "PREEMPT AND ABORT";
+        case PRH_OUT_REGISTER_AND_IGNORE:
+                return "REGISTER AND IGNORE EXISTING KEY";
+        case PRH_OUT_REGISTER_AND_MOVE:
+                return "REGISTER AND MOVE";
+        case PRH_OUT_REPLACE_LOST:
+                return "REPLACE LOST RESERVATION";
+        default:
+                return "unknown PR OUT service action";
         }
 }
 
 PrhSense proto_sense_decode(const uint8_t *sense, size_t len) {
         ProtoSenseInfo i = proto_sense_parse(sense, len > UINT32_MAX ? UINT32_MAX : (uint32_t) len);
 
-        return (PrhSense) { .valid = i.valid, .descriptor = i.descriptor, .key = i.key, .asc = i.asc, .ascq = i.ascq };
+        return (PrhSense){.valid = i.valid, .descriptor = i.descriptor, .key = i.key, .asc = i.asc, .ascq = i.ascq};
 }
 
 int proto_sense_describe(const uint8_t *sense, size_t len, char *buf, size_t size) {

@@ -13,12 +13,12 @@
 
 static void test_pr_in_cdb(void) {
         uint8_t cdb[10];
-        static const PrhInAction actions[] = { PRH_IN_READ_KEYS, PRH_IN_READ_RESERVATION, PRH_IN_REPORT_CAPABILITIES,
-                                               PRH_IN_READ_FULL_STATUS };
+        static const PrhInAction actions[] = {PRH_IN_READ_KEYS, PRH_IN_READ_RESERVATION, PRH_IN_REPORT_CAPABILITIES,
+                                              PRH_IN_READ_FULL_STATUS};
 
         for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++) {
                 proto_pr_in_cdb(cdb, actions[i], 0x1234);
-                const uint8_t exp[10] = { 0x5e, (uint8_t) actions[i], 0, 0, 0, 0, 0, 0x12, 0x34, 0 };
+                const uint8_t exp[10] = {0x5e, (uint8_t) actions[i], 0, 0, 0, 0, 0, 0x12, 0x34, 0};
                 CHECK_MEM(cdb, exp, 10);
         }
         proto_pr_in_cdb(cdb, PRH_IN_READ_KEYS, 8192);
@@ -30,18 +30,20 @@ static void test_pr_in_cdb(void) {
 /* Every PR OUT action without transport IDs: CDB and the 24-byte basic list. */
 static void test_pr_out_basic(void) {
         uint8_t cdb[10], param[PRH_DATA_SIZE];
-        PrhOutParams p = { .key = 0x0102030405060708ull, .sa_key = 0x1112131415161718ull,
-                           .type = PRH_TYPE_EXCLUSIVE_ACCESS_RO, .flags = PRH_FLAG_APTPL | PRH_FLAG_ALL_TG_PT };
+        PrhOutParams p = {.key = 0x0102030405060708ull,
+                          .sa_key = 0x1112131415161718ull,
+                          .type = PRH_TYPE_EXCLUSIVE_ACCESS_RO,
+                          .flags = PRH_FLAG_APTPL | PRH_FLAG_ALL_TG_PT};
 
         for (unsigned a = PRH_OUT_REGISTER; a <= PRH_OUT_REPLACE_LOST; a++) {
                 if (a == PRH_OUT_REGISTER_AND_MOVE)
                         continue;
                 int r = proto_pr_out_encode((PrhOutAction) a, &p, cdb, param, sizeof(param));
                 CHECK_EQ(r, 24);
-                const uint8_t exp_cdb[10] = { 0x5f, (uint8_t) a, 0x06, 0, 0, 0, 0, 0, 24, 0 };
+                const uint8_t exp_cdb[10] = {0x5f, (uint8_t) a, 0x06, 0, 0, 0, 0, 0, 24, 0};
                 CHECK_MEM(cdb, exp_cdb, 10);
-                const uint8_t exp[24] = { 1, 2, 3, 4, 5, 6, 7, 8, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18,
-                                          0, 0, 0, 0, 0x05, 0, 0, 0 };
+                const uint8_t exp[24] = {1,    2,    3,    4,    5, 6, 7, 8, 0x11, 0x12, 0x13, 0x14,
+                                         0x15, 0x16, 0x17, 0x18, 0, 0, 0, 0, 0x05, 0,    0,    0};
                 CHECK_MEM(param, exp, 24);
                 /* What QEMU derives from bytes 7-8 is the real length. */
                 uint8_t full[16] = {};
@@ -69,10 +71,10 @@ static void test_pr_out_basic(void) {
         p.flags = 0;
         CHECK_EQ(proto_pr_out_encode((PrhOutAction) 9, &p, cdb, param, sizeof(param)), -EINVAL);
         CHECK_EQ(proto_pr_out_encode(PRH_OUT_REGISTER, &p, cdb, param, 23), -E2BIG);
-        PrhTransportId t = { .protocol = PRH_PROTO_FC, .port_name = 1 };
+        PrhTransportId t = {.protocol = PRH_PROTO_FC, .port_name = 1};
         p.tids = &t;
         p.n_tids = 1;
-        CHECK_EQ(proto_pr_out_encode(PRH_OUT_REGISTER, &p, cdb, param, sizeof(param)), -EINVAL);   /* no SPEC_I_PT */
+        CHECK_EQ(proto_pr_out_encode(PRH_OUT_REGISTER, &p, cdb, param, sizeof(param)), -EINVAL); /* no SPEC_I_PT */
 }
 
 static void test_pr_out_spec_i_pt(void) {
@@ -82,7 +84,7 @@ static void test_pr_out_spec_i_pt(void) {
         CHECK_EQ(proto_tid_parse("fc,0x2100001b32a1b2c3", &tids[0]), 0);
         CHECK_EQ(proto_tid_parse("sas,500a0b1c2d3e4f50", &tids[1]), 0);
         CHECK_EQ(proto_tid_parse("iqn.2003-01.org.linux-iscsi:client", &tids[2]), 0);
-        PrhOutParams p = { .sa_key = 0xabc, .flags = PRH_FLAG_SPEC_I_PT, .tids = tids, .n_tids = 3 };
+        PrhOutParams p = {.sa_key = 0xabc, .flags = PRH_FLAG_SPEC_I_PT, .tids = tids, .n_tids = 3};
 
         int r = proto_pr_out_encode(PRH_OUT_REGISTER, &p, cdb, param, sizeof(param));
         /* iSCSI name of 34 characters + NUL = 35, padded to 36. */
@@ -116,10 +118,15 @@ static void test_pr_out_move(void) {
         PrhTransportId t;
 
         CHECK_EQ(proto_tid_parse("iscsi,iqn.1994-05.com.redhat:a,i,0x23d000000001", &t), 0);
-        PrhOutParams p = { .key = 5, .sa_key = 6, .type = PRH_TYPE_WRITE_EXCLUSIVE, .rel_tgt_port = 0x0102,
-                           .flags = PRH_FLAG_UNREG | PRH_FLAG_APTPL, .tids = &t, .n_tids = 1 };
+        PrhOutParams p = {.key = 5,
+                          .sa_key = 6,
+                          .type = PRH_TYPE_WRITE_EXCLUSIVE,
+                          .rel_tgt_port = 0x0102,
+                          .flags = PRH_FLAG_UNREG | PRH_FLAG_APTPL,
+                          .tids = &t,
+                          .n_tids = 1};
         int r = proto_pr_out_encode(PRH_OUT_REGISTER_AND_MOVE, &p, cdb, param, sizeof(param));
-        size_t text = strlen("iqn.1994-05.com.redhat:a,i,0x23d000000001") + 1;     /* 42 -> 44 */
+        size_t text = strlen("iqn.1994-05.com.redhat:a,i,0x23d000000001") + 1; /* 42 -> 44 */
         CHECK_EQ(r, 24 + 4 + 44);
         CHECK_EQ(text, 42);
         CHECK_EQ(cdb[1], 0x07);
@@ -128,7 +135,7 @@ static void test_pr_out_move(void) {
         CHECK_EQ(proto_get_be16(param + 18), 0x0102);
         CHECK_EQ(proto_get_be32(param + 20), 48);
         CHECK_EQ(param[24], 0x45);
-        CHECK_EQ(param[20 - 0], 0);                     /* no SPEC_I_PT/ALL_TG_PT byte in the MOVE list */
+        CHECK_EQ(param[20 - 0], 0); /* no SPEC_I_PT/ALL_TG_PT byte in the MOVE list */
 
         p.n_tids = 0;
         CHECK_EQ(proto_pr_out_encode(PRH_OUT_REGISTER_AND_MOVE, &p, cdb, param, sizeof(param)), -EINVAL);
@@ -171,8 +178,8 @@ static void test_tid(void) {
         roundtrip_tid("fc,2100001B32A1B2C3", "fc,0x2100001b32a1b2c3", 0x00, 24);
         roundtrip_tid("fcp,0x1", "fc,0x0000000000000001", 0x00, 24);
         roundtrip_tid("sas,0x500a0b1c2d3e4f50", "sas,0x500a0b1c2d3e4f50", 0x06, 24);
-        roundtrip_tid("iqn.a", "iscsi,iqn.a", 0x05, 24);                         /* minimum 20-byte name field */
-        roundtrip_tid("iscsi,eui.0123456789abcdef", "iscsi,eui.0123456789abcdef", 0x05, 4 + 24);   /* 21 -> 24 */
+        roundtrip_tid("iqn.a", "iscsi,iqn.a", 0x05, 24); /* minimum 20-byte name field */
+        roundtrip_tid("iscsi,eui.0123456789abcdef", "iscsi,eui.0123456789abcdef", 0x05, 4 + 24); /* 21 -> 24 */
         roundtrip_tid("iscsi,iqn.x:y,i,0x23d000000001", "iscsi,iqn.x:y,i,0x23d000000001", 0x45, 4 + 28);
 
         /* The longest iSCSI name. */
@@ -195,35 +202,35 @@ static void test_tid(void) {
         CHECK_EQ(proto_tid_parse("iscsi,iqn a", &t), -EINVAL);
 
         /* Hostile iSCSI IDs: no NUL inside the length, length beyond the buffer, empty name, unknown protocol. */
-        uint8_t bad1[24] = { 0x05, 0, 0, 20 };
+        uint8_t bad1[24] = {0x05, 0, 0, 20};
         memset(bad1 + 4, 'a', 20);
         uint8_t *g = guarded_copy(bad1, sizeof(bad1));
         CHECK_EQ(proto_tid_decode(g, sizeof(bad1), &t), -EBADMSG);
         guarded_free(g, sizeof(bad1));
-        uint8_t bad2[8] = { 0x05, 0, 0x01, 0x00, 'i', 0 };
+        uint8_t bad2[8] = {0x05, 0, 0x01, 0x00, 'i', 0};
         g = guarded_copy(bad2, sizeof(bad2));
         CHECK_EQ(proto_tid_decode(g, sizeof(bad2), &t), -EBADMSG);
         guarded_free(g, sizeof(bad2));
-        uint8_t bad3[24] = { 0x05, 0, 0, 20 };
+        uint8_t bad3[24] = {0x05, 0, 0, 20};
         CHECK_EQ(proto_tid_decode(bad3, sizeof(bad3), &t), -EBADMSG);
-        uint8_t bad4[24] = { 0x45, 0, 0, 20, 'i', 'q', 'n', 0 };                 /* format 1 without ",i,0x" */
+        uint8_t bad4[24] = {0x45, 0, 0, 20, 'i', 'q', 'n', 0}; /* format 1 without ",i,0x" */
         CHECK_EQ(proto_tid_decode(bad4, sizeof(bad4), &t), -EBADMSG);
-        uint8_t bad5[24] = { 0x05, 0, 0, 20, 'i', 'q', 'n', '\x1b', '[', '2', 'J', 0 };        /* escape sequence */
+        uint8_t bad5[24] = {0x05, 0, 0, 20, 'i', 'q', 'n', '\x1b', '[', '2', 'J', 0}; /* escape sequence */
         CHECK_EQ(proto_tid_decode(bad5, sizeof(bad5), &t), -EBADMSG);
-        uint8_t bad6[24] = { 0x45, 0, 0, 20, 'i', 'q', 'n', ',', 'i', ',', '0', 'x', 'z', 'z', 0 };  /* ISID not hex */
+        uint8_t bad6[24] = {0x45, 0, 0, 20, 'i', 'q', 'n', ',', 'i', ',', '0', 'x', 'z', 'z', 0}; /* ISID not hex */
         CHECK_EQ(proto_tid_decode(bad6, sizeof(bad6), &t), -EBADMSG);
-        uint8_t bad7[24] = { 0x45, 0, 0, 20, 'i', 'q', 'n', ',', 'i', ',', '0', 'x', 0 };            /* empty ISID */
+        uint8_t bad7[24] = {0x45, 0, 0, 20, 'i', 'q', 'n', ',', 'i', ',', '0', 'x', 0}; /* empty ISID */
         CHECK_EQ(proto_tid_decode(bad7, sizeof(bad7), &t), -EBADMSG);
-        PrhTransportId enc = { .protocol = PRH_PROTO_ISCSI };
+        PrhTransportId enc = {.protocol = PRH_PROTO_ISCSI};
         strcpy(enc.iscsi_name, "iqn.a,b");
         CHECK_EQ(proto_tid_encode(&enc, buf, sizeof(buf)), -EINVAL);
-        uint8_t srp[24] = { 0x04 };
+        uint8_t srp[24] = {0x04};
         CHECK_EQ(proto_tid_decode(srp, sizeof(srp), &t), -EPROTONOSUPPORT);
         CHECK_EQ(proto_tid_decode(srp, 3, &t), -EBADMSG);
 }
 
 static void test_decode_keys(void) {
-        uint8_t d[8 + 24] = { 0, 0, 0, 7, 0, 0, 0, 24 };
+        uint8_t d[8 + 24] = {0, 0, 0, 7, 0, 0, 0, 24};
         PrhKeys k;
 
         for (int i = 0; i < 3; i++)
@@ -248,7 +255,7 @@ static void test_decode_keys(void) {
         guarded_free(g, 7);
 
         /* A hostile length far beyond the data. */
-        uint8_t big[8] = { 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff };
+        uint8_t big[8] = {0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff};
         g = guarded_copy(big, 8);
         CHECK_EQ(proto_pr_decode_keys(g, 8, &k), 0);
         CHECK_EQ(k.n_keys, 0);
@@ -257,7 +264,7 @@ static void test_decode_keys(void) {
 }
 
 static void test_decode_reservation(void) {
-        uint8_t d[24] = { 0, 0, 0, 9, 0, 0, 0, 16, 0xaa, 0xbb, 0, 0, 0, 0, 0, 1 };
+        uint8_t d[24] = {0, 0, 0, 9, 0, 0, 0, 16, 0xaa, 0xbb, 0, 0, 0, 0, 0, 1};
         PrhReservation r;
 
         d[21] = 0x03;
@@ -274,7 +281,7 @@ static void test_decode_reservation(void) {
         CHECK_EQ(proto_pr_decode_reservation(g, 23, &r), -EBADMSG);
         guarded_free(g, 23);
 
-        uint8_t none[8] = { 0, 0, 0, 2 };
+        uint8_t none[8] = {0, 0, 0, 2};
         g = guarded_copy(none, 8);
         CHECK_EQ(proto_pr_decode_reservation(g, 8, &r), 0);
         CHECK(!r.reserved);
@@ -284,7 +291,7 @@ static void test_decode_reservation(void) {
 
 static void test_decode_capabilities(void) {
         /* LIO-like: CRH, SIP_C, ATP_C, PTPL_C; TMV; type mask WR_EX..EX_AC_AR. */
-        uint8_t d[8] = { 0, 8, 0x1d, 0x81, 0xea, 0x01, 0, 0 };
+        uint8_t d[8] = {0, 8, 0x1d, 0x81, 0xea, 0x01, 0, 0};
         PrhCapabilities c;
 
         uint8_t *g = guarded_copy(d, 8);
@@ -313,7 +320,7 @@ static size_t put_desc(uint8_t *p, uint64_t key, uint8_t flags, uint8_t st, uint
 }
 
 static void test_decode_full_status(void) {
-        uint8_t d[512] = {}, tid_fc[24] = { 0x00 }, tid_is[PRH_TID_MAX], tid_srp[24] = { 0x04, 1, 2 };
+        uint8_t d[512] = {}, tid_fc[24] = {0x00}, tid_is[PRH_TID_MAX], tid_srp[24] = {0x04, 1, 2};
         PrhTransportId t;
         PrhFullStatus fs;
         PrhFullStatusEntry e[4];
@@ -361,7 +368,7 @@ static void test_decode_full_status(void) {
         guarded_free(g, 8 + 48 + 30);
 
         /* A descriptor claiming a huge transport ID. */
-        uint8_t h[8 + 24] = { 0, 0, 0, 0, 0, 0, 0, 24 };
+        uint8_t h[8 + 24] = {0, 0, 0, 0, 0, 0, 0, 24};
         proto_put_be32(h + 8 + 20, 0xfffffff0u);
         g = guarded_copy(h, sizeof(h));
         CHECK_EQ(proto_pr_decode_full_status(g, sizeof(h), &fs, e, 4), 0);
@@ -374,8 +381,8 @@ static void test_decode_full_status(void) {
 }
 
 static void test_sense_text(void) {
-        uint8_t fixed[18] = { 0x70, 0, 0x05, 0, 0, 0, 0, 0x0a, 0, 0, 0, 0, 0x20, 0x00 };
-        uint8_t desc[8] = { 0x72, 0x06, 0x2a, 0x03 };
+        uint8_t fixed[18] = {0x70, 0, 0x05, 0, 0, 0, 0, 0x0a, 0, 0, 0, 0, 0x20, 0x00};
+        uint8_t desc[8] = {0x72, 0x06, 0x2a, 0x03};
         char buf[160];
 
         uint8_t *g = guarded_copy(fixed, sizeof(fixed));
@@ -393,7 +400,7 @@ static void test_sense_text(void) {
         CHECK(strcmp(buf, "UNIT ATTENTION: reservations preempted (asc 0x2a, ascq 0x03)") == 0);
         guarded_free(g, sizeof(desc));
 
-        uint8_t unknown[18] = { 0x70, 0, 0x0b, 0, 0, 0, 0, 0x0a, 0, 0, 0, 0, 0x99, 0x42 };
+        uint8_t unknown[18] = {0x70, 0, 0x0b, 0, 0, 0, 0, 0x0a, 0, 0, 0, 0, 0x99, 0x42};
         proto_sense_describe(unknown, sizeof(unknown), buf, sizeof(buf));
         CHECK(strcmp(buf, "ABORTED COMMAND: asc 0x99, ascq 0x42") == 0);
         uint8_t zero[96] = {};

@@ -50,9 +50,9 @@ typedef struct PrhClient PrhClient;
 
 /* The SCSI outcome of one command. */
 typedef struct PrhResult {
-        int status;                             /* SCSI status byte: PRH_STATUS_* */
-        uint8_t sense[PRH_SENSE_BYTES];         /* as sent by the helper; meaningful for CHECK CONDITION */
-        size_t data_len;                        /* PR IN bytes received (0 for PR OUT and non-GOOD) */
+        int status;                     /* SCSI status byte: PRH_STATUS_* */
+        uint8_t sense[PRH_SENSE_BYTES]; /* as sent by the helper; meaningful for CHECK CONDITION */
+        size_t data_len;                /* PR IN bytes received (0 for PR OUT and non-GOOD) */
 } PrhResult;
 
 /*
