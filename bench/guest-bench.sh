@@ -28,6 +28,13 @@ lio_lu_create
 rig_log "LIO ready: $RIG_DEV_A ($RIG_SG_A)"
 dev=$RIG_DEV_A
 
+run() {         # tag, loadgen args
+        tag=$1
+        shift
+        line=$("$loadgen" "$@" 2>>"$results/loadgen.log") || rig_log "loadgen $* exited $?"
+        echo "$tag $line" | tee -a "$out"
+}
+
 # interleaved like the host runs: for each round and client count, every path in turn
 for _ in $(seq 1 "$rounds"); do
 for c in 1 8; do
