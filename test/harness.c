@@ -1218,6 +1218,53 @@ static int v_253_fds(int s, int devfd) {
         return send_many_fds(s, cdb, sizeof cdb, devfd, 253);
 }
 
+/*
+ * Read errors rather than EOF: a peer closing with unread data in its receive
+ * queue makes the helper's next read fail with ECONNRESET once the bytes
+ * already queued are consumed.  A first request's reply is left unread for
+ * that (waiting until it has arrived pins the helper to the next request).
+ */
+static int reset_prepare(int s, int devfd) {
+        uint8_t cdb[PRH_CDB_SIZE];
+        struct pollfd p = { .fd = s, .events = POLLIN };
+        int r = client_handshake(s, 0);
+
+        if (r < 0)
+                return r;
+        cdb_pr_in(cdb, 0, 8);
+        r = client_send(s, cdb, sizeof cdb, devfd, -1);
+        if (r < 0)
+                return r;
+        return poll(&p, 1, 10000) == 1 ? 0 : -ETIMEDOUT;
+}
+
+static int v_reset_idle(int s, int devfd) {
+        return reset_prepare(s, devfd);
+}
+
+static int v_reset_mid_cdb(int s, int devfd) {
+        uint8_t cdb[PRH_CDB_SIZE];
+        int r = reset_prepare(s, devfd);
+
+        if (r < 0)
+                return r;
+        cdb_pr_in(cdb, 0, 40);
+        return client_send(s, cdb, 9, devfd, -1);
+}
+
+static int v_reset_mid_data(int s, int devfd) {
+        uint8_t cdb[PRH_CDB_SIZE], data[5] = {};
+        int r = reset_prepare(s, devfd);
+
+        if (r < 0)
+                return r;
+        cdb_pr_out(cdb, 0, 0, 24);
+        r = client_send(s, cdb, sizeof cdb, devfd, -1);
+        if (r < 0)
+                return r;
+        return client_send(s, data, sizeof data, -1, -1);
+}
+
 const Violation violations[] = {
         { "H1 requested features 1", v_handshake_nonzero, NULL, false, false },
         { "H1 requested features 0x80000000", v_handshake_high_bit, NULL, false, false },
@@ -1239,6 +1286,11 @@ const Violation violations[] = {
         { "client gone within the PR OUT data", v_gone_mid_data,
           "Unexpected end-of-file before all data were read", true, false },
         { "client gone before the reply", v_gone_before_reply, NULL, true, true },
+        /* The reference reads the CDB without an error report (silent), the data with one. */
+        { "R1 read error (ECONNRESET) between requests", v_reset_idle, NULL, true, false },
+        { "R1 read error (ECONNRESET) within the CDB", v_reset_mid_cdb, NULL, true, false },
+        { "R6 read error (ECONNRESET) within the PR OUT data", v_reset_mid_data,
+          "Unable to read from socket: Connection reset by peer", true, false },
 };
 const size_t n_violations = ELEMENTSOF(violations);
 
