@@ -1238,6 +1238,16 @@ static int reset_prepare(int s, int devfd) {
         return poll(&p, 1, 10000) == 1 ? 0 : -ETIMEDOUT;
 }
 
+static int v_reset_handshake(int s, int devfd) {
+        struct pollfd p = { .fd = s, .events = POLLIN };
+        uint8_t half[2] = {};
+
+        /* The helper's 4 bytes are queued here, unread; half of ours, then close. */
+        if (poll(&p, 1, 10000) != 1)
+                return -ETIMEDOUT;
+        return client_send(s, half, sizeof half, -1, -1);
+}
+
 static int v_reset_idle(int s, int devfd) {
         return reset_prepare(s, devfd);
 }
@@ -1286,7 +1296,9 @@ const Violation violations[] = {
         { "client gone within the PR OUT data", v_gone_mid_data,
           "Unexpected end-of-file before all data were read", true, false },
         { "client gone before the reply", v_gone_before_reply, NULL, true, true },
-        /* The reference reads the CDB without an error report (silent), the data with one. */
+        /* The reference reads the handshake and the CDB without an error report
+         * (silent), the data with one. */
+        { "H1 read error (ECONNRESET) within the handshake", v_reset_handshake, NULL, true, false },
         { "R1 read error (ECONNRESET) between requests", v_reset_idle, NULL, true, false },
         { "R1 read error (ECONNRESET) within the CDB", v_reset_mid_cdb, NULL, true, false },
         { "R6 read error (ECONNRESET) within the PR OUT data", v_reset_mid_data,
