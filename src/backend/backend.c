@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "backend.h"
 #include "log.h"
@@ -86,6 +87,9 @@ void backend_execute(Backend *b, int fd, const uint8_t cdb[16], const uint8_t *d
                 sgio_execute(fd, cdb, PRH_CDB_LEN_SENT, SGIO_TO_DEV, (void *) (uintptr_t) data, xfer_len,
                              b->config.sgio_timeout_ms, ret);
         else {
+                /* The buffer is shared by every connection a thread serves: what may be sent must never
+                 * be an earlier request's data, whatever resid the device reports. */
+                memset(inbuf, 0, xfer_len);
                 sgio_execute(fd, cdb, PRH_CDB_LEN_SENT, SGIO_FROM_DEV, inbuf, PRH_DATA_SIZE,
                              b->config.sgio_timeout_ms, ret);
                 if (ret->data_len > xfer_len)
