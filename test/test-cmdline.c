@@ -300,6 +300,36 @@ static void test_trace_events(void) {
         helper_free(&h);
 }
 
+static void test_trace_events_file(void) {
+        char evfile[400], opt[512];
+        const char *ev = is_ref ? "qio_channel_socket_accept" : "conn_accept";
+        Helper h;
+        FILE *f;
+
+        test_begin("-T events=FILE (comments, blank lines) and a warning for an unknown event");
+        if (helper_init(&h, path) < 0)
+                return;
+        snprintf(evfile, sizeof evfile, "%s/events", h.dir);
+        f = fopen(evfile, "we");
+        CHECK(f);
+        if (!f) {
+                helper_free(&h);
+                return;
+        }
+        fprintf(f, "# trace events\n\n%s\nno_such_event_prh\n", ev);
+        fclose(f);
+        snprintf(opt, sizeof opt, "events=%s", evfile);
+        {
+                const char *args[] = { "-T", opt, NULL };
+                CHECK_EQ(helper_start(&h, args), 0);
+        }
+        CHECK_MSG(helper_stderr_wait(&h, "trace event 'no_such_event_prh' does not exist", 2000), "no warning");
+        helper_stderr_mark(&h);
+        CHECK(request_works(h.sock));
+        CHECK_MSG(helper_stderr_wait(&h, ev, 2000), "event %s from the events file did not fire", ev);
+        helper_free(&h);
+}
+
 static void test_quiet(void) {
         const char *args[] = { "-q", NULL };
         uint8_t cdb[PRH_CDB_SIZE];
@@ -725,6 +755,7 @@ int main(int argc, char **argv) {
         test_bad_options();
         test_trace_help();
         test_trace_events();
+        test_trace_events_file();
         test_quiet();
         test_socket_mode();
         test_pidfile();

@@ -22,7 +22,7 @@ static const char *path;
 static bool is_ref;
 static int null_rw = -1;
 
-static void check_task(pid_t pid, const char *task, const char *ids) {
+static void check_task(pid_t pid, const char *task, const char *uids, const char *gids) {
         static const struct {
                 const char *key, *want;
         } caps[] = {
@@ -56,10 +56,10 @@ static void check_task(pid_t pid, const char *task, const char *ids) {
         }
         {
                 char line[96];
-                snprintf(line, sizeof line, "\nUid:\t%s\t%s\t%s\t%s\n", ids, ids, ids, ids);
-                CHECK_MSG(strstr(status, line), "task %s: Uid line is not all %s", task, ids);
-                snprintf(line, sizeof line, "\nGid:\t%s\t%s\t%s\t%s\n", ids, ids, ids, ids);
-                CHECK_MSG(strstr(status, line), "task %s: Gid line is not all %s", task, ids);
+                snprintf(line, sizeof line, "\nUid:\t%s\t%s\t%s\t%s\n", uids, uids, uids, uids);
+                CHECK_MSG(strstr(status, line), "task %s: Uid line is not all %s", task, uids);
+                snprintf(line, sizeof line, "\nGid:\t%s\t%s\t%s\t%s\n", gids, gids, gids, gids);
+                CHECK_MSG(strstr(status, line), "task %s: Gid line is not all %s", task, gids);
         }
         if (!is_ref)
                 /* prhd also sets PR_SET_NO_NEW_PRIVS (docs/compatibility.md). */
@@ -68,7 +68,7 @@ static void check_task(pid_t pid, const char *task, const char *ids) {
                   "task %s: supplementary groups not dropped", task);
 }
 
-static void check_dropped(const char *title, const char *const *args, const char *ids) {
+static void check_dropped_ids(const char *title, const char *const *args, const char *uids, const char *gids) {
         static const gid_t groups[] = { 4, 24, 27 };
         uint8_t cdb[PRH_CDB_SIZE];
         Reply rep;
@@ -115,7 +115,7 @@ static void check_dropped(const char *title, const char *const *args, const char
                 if (de->d_name[0] == '.')
                         continue;
                 tasks++;
-                check_task(h.pid, de->d_name, ids);
+                check_task(h.pid, de->d_name, uids, gids);
         }
         if (d)
                 closedir(d);
@@ -124,6 +124,10 @@ static void check_dropped(const char *title, const char *const *args, const char
         if (s >= 0)
                 close(s);
         helper_free(&h);
+}
+
+static void check_dropped(const char *title, const char *const *args, const char *ids) {
+        check_dropped_ids(title, args, ids, ids);
 }
 
 /* Started as a non-root user: the reference cannot drop (capng_change_id needs
@@ -185,6 +189,10 @@ int main(int argc, char **argv) {
         {
                 const char *a[] = { "-u", "65534", "-g", "65534", NULL };
                 check_dropped("-u 65534 -g 65534 (numeric ids)", a, "65534");
+        }
+        {
+                const char *a[] = { "-u", "nobody", NULL };
+                check_dropped_ids("-u nobody alone: uid 65534, gid stays 0", a, "65534", "0");
         }
         check_dropped("no -u/-g: still root ids, CAP_SYS_RAWIO only, no groups", NULL, "0");
         test_non_root();
