@@ -600,6 +600,9 @@ static void test_second_instance(void) {
                         /* Reference bug 7.14: the first instance lost its socket. */
                         CHECK_MSG(!request_works(a.sock), "expected the reference to lose its socket");
                 } else {
+                        char msg[400];
+                        snprintf(msg, sizeof msg, "Failed to bind socket to %s", a.sock);
+                        CHECK_MSG(contains(err, msg), "no '%s' in: %s", msg, err);
                         CHECK_MSG(request_works(a.sock), "first instance no longer reachable");
                         CHECK(stat(a.sock, &st2) == 0 && st1.st_ino == st2.st_ino);
                         _cleanup_free_ char *pid = read_file_str(a.pidfile);
