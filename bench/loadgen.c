@@ -69,6 +69,7 @@ static unsigned arg_threads;
 static unsigned arg_alloc_len = 1024;
 static unsigned arg_service_action; /* 0 = READ KEYS */
 static const char *arg_stall;
+static double arg_stall_pause;
 static pid_t arg_pid;
 static unsigned arg_idle;
 static unsigned arg_startup;
@@ -190,7 +191,11 @@ typedef struct Worker {
         uint64_t status_count[256];
         uint64_t errors;
         int first_error;
+        uint32_t *buckets;              /* completions per BUCKET_NS of the measured time */
 } Worker;
+
+#define BUCKET_NS 100000000ull
+static size_t n_buckets;
 
 static uint8_t load_cdb[PRH_CDB_SIZE];
 static int load_dev = -EBADF;
@@ -300,8 +305,11 @@ static void *worker_run(void *userdata) {
                                 continue;
                         }
                         now = now_ns();
-                        if (c->sent_ns >= t_measure && now <= t_end)
+                        if (c->sent_ns >= t_measure && now <= t_end) {
                                 sample_add(w, now - c->sent_ns);
+                                if (w->buckets && (now - t_measure) / BUCKET_NS < n_buckets)
+                                        w->buckets[(now - t_measure) / BUCKET_NS]++;
+                        }
                         if (now >= t_end)
                                 continue;
                         r = conn_send(c);
@@ -315,22 +323,83 @@ static void *worker_run(void *userdata) {
         return NULL;
 }
 
+#define MAX_STALLS 4096
+
 typedef struct Staller {
         int sock, dev;
         atomic_uint_fast64_t done;
         atomic_int last;
+        /* when the stalled requests were outstanding: [start, end), end 0 = still */
+        uint64_t start[MAX_STALLS], end[MAX_STALLS];
+        atomic_uint n;
 } Staller;
 
+/*
+ * With --stall-pause the staller alternates: one request (held by the
+ * device for its stall time), then a pause of the same order, so that one
+ * run sees the fast clients both with and without a stalled neighbour, a
+ * second apart, under the same background load.
+ */
 static void *staller_run(void *userdata) {
         Staller *s = userdata;
         uint8_t buf[REPLY_MAX];
 
         for (;;) {
-                int r = client_request(s->sock, s->dev, load_cdb, buf);
+                unsigned i = atomic_load(&s->n);
+                int r;
+
+                if (i < MAX_STALLS) {
+                        s->start[i] = now_ns();
+                        s->end[i] = 0;
+                        atomic_store(&s->n, i + 1);
+                }
+                r = client_request(s->sock, s->dev, load_cdb, buf);
+                if (i < MAX_STALLS)
+                        s->end[i] = now_ns();
                 atomic_store(&s->last, r);
                 if (r < 0)
                         return NULL;
                 atomic_fetch_add(&s->done, 1);
+                if (arg_stall_pause > 0)
+                        nanosleep(&(struct timespec) { .tv_sec = (time_t) arg_stall_pause,
+                                                       .tv_nsec = (long) ((arg_stall_pause - (double) (time_t) arg_stall_pause) * 1e9) },
+                                  NULL);
+        }
+}
+
+/* Fast clients' rate in buckets wholly inside a stall and wholly outside any. */
+static void staller_report(Staller *st, const Worker *workers, unsigned n_threads) {
+        unsigned n = MIN(atomic_load(&st->n), (unsigned) MAX_STALLS);
+        uint64_t busy = 0, free_ = 0;
+        size_t n_busy = 0, n_free = 0;
+
+        for (size_t b = 0; b < n_buckets; b++) {
+                uint64_t b0 = t_measure + b * BUCKET_NS, b1 = b0 + BUCKET_NS, count = 0;
+                bool inside = false, overlap = false;
+
+                if (b1 > t_end)
+                        break;
+                for (unsigned i = 0; i < n; i++) {
+                        uint64_t e = st->end[i] ? st->end[i] : UINT64_MAX;
+                        if (st->start[i] <= b0 && e >= b1)
+                                inside = true;
+                        if (st->start[i] < b1 && e > b0)
+                                overlap = true;
+                }
+                for (unsigned t = 0; t < n_threads; t++)
+                        count += workers[t].buckets ? workers[t].buckets[b] : 0;
+                if (inside) {
+                        busy += count;
+                        n_busy++;
+                } else if (!overlap) {
+                        free_ += count;
+                        n_free++;
+                }
+        }
+        printf(" stall_busy_s=%.1f stall_free_s=%.1f", n_busy * (BUCKET_NS / 1e9), n_free * (BUCKET_NS / 1e9));
+        if (n_busy > 0 && n_free > 0) {
+                double rb = (double) busy / (n_busy * (BUCKET_NS / 1e9)), rf = (double) free_ / (n_free * (BUCKET_NS / 1e9));
+                printf(" stall_busy_rps=%.0f stall_free_rps=%.0f stall_kept_pct=%.1f", rb, rf, rf > 0 ? 100.0 * rb / rf : 0.0);
         }
 }
 
@@ -420,8 +489,10 @@ static int run_load(void) {
                 conns[i].fd = fd;
         }
         /* contiguous shares, so each worker's Conn array is its own slice */
+        n_buckets = (size_t) (arg_duration * 1e9 / BUCKET_NS) + 1;
         for (unsigned t = 0, i = 0; t < n_threads; t++) {
                 unsigned n = arg_clients / n_threads + (t < arg_clients % n_threads);
+                workers[t].buckets = calloc(n_buckets, sizeof(uint32_t));
                 workers[t].conns = conns + i;
                 workers[t].n_conns = n;
                 i += n;
@@ -501,8 +572,10 @@ static int run_load(void) {
         if (arg_pid > 0)
                 printf(" srv_cpu_pct=%.0f srv_us_per_req=%.2f", (double) (scpu1 - scpu0) / (secs * 1e7),
                        total ? (double) (scpu1 - scpu0) / 1e3 / (double) total : 0.0);
-        if (arg_stall)
+        if (arg_stall) {
                 printf(" stall_done=%" PRIu64, (uint64_t) atomic_load(&staller.done));
+                staller_report(&staller, workers, n_threads);
+        }
         printf("\n");
         if (first_error)
                 fprintf(stderr, "loadgen: first error: %s\n", strerror(-first_error));
@@ -765,6 +838,8 @@ static void help(void) {
                "  -a, --alloc-len N     PR IN allocation length (default 1024)\n"
                "      --service-action N  PR IN service action (default 0, READ KEYS)\n"
                "      --stall PATH      one more connection sending an fd on PATH (excluded)\n"
+               "      --stall-pause S   it pauses S seconds after each reply; the fast clients'\n"
+               "                        rate is then reported with and without a stall outstanding\n"
                "  -p, --pid PID         server pid: CPU time (load) and RSS (idle)\n"
                "      --direct          no server: N threads issue the same SG_IO on -f themselves\n");
 }
@@ -781,6 +856,7 @@ int main(int argc, char *argv[]) {
                 { "alloc-len", required_argument, NULL, 'a' },
                 { "service-action", required_argument, NULL, 'S' },
                 { "stall", required_argument, NULL, 's' },
+                { "stall-pause", required_argument, NULL, 'P' },
                 { "pid", required_argument, NULL, 'p' },
                 { "idle", required_argument, NULL, 'I' },
                 { "startup", required_argument, NULL, 'U' },
@@ -803,6 +879,7 @@ int main(int argc, char *argv[]) {
                 case 'a': arg_alloc_len = (unsigned) strtoul(optarg, NULL, 0); break;
                 case 'S': arg_service_action = (unsigned) strtoul(optarg, NULL, 0); break;
                 case 's': arg_stall = optarg; break;
+                case 'P': arg_stall_pause = strtod(optarg, NULL); break;
                 case 'p': arg_pid = (pid_t) strtol(optarg, NULL, 10); break;
                 case 'I': arg_idle = (unsigned) strtoul(optarg, NULL, 10); break;
                 case 'U': arg_startup = (unsigned) strtoul(optarg, NULL, 10); break;

@@ -59,12 +59,12 @@ BUILDDIR=$(cd "$BUILDDIR" && pwd) || exit 1
 
 if [ $SMOKE = 1 ]; then
         : "${DURATION:=1}" "${ROUNDS:=1}"
-        WARMUP=0.2 IDLE_COUNTS="100 1000" STARTUP_RUNS=3 STALL_S=0.5 ISO_D=1 ISO_ROUNDS=1 REAL_D=1 REAL_ROUNDS=1
+        WARMUP=0.2 IDLE_COUNTS="100 1000" STARTUP_RUNS=3 STALL_S=0.5 ISO_D=2 REAL_D=1 REAL_ROUNDS=1
         : "${REAL:=0}"
         : "${OUT:=$BUILDDIR/bench-smoke}"
 else
         : "${DURATION:=3}" "${ROUNDS:=3}"
-        WARMUP=0.5 IDLE_COUNTS="1000 10000" STARTUP_RUNS=20 STALL_S=3 ISO_D=4 ISO_ROUNDS=2 REAL_D=2 REAL_ROUNDS=2
+        WARMUP=0.5 IDLE_COUNTS="1000 10000" STARTUP_RUNS=20 STALL_S=2 ISO_D=16 REAL_D=2 REAL_ROUNDS=2
         : "${REAL:=auto}"
         : "${OUT:=$SRC/docs}"
 fi
@@ -214,13 +214,10 @@ if [ -x "$STALLFS" ] && [ -c /dev/fuse ]; then
                 ISO=1
                 for h in "${HELPERS[@]}"; do
                         start_helper "$h" || continue
-                        # alone, stalled, alone, ...: the background load hits both alike
-                        lg "iso-base:$h" -k "$TMP/$h.sock" -c 8 -d "$ISO_D" -w "$WARMUP" -p "${PIDS[$h]}"
-                        for _ in $(seq "$ISO_ROUNDS"); do
-                                lg "iso-stall:$h" -k "$TMP/$h.sock" -c 8 -d "$ISO_D" -w "$WARMUP" \
-                                        --stall "$TMP/fuse/stall" -p "${PIDS[$h]}"
-                                lg "iso-base:$h" -k "$TMP/$h.sock" -c 8 -d "$ISO_D" -w "$WARMUP" -p "${PIDS[$h]}"
-                        done
+                        # the ninth client alternates: a stalled request, a pause as long; the
+                        # fast clients' rate is compared between the two phases of one run
+                        lg "iso:$h" -k "$TMP/$h.sock" -c 8 -d "$ISO_D" -w "$WARMUP" \
+                                --stall "$TMP/fuse/stall" --stall-pause "$STALL_S" -p "${PIDS[$h]}"
                         stop_helper "$h"
                 done
         else
@@ -236,9 +233,14 @@ fi
 PROF=0
 if command -v perf >/dev/null && perf stat -e raw_syscalls:sys_enter -- true >/dev/null 2>&1; then
         PROF=1
+        SC_LIST="recvmsg sendmsg epoll_wait epoll_ctl fcntl ioctl close futex read write poll ppoll"
+        SC_EVENTS=
+        for sc in $SC_LIST; do
+                perf stat -e "syscalls:sys_enter_$sc" -- true >/dev/null 2>&1 && SC_EVENTS="$SC_EVENTS,syscalls:sys_enter_$sc"
+        done
         for h in "${HELPERS[@]}"; do
                 start_helper "$h" || continue
-                perf stat -x, -e raw_syscalls:sys_enter,context-switches,task-clock -p "${PIDS[$h]}" \
+                perf stat -x, -e raw_syscalls:sys_enter,context-switches,task-clock$SC_EVENTS -p "${PIDS[$h]}" \
                         -o "$TMP/perf.$h" -- sleep "$(awk -v a="$WARMUP" -v b="$DURATION" 'BEGIN{print a+b}')" &
                 perf_pid=$!
                 lg "prof-load:$h" -k "$TMP/$h.sock" -c 64 -d "$DURATION" -w "$WARMUP" -p "${PIDS[$h]}"
@@ -249,7 +251,9 @@ if command -v perf >/dev/null && perf stat -e raw_syscalls:sys_enter -- true >/d
                 replies=$((replies + $(field "prof-load:$h" good | tail -1)))
                 awk -F, -v r="$replies" -v tag="prof:$h" '
                         $3 ~ /raw_syscalls/ { sc = $1 } $3 ~ /context-switches/ { cs = $1 } $3 ~ /task-clock/ { tc = $1 }
-                        END { if (r > 0) printf "%s RESULT mode=prof replies=%d syscalls_per_req=%.2f cs_per_req=%.3f cpu_us_per_req=%.2f\n", tag, r, sc / r, cs / r, tc * 1000 / r }' \
+                        $3 ~ /syscalls:sys_enter_/ { n = $3; sub(/.*sys_enter_/, "", n); per[n] = $1 }
+                        END { if (r > 0) { printf "%s RESULT mode=prof replies=%d syscalls_per_req=%.2f cs_per_req=%.3f cpu_us_per_req=%.2f", tag, r, sc / r, cs / r, tc * 1000 / r
+                                for (n in per) printf " sc_%s=%.2f", n, per[n] / r; printf "\n" } }' \
                         "$TMP/perf.$h" | tee -a "$RAW" >&2
         done
 fi
@@ -417,7 +421,7 @@ if has prhd; then
                 echo "| $n idle connections served without error | ${sv:-0} served, ${fl:-?} failed | $( [ "${sv:-0}" = "$n" ] && [ "${fl:-1}" = 0 ] && echo met || echo '**not met**') |"
         done
         if [ $ISO = 1 ]; then
-                keep=$(ratio "$(mean iso-stall:prhd rps)" "$(mean iso-base:prhd rps)")
+                keep=$(ratio "$(field iso:prhd stall_busy_rps)" "$(field iso:prhd stall_free_rps)")
                 echo "| isolation: ≥ 95% of throughput with one device stalled | $(fmt "$(awk -v k="$keep" 'BEGIN{print k*100}')" %.0f)% | $(verdict "$keep" ">=" 0.95) |"
         fi
         if [ $REAL_OK = 1 ]; then
@@ -492,17 +496,18 @@ echo
 echo "## Isolation"
 echo
 if [ $ISO = 1 ]; then
-        echo "8 clients on /dev/null for ${ISO_D} s, alone and with a ninth client (alternating, $((ISO_ROUNDS + 1)) runs alone"
-        echo "and $ISO_ROUNDS stalled, each averaged), the ninth client's fd being a file"
-        echo "on bench/stallfs, a FUSE file system whose ioctl handler sleeps ${STALL_S} s."
-        echo "The floor is single-threaded on purpose and shows what no isolation looks like."
+        echo "8 clients on /dev/null for ${ISO_D} s while a ninth client alternates: one request whose fd is a"
+        echo "file on bench/stallfs (a FUSE file system whose ioctl handler sleeps ${STALL_S} s), then a ${STALL_S} s pause."
+        echo "The fast clients' completions are counted per 100 ms; the rate in the intervals wholly inside a"
+        echo "stall is compared with the rate in the intervals wholly outside one, a second or two apart in"
+        echo "the same run, so that the background load affects both alike. The floor is single-threaded on"
+        echo "purpose and shows what no isolation looks like."
         echo
-        echo "| helper | alone req/s | with a stalled client req/s | kept | stalled requests completed |"
-        echo "| --- | ---: | ---: | ---: | ---: |"
+        echo "| helper | req/s, no stall outstanding | req/s, one device stalled | kept | time stalled / free | stalled requests completed |"
+        echo "| --- | ---: | ---: | ---: | ---: | ---: |"
         for h in "${HELPERS[@]}"; do
-                base=$(mean "iso-base:$h" rps)
-                st=$(mean "iso-stall:$h" rps)
-                echo "| $(name $h) | $(fmt_k "$base") | $(fmt_k "$st") | $(fmt "$(awk -v a="$st" -v b="$base" 'BEGIN{ if (b > 0) print 100*a/b; else print "nan"}')" %.0f)% | $(field "iso-stall:$h" stall_done | awk "{s+=\$1} END {print s}") |"
+                t=iso:$h
+                echo "| $(name $h) | $(fmt_k "$(field $t stall_free_rps)") | $(fmt_k "$(field $t stall_busy_rps)") | $(fmt "$(field $t stall_kept_pct)" %.0f)% | $(field $t stall_busy_s) s / $(field $t stall_free_s) s | $(field $t stall_done) |"
         done
 else
         echo "Not run (no stallfs binary or no /dev/fuse)."
@@ -536,11 +541,24 @@ if [ $PROF = 1 ]; then
         echo "CPU time per reply. On this machine (a guest) a system call costs about a microsecond, so the"
         echo "system calls per request explain most of the CPU difference to the floor."
         echo
-        echo "| helper | syscalls / request | context switches / request | server CPU µs / request |"
-        echo "| --- | ---: | ---: | ---: |"
-        for h in "${HELPERS[@]}"; do
-                echo "| $(name $h) | $(field prof:$h syscalls_per_req) | $(field prof:$h cs_per_req) | $(field prof:$h cpu_us_per_req) |"
+        hdr="| helper | syscalls / request | context switches / request | server CPU µs / request |"
+        sep="| --- | ---: | ---: | ---: |"
+        for sc in $SC_LIST; do
+                [ -n "$(grep '^prof:' "$RAW" | grep -o " sc_$sc=" | head -1)" ] || continue
+                hdr="$hdr $sc |"; sep="$sep ---: |"
         done
+        echo "$hdr"
+        echo "$sep"
+        for h in "${HELPERS[@]}"; do
+                row="| $(name $h) | $(field prof:$h syscalls_per_req) | $(field prof:$h cs_per_req) | $(field prof:$h cpu_us_per_req) |"
+                for sc in $SC_LIST; do
+                        [ -n "$(grep '^prof:' "$RAW" | grep -o " sc_$sc=" | head -1)" ] || continue
+                        row="$row $(field prof:$h sc_$sc) |"
+                done
+                echo "$row"
+        done
+        echo
+        echo "Per-call columns: system calls of that name per request (only those seen in this run)."
         echo
 fi
 echo "## Raw results"
