@@ -64,10 +64,14 @@ mkdir -p "$work/run/prh-target/pr" "$work/run/prh-target/alua"
 seen=" "
 order=""
 add_mod() {
-        local fn name d
-        case "$seen" in *" $1 "*) return 0 ;; esac
-        seen="$seen$1 "
-        fn=$(modinfo -k "$kver" -F filename "$1" 2>/dev/null | head -n1) || true
+        local fn name d key
+        # module names are spelt with '-' or '_' interchangeably
+        key=$(echo "$1" | tr - _)
+        case "$seen" in *" $key "*) return 0 ;; esac
+        seen="$seen$key "
+        # an alias (softdeps name e.g. "crct10dif") may match several
+        # modules: prefer the portable *_generic one over CPU-specific ones
+        fn=$(modinfo -k "$kver" -F filename "$1" 2>/dev/null | awk '/generic/ { g = $0 } NR == 1 { f = $0 } END { print g ? g : f }')
         if [ -z "$fn" ]; then
                 echo "mkinitramfs.sh: module $1 not found for $kver" >&2
                 exit 1
@@ -75,15 +79,17 @@ add_mod() {
         case "$fn" in
         "(builtin)"|"") return 0 ;;
         esac
-        for d in $(modinfo -k "$kver" -F depends "$1" | tr ',' ' '); do
+        name=$(basename "$fn")
+        name=${name%%.ko*}
+        key=$(echo "$name" | tr - _)
+        case "$seen" in *" $key "*) ;; *) seen="$seen$key " ;; esac
+        for d in $(modinfo -k "$kver" -F depends "$fn" | tr ',' ' '); do
                 add_mod "$d"
         done
         # softdeps such as crc-t10dif's "pre: crct10dif" are needed too
-        for d in $(modinfo -k "$kver" -F softdep "$1" 2>/dev/null | tr ' ' '\n' | grep -v ':$' || true); do
+        for d in $(modinfo -k "$kver" -F softdep "$fn" 2>/dev/null | tr ' ' '\n' | grep -v ':$' || true); do
                 modinfo -k "$kver" -F filename "$d" >/dev/null 2>&1 && add_mod "$d"
         done
-        name=$(basename "$fn")
-        name=${name%%.ko*}
         case "$fn" in
         *.ko.xz) xz -dc "$fn" > "$work/modules/$name.ko" ;;
         *.ko.zst) zstd -qdc "$fn" > "$work/modules/$name.ko" ;;

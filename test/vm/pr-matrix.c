@@ -315,11 +315,14 @@ static void lu_create(Ctx *c) {
 
 /* ---- executing one command ------------------------------------------------ */
 
-static void sgio(int fd, const uint8_t *cdb, int cdb_len, int dir, void *buf, size_t len, Reply *r) {
+static void sgio(int fd, const uint8_t *cdb_in, int cdb_len, int dir, void *buf, size_t len, Reply *r) {
+        /* sg_io_hdr wants non-const pointers; the kernel only reads the CDB */
+        uint8_t cdb[16] = { 0 };
+        memcpy(cdb, cdb_in, (size_t) cdb_len);
         struct sg_io_hdr h = {
                 .interface_id = 'S',
                 .cmd_len = (unsigned char) cdb_len,
-                .cmdp = (unsigned char *) cdb,
+                .cmdp = cdb,
                 .dxfer_direction = dir,
                 .dxferp = len ? buf : NULL,
                 .dxfer_len = (unsigned) len,
@@ -365,8 +368,13 @@ static void execute(Ctx *c, int fd, const uint8_t *cdb, bool pr_out, const uint8
 
         memset(r, 0, sizeof *r);
         if (p->kind == PATH_DIRECT) {
+                uint8_t out[64];
+                if (pr_out && param_len > sizeof out)
+                        die("parameter list too long");
                 if (pr_out)
-                        sgio(fd, cdb, 10, SG_DXFER_TO_DEV, (void *) param, param_len, r);
+                        memcpy(out, param, param_len);
+                if (pr_out)
+                        sgio(fd, cdb, 10, SG_DXFER_TO_DEV, out, param_len, r);
                 else
                         sgio(fd, cdb, 10, SG_DXFER_FROM_DEV, r->data, alloc, r);
                 return;
@@ -516,7 +524,6 @@ static void io(Ctx *c, int nx, bool write, Expect e) {
 #define RIEK 0x06
 
 /* Sense codes LIO returns in the scenarios below. */
-#define E_INVALID_RELEASE E_CHECK(0x5, 0x26, 0x04)
 #define E_INVALID_PARAM E_CHECK(0x5, 0x26, 0x00)
 #define E_UA(q) E_CHECK(0x6, 0x2a, (q))
 #define E_RO_FD E_CHECK(0x5, 0x20, 0x00)
@@ -583,7 +590,7 @@ static void sc_read_keys(Ctx *c) {
         pr_in(c, NX_A, RK, 8, E_GOOD);                          /* header only */
         pr_in(c, NX_A, RK, 12, E_GOOD);                         /* a truncated key */
         pr_in(c, NX_B, RK, 16, E_GOOD);                         /* one of two keys */
-        pr_in(c, NX_B, RK, 0, E_GOOD);                          /* no data at all */
+        pr_in(c, NX_B, RK, 0, E_CHECK(0x5, 0x24, 0x00));       /* LIO refuses allocation length 0 */
 }
 
 static void sc_read_reservation(Ctx *c) {
@@ -597,7 +604,7 @@ static void sc_read_reservation(Ctx *c) {
 
 static void sc_report_capabilities(Ctx *c) {
         pr_in(c, NX_A, RC, 8192, E_GOOD);
-        pr_in(c, NX_B, RC, 4, E_GOOD);
+        pr_in(c, NX_B, RC, 4, E_CHECK(0x5, 0x24, 0x00));       /* LIO: shorter than its 8 bytes */
         pr_out(c, NX_A, REG, 0, 0, KA, F_APTPL, E_GOOD);
         pr_in(c, NX_A, RC, 8192, E_GOOD);                       /* PTPL_A set now */
 }
@@ -616,7 +623,9 @@ static void sc_release(Ctx *c) {
         pr_out(c, NX_B, REG, 0, 0, KB, 0, E_GOOD);
         pr_out(c, NX_A, RES, 7, KA, 0, 0, E_GOOD);
         pr_out(c, NX_A, REL, 7, KBAD, 0, 0, E_CONFLICT);        /* wrong key */
-        pr_out(c, NX_A, REL, 1, KA, 0, 0, E_INVALID_RELEASE);   /* wrong type */
+        /* wrong type: SPC-4 says INVALID RELEASE OF PERSISTENT RESERVATION,
+         * LIO answers RESERVATION CONFLICT for an all-registrants holder */
+        pr_out(c, NX_A, REL, 1, KA, 0, 0, E_CONFLICT);
         pr_out(c, NX_A, REL, 7, KA, 0, 0, E_GOOD);
         pr_in(c, NX_B, RR, 8192, E_UA(0x04));                   /* RESERVATIONS RELEASED for B */
         pr_in(c, NX_B, RR, 8192, E_GOOD);
@@ -691,7 +700,10 @@ static void sc_register_move(Ctx *c) {
         pr_in(c, NX_A, RFS, 8192, E_GOOD);
         io(c, NX_A, true, E_CONFLICT);
         io(c, NX_B, true, E_GOOD);
-        pr_move(c, NX_B, 1, KB, KA2, true, E_CONFLICT);         /* A still holds KA: the move is refused */
+        /* back to A, which is still registered with KA: LIO keeps A's key,
+         * moves the reservation and, with UNREG, drops B's registration */
+        pr_move(c, NX_B, 1, KB, KA2, true, E_GOOD);
+        pr_in(c, NX_A, RR, 8192, E_GOOD);
         pr_in(c, NX_B, RK, 8192, E_GOOD);
 }
 
@@ -706,7 +718,9 @@ static void sc_wrong_key(Ctx *c) {
 }
 
 static void sc_non_registrant(Ctx *c) {
-        pr_out(c, NX_B, RES, 1, 0, 0, 0, E_CONFLICT);           /* nobody registered */
+        /* nobody registered, nothing reserved: LIO answers NOT READY / LOGICAL
+         * UNIT COMMUNICATION FAILURE (SPC-4: RESERVATION CONFLICT) */
+        pr_out(c, NX_B, RES, 1, 0, 0, 0, E_CHECK(0x2, 0x08, 0x00));
         pr_out(c, NX_A, REG, 0, 0, KA, 0, E_GOOD);
         pr_out(c, NX_A, RES, 1, KA, 0, 0, E_GOOD);
         pr_out(c, NX_B, RES, 1, KB, 0, 0, E_CONFLICT);

@@ -16,6 +16,7 @@
 #   -t SECS     kill the guest after SECS seconds (default 600) and fail
 #   -m MB       guest memory (default 2048), -p N vCPUs (default 2)
 #   -v          stream the guest console while it runs (default: print it at the end)
+#   -K          print the kernel and its version (for a nested guest) and exit
 #
 # Exit status: the command's exit status in the guest; 124 if the guest had
 # to be killed; 125 if the guest died without reporting one.  The guest
@@ -30,13 +31,14 @@ timeout=600
 mem=2048
 smp=2
 stream=0
+print_kernel=0
 
 usage() {
         sed -n '/^#   vm-run.sh/,/^# console log/p' "$0" | sed 's/^# \{0,1\}//' >&2
         exit 2
 }
 
-while getopts "c:r:s:t:m:p:vh" o; do
+while getopts "c:r:s:t:m:p:vKh" o; do
         case "$o" in
         c) cache=$OPTARG ;;
         r) results=$OPTARG ;;
@@ -45,11 +47,12 @@ while getopts "c:r:s:t:m:p:vh" o; do
         m) mem=$OPTARG ;;
         p) smp=$OPTARG ;;
         v) stream=1 ;;
+        K) print_kernel=1 ;;
         *) usage ;;
         esac
 done
 shift $((OPTIND - 1))
-[ "$#" -gt 0 ] || usage
+[ "$#" -gt 0 ] || [ "$print_kernel" = 1 ] || usage
 
 die() {
         echo "vm-run: $*" >&2
@@ -77,6 +80,10 @@ else
         [ -n "$kernel" ] || die "no /boot/vmlinuz-* with modules in /lib/modules (install linux-image-amd64)"
 fi
 [ -r "$kernel" ] || die "cannot read kernel $kernel"
+if [ "$print_kernel" = 1 ]; then
+        echo "$kernel $kver"
+        exit 0
+fi
 command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 missing (install qemu-system-x86)"
 
 # --- initramfs, cached by content of what goes into it ---------------------

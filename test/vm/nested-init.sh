@@ -1,0 +1,111 @@
+#!/bin/busybox sh
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# /init of the nested guest (guest-qemu.sh starts it with QEMU's
+# pr-manager-helper and three scsi-block disks on the outer LIO LU):
+#
+#   scsi-id 0  nexus A, read-write       (the "host" under test)
+#   scsi-id 1  nexus B, read-write       (the other host of the cluster)
+#   scsi-id 2  nexus A, read-only drive  (item 4)
+#
+# Every PR command below travels nested guest -> virtio-scsi -> scsi-block
+# -> pr-manager-helper -> the helper's socket -> SG_IO -> LIO.  Each test's
+# output is framed by "@@BEGIN name" / "@@END name rc=N" lines on the
+# console; guest-qemu.sh cuts them out and compares them across helpers.
+# ttyS1 is the control line to guest-qemu.sh (helper stop/start).
+/bin/busybox --install -s /bin
+export PATH=/bin:/usr/bin:/sbin:/usr/sbin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t tmpfs tmpfs /tmp
+echo 1 > /proc/sys/kernel/printk
+
+fail() {
+        echo "@@FATAL $*"
+        poweroff -f
+}
+
+while read -r m; do
+        insmod "/modules/$m.ko" || fail "insmod $m"
+done < /modules/order
+
+# The three disks, by SCSI target id.
+echo "@@INIT after $(cut -d' ' -f1 /proc/uptime)s"
+for i in $(seq 1 1200); do
+        n=$(ls /sys/class/scsi_disk 2>/dev/null | wc -l)
+        [ "$n" -ge 3 ] && break
+        sleep 0.1
+done
+for t in 0 1 2; do
+        d=$(ls -d /sys/class/scsi_device/*:0:$t:0 2>/dev/null | head -n1)
+        [ -n "$d" ] || fail "no SCSI device with target id $t"
+        eval "BLK$t=/dev/$(ls "$d/device/block")"
+        eval "SG$t=/dev/$(ls "$d/device/scsi_generic")"
+done
+A=$BLK0 B=$BLK1 RO=$BLK2
+echo "@@DISKS A=$A ($SG0) B=$B ($SG1) RO=$RO ($SG2) after $(cut -d' ' -f1 /proc/uptime)s"
+
+stty -F /dev/ttyS1 raw -echo 2>/dev/null
+ctl() {
+        echo "@@$1" > /dev/ttyS1
+        read -r reply < /dev/ttyS1
+        echo "@@CTL $1 -> $reply"
+}
+
+t() {
+        name=$1
+        shift
+        echo "@@BEGIN $name"
+        "$@" 2>&1
+        echo "@@END $name rc=$?"
+}
+
+KA=0xa1a1 KB=0xb2b2 KC=0xc3c3 KD=0xd4d4
+
+# --- item 2: an sg_persist session of two cluster hosts ----------------------
+t sgp-register-a sg_persist -n --out --register --param-sark=$KA $A
+t sgp-register-b sg_persist -n --out --register --param-sark=$KB $B
+t sgp-reserve-a sg_persist -n --out --reserve --param-rk=$KA --prout-type=1 $A
+t sgp-read-keys sg_persist -n --in --read-keys $B
+t sgp-read-reservation sg_persist -n --in --read-reservation $B
+t sgp-read-full-status sg_persist -n --in --read-full-status $A
+t sgp-report-capabilities sg_persist -n --in --report-capabilities $A
+t sgp-preempt-by-b sg_persist -n --out --preempt --param-rk=$KB --param-sark=$KA --prout-type=1 $B
+t sgp-read-keys-a-ua sg_persist -n --in --read-keys $A
+t sgp-read-keys-a sg_persist -n --in --read-keys $A
+t sgp-read-reservation-2 sg_persist -n --in --read-reservation $A
+t sgp-release-b sg_persist -n --out --release --param-rk=$KB --prout-type=1 $B
+t sgp-read-reservation-3 sg_persist -n --in --read-reservation $A
+t sgp-clear-b sg_persist -n --out --clear --param-rk=$KB $B
+t sgp-read-keys-final sg_persist -n --in --read-keys $A
+
+# --- item 2: libiscsi's PR tests on the nested guest's SCSI disks -------------
+t iscsi-prin iscsi-test-cu -d -t 'ALL.Prin*' $SG0
+t iscsi-prout iscsi-test-cu -d -t 'ALL.Prout*' $SG0 $SG1
+# iscsi-test-cu leaves registrations behind when a test fails half-way
+t clean-a sg_persist -n --out --register-ignore --param-sark=0 $A
+t clean-b sg_persist -n --out --register-ignore --param-sark=0 $B
+t clean-read-keys sg_persist -n --in --read-keys $A
+
+# --- item 3: the helper restarts while QEMU is connected ----------------------
+t restart-before sg_persist -n --out --register --param-sark=$KC $A
+ctl STOP
+t restart-while-down sg_persist -n --in --read-keys $A
+ctl START
+t restart-after sg_persist -n --in --read-keys $A
+t restart-after-out sg_persist -n --out --register --param-rk=$KC --param-sark=0 $A
+ctl STOP
+ctl START
+t restart-after-2 sg_persist -n --out --register --param-sark=$KC $A
+
+# --- item 4: a read-only scsi-block drive -------------------------------------
+# The disk is write-protected in the guest (sd opens it read-only only), so
+# use its sg node; QEMU still holds the drive through an O_RDONLY fd.
+t ro-read-keys sg_persist -n --in --read-keys $SG2
+t ro-register sg_persist -n --out --register --param-sark=$KD $SG2
+t ro-reserve sg_persist -n --out --reserve --param-rk=$KC --prout-type=1 $SG2
+t ro-read-keys-rw sg_persist -n --in --read-keys $A
+
+echo "@@DONE after $(cut -d' ' -f1 /proc/uptime)s"
+poweroff -f

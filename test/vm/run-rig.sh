@@ -1,0 +1,96 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# Host side of the VM rig tests (meson suite "rig"): check the machine can
+# run the rig, then boot the outer guest (vm-run.sh) with the source and
+# build trees shared and run one scenario in it.
+#
+#   run-rig.sh boot   SOURCE BUILD RESULTS
+#   run-rig.sh matrix SOURCE BUILD RESULTS NAME=HELPER...
+#   run-rig.sh qemu   SOURCE BUILD RESULTS NAME=HELPER...
+#
+# boot:   the rig itself: the guest sees the trees at their own paths, its
+#         exit status comes back, a hung guest is killed and reported.
+# matrix: pr-matrix (BUILD/test/vm/pr-matrix) over direct SG_IO and each helper.
+# qemu:   nested QEMU with pr-manager-helper on each helper (guest-qemu.sh).
+#
+# The initramfs images are cached in $PRH_VM_CACHE (default BUILD/test/vm/cache).
+# Exit status: the scenario's; 77 (skipped) if the machine lacks something
+# the rig needs (test/vm/setup-packages.sh installs it).
+set -eu
+here=$(cd "$(dirname "$0")" && pwd -P)
+scenario=${1:?usage: run-rig.sh boot|matrix|qemu SOURCE BUILD RESULTS [NAME=HELPER]...}
+src=$(cd "${2:?missing SOURCE}" && pwd -P)
+build=$(cd "${3:?missing BUILD}" && pwd -P)
+results=${4:?missing RESULTS}
+shift 4
+
+skip() {
+        echo "run-rig: SKIP: $*" >&2
+        exit 77
+}
+
+[ "$(id -u)" = 0 ] || skip "needs root (LIO, SG_IO, helpers that drop privileges)"
+command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 missing (qemu-system-x86)"
+for p in sg_persist iscsi-test-cu modinfo cpio; do
+        command -v "$p" >/dev/null || skip "$p missing (see test/vm/setup-packages.sh)"
+done
+[ -x /bin/busybox ] || skip "busybox missing (busybox-static)"
+set -- "$@"
+kinfo=$("$here/vm-run.sh" -K 2>/dev/null) || skip "no /boot/vmlinuz-* with modules (linux-image-amd64)"
+kernel=${kinfo% *}
+kver=${kinfo#* }
+for h in "$@"; do
+        [ -x "${h#*=}" ] || skip "helper ${h#*=} not built/installed"
+done
+
+cache=${PRH_VM_CACHE:-$build/test/vm/cache}
+mkdir -p "$cache" "$results"
+results=$(cd "$results" && pwd -P)
+# results of an earlier run must not be mistaken for this one's
+find "$results" -mindepth 1 -delete
+
+vm() {
+        "$here/vm-run.sh" -c "$cache" -s "$src" -s "$build" -r "$results" "$@"
+}
+
+case "$scenario" in
+boot)
+        # 1. exit status and shares: the guest checks it sees both trees at
+        #    their host paths, the kernel's modules, and a writable results dir
+        rc=0
+        vm -t 120 -- sh -c "test -f '$src/test/vm/run-rig.sh' && test -d '$build' &&
+                test -d /lib/modules/\$(uname -r)/kernel && echo ok > '$results/from-guest' && exit 42" || rc=$?
+        if [ "$rc" != 42 ] || [ "$(cat "$results/from-guest" 2>/dev/null)" != ok ]; then
+                echo "run-rig: FAIL: guest exit status $rc (want 42) / results share not written" >&2
+                exit 1
+        fi
+        echo "run-rig: guest exit status and shares: ok"
+        # 2. a hung guest is killed after the timeout and reported as such
+        rc=0
+        vm -t 25 -- sh -c 'echo guest-is-hanging; sleep 1000' > "$cache/hang.out" 2>&1 || rc=$?
+        if [ "$rc" != 124 ] || ! grep -q guest-is-hanging "$cache/hang.out" || ! grep -q TIMEOUT "$cache/hang.out"; then
+                cat "$cache/hang.out"
+                echo "run-rig: FAIL: hung guest: exit $rc (want 124) / console or TIMEOUT report missing" >&2
+                exit 1
+        fi
+        echo "run-rig: hung guest killed and reported with its console: ok"
+        ;;
+matrix)
+        [ "$#" -ge 1 ] || { echo "run-rig: matrix needs NAME=HELPER" >&2; exit 2; }
+        exec "$here/vm-run.sh" -c "$cache" -s "$src" -s "$build" -r "$results" -t "${PRH_RIG_TIMEOUT:-900}" -- \
+                "$here/guest-matrix.sh" "$results" "$build/test/vm/pr-matrix" "$@"
+        ;;
+qemu)
+        [ "$#" -ge 1 ] || { echo "run-rig: qemu needs NAME=HELPER" >&2; exit 2; }
+        key=$(cat "$here/mkinitramfs.sh" "$here/nested-init.sh" | cksum | cut -d' ' -f1)
+        initrd=$cache/nested-$kver-$key.cpio.gz
+        [ -s "$initrd" ] || "$here/mkinitramfs.sh" nested "$kver" "$initrd"
+        exec "$here/vm-run.sh" -c "$cache" -s "$src" -s "$build" -r "$results" -m 2048 -t "${PRH_RIG_TIMEOUT:-1200}" -- \
+                "$here/guest-qemu.sh" "$results" "$kernel" "$initrd" "$@"
+        ;;
+*)
+        echo "run-rig: unknown scenario '$scenario'" >&2
+        exit 2
+        ;;
+esac

@@ -1,0 +1,39 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# Install what the VM rig needs on a Debian 12 machine (CI calls this before
+# `meson test --suite rig`).  Only missing packages are installed; with
+# --check nothing is installed and the exit status says whether all are there.
+#
+#   qemu-system-x86   qemu-system-x86_64 (outer and nested guests) and, through
+#                     qemu-system-common, the reference /usr/bin/qemu-pr-helper
+#   linux-image-amd64 /boot/vmlinuz-* and /lib/modules (LIO, tcm_loop, 9p, virtio)
+#   busybox-static    the guests' initramfs
+#   sg3-utils         sg_persist
+#   libiscsi-bin      iscsi-test-cu
+#   multipath-tools, udev   the multipath scenario (test/vm/mpath)
+#   kmod, cpio        modinfo and the initramfs archive
+set -eu
+
+packages="qemu-system-x86 linux-image-amd64 busybox-static sg3-utils libiscsi-bin multipath-tools udev kmod cpio"
+
+missing=
+for p in $packages; do
+        if ! dpkg-query -W -f '${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
+                missing="$missing $p"
+        fi
+done
+
+if [ -z "$missing" ]; then
+        echo "setup-packages: all rig packages installed"
+        exit 0
+fi
+if [ "${1:-}" = --check ]; then
+        echo "setup-packages: missing:$missing"
+        exit 1
+fi
+echo "setup-packages: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y --no-install-recommends $missing
