@@ -241,12 +241,13 @@ if command -v perf >/dev/null && perf stat -e raw_syscalls:sys_enter -- true >/d
         for h in "${HELPERS[@]}"; do
                 start_helper "$h" || continue
                 perf stat -x, -e raw_syscalls:sys_enter,context-switches,task-clock$SC_EVENTS -p "${PIDS[$h]}" \
-                        -o "$TMP/perf.$h" -- sleep "$(awk -v a="$WARMUP" -v b="$DURATION" 'BEGIN{print a+b}')" &
+                        -o "$TMP/perf.$h" -- sleep "$(awk -v a="$WARMUP" -v b="$DURATION" 'BEGIN{print a+b+1.5}')" &
                 perf_pid=$!
                 lg "prof-load:$h" -k "$TMP/$h.sock" -c 64 -d "$DURATION" -w "$WARMUP" -p "${PIDS[$h]}"
                 wait $perf_pid
                 stop_helper "$h"
-                # replies in the perf window: the measured ones and the warm-up's
+                # perf covers the whole load run (the server is idle around it, in
+                # epoll_wait): divide by every reply, warm-up's included
                 replies=$(field "prof-load:$h" check | tail -1)
                 replies=$((replies + $(field "prof-load:$h" good | tail -1)))
                 awk -F, -v r="$replies" -v tag="prof:$h" '
@@ -537,8 +538,8 @@ echo
 if [ $PROF = 1 ]; then
         echo "## Where the time goes (64 clients, host mode)"
         echo
-        echo "\`perf stat\` on each server during one more 64-client run: system calls, context switches and"
-        echo "CPU time per reply. On this machine (a guest) a system call costs about a microsecond, so the"
+        echo "\`perf stat\` on each server over one more 64-client run (the whole run, warm-up included, divided"
+        echo "by every reply): system calls, context switches and CPU time per reply. On this machine (a guest) a system call costs about a microsecond, so the"
         echo "system calls per request explain most of the CPU difference to the floor."
         echo
         hdr="| helper | syscalls / request | context switches / request | server CPU µs / request |"
