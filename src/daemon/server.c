@@ -290,7 +290,9 @@ static void conn_process(Server *s, Conn *c, uint32_t events) {
                 if (k == -EAGAIN)
                         break;
                 if (k < 0) {
-                        conn_log(s, (int) k, "Unable to read from socket: %m");
+                        /* Like the reference: only a failure within the PR OUT data is reported. */
+                        if (req->phase == PROTO_PHASE_DATA)
+                                conn_log(s, (int) k, "Unable to read from socket: %m");
                         return conn_close(s, c, "read-error");
                 }
                 if (k == 0) {
