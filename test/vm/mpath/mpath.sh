@@ -121,6 +121,14 @@ state() {
         }'
 }
 
+# PRH_MPATH_SECTIONS: which sections to run (default all), e.g. "6" to try the nested part alone.
+want() {
+        case " ${PRH_MPATH_SECTIONS:-1 2 3 4 5 6} " in
+        *" $1 "*) return 0 ;;
+        esac
+        return 1
+}
+
 prhd_alive() {
         kill -0 "$PRHD_PID" 2>/dev/null
 }
@@ -142,6 +150,7 @@ done
 check_re "prhd: multipath support active" "$(cat "$results/prhd-mpath.log")" "Multipath support active"
 
 # ---- 1. the PR sequence through prhd on the map -------------------------------
+if want 1; then
 echo "== 1. PR commands through prhd on $MP_MAP"
 check "READ KEYS, nothing registered" "$(status_of "$(pr in 0)")" "status=0x00 sense=0/00/00"
 check "REGISTER" "$(status_of "$(pr out 0 0 0 $K)")" "status=0x00 sense=0/00/00"
@@ -179,7 +188,10 @@ check_re "no reservation after RELEASE" "$(pr in 1 | sed -n 2p)" " none\$"
 check "CLEAR" "$(status_of "$(pr out 3 0 $K 0)")" "status=0x00 sense=0/00/00"
 check "no keys after CLEAR" "$(pr in 0 | sed -n 2p | cut -d' ' -f3-)" ""
 
+fi
+
 # ---- 2. prhd vs mpathpersist from the same state --------------------------------
+if want 2; then
 echo "== 2. the same sequence through prhd and through mpathpersist"
 # step: "prhd-args|mpathpersist-args" (B: a direct step on nexus B, the same in both runs)
 steps="out 0 0 0 $K|--out --register --param-sark=$K
@@ -239,7 +251,10 @@ check "READ FULL STATUS: mpathpersist --in -s sees the same 2 registrations" "$m
         "$(first "$(pr in 3)" | grep -o "0000000000${K}" | wc -l)"
 pr out 3 0 $K 0 > /dev/null
 
+fi
+
 # ---- 3. path failure and return -------------------------------------------------
+if want 3; then
 echo "== 3. path B offline, REGISTER, path B back"
 if mp_path_fail "$RIG_DEV_B"; then
         pass "path $RIG_DEV_B failed"
@@ -262,7 +277,10 @@ done
 check "multipathd registered the key on the returning path" "$keys" "0x$K 0x$K"
 pr out 3 0 $K 0 > /dev/null
 
+fi
+
 # ---- 4. beyond the reference -----------------------------------------------------
+if want 4; then
 echo "== 4. REGISTER AND MOVE, 40 transport IDs, a key multipath.conf does not know"
 pr out 0 0 0 $K > /dev/null
 check "REGISTER AND MOVE: INVALID FIELD IN CDB" "$(status_of "$(pr out 7 1 $K $K)")" "status=0x02 sense=5/24/00"
@@ -275,7 +293,10 @@ check_re "prhd explains the reservation_key mismatch" "$(cat "$results/prhd-mpat
 check "still registered (nothing changed)" "$(pr in 0 | sed -n 2p | cut -d' ' -f3-)" "0x$K 0x$K"
 pr out 3 0 $K 0 > /dev/null
 
+fi
+
 # ---- 5. the plain SCSI device in the same daemon ---------------------------------
+if want 5; then
 echo "== 5. plain SCSI LU $MP_PLAIN"
 before=$(grep -c "through libmpathpersist" "$results/prhd-mpath.log")
 check "plain LU: REGISTER" "$(status_of "$(pr_on "$MP_PLAIN" out 0 0 0 abc)")" "status=0x00 sense=0/00/00"
@@ -286,7 +307,10 @@ check "plain LU: CLEAR" "$(status_of "$(pr_on "$MP_PLAIN" out 3 0 abc 0)")" "sta
 check "plain LU requests did not go through libmpathpersist" "$(grep -c "through libmpathpersist" "$results/prhd-mpath.log")" "$before"
 check "path device $RIG_DEV_A is not the map: SG_IO" "$(first "$(pr_on "$RIG_DEV_A" in 2)")" "$(first "$(direct in 2)")"
 
+fi
+
 # ---- 6. real QEMU -------------------------------------------------------------------
+if want 6; then
 if [ -n "$KERNEL" ] && [ -s "$NESTED_INITRD" ]; then
         echo "== 6. nested QEMU: scsi-block on $MP_MAP, pr-manager-helper on prhd"
         out=$results/nested
@@ -294,7 +318,7 @@ if [ -n "$KERNEL" ] && [ -s "$NESTED_INITRD" ]; then
         mkdir -p "$out"
         before=$(grep -c "through libmpathpersist" "$results/prhd-mpath.log")
         ts=$(rig_uptime)
-        timeout -k 5 "${PRH_MPATH_NESTED_TIMEOUT:-600}" qemu-system-x86_64 \
+        timeout -k 5 "${PRH_MPATH_NESTED_TIMEOUT:-1200}" qemu-system-x86_64 \
                 -machine q35,accel=tcg -cpu max -smp 1 -m 384 \
                 -nodefaults -no-user-config -display none -no-reboot \
                 -kernel "$KERNEL" -initrd "$NESTED_INITRD" \
@@ -334,6 +358,8 @@ if [ -n "$KERNEL" ] && [ -s "$NESTED_INITRD" ]; then
         pr out 3 0 $K 0 > /dev/null
 else
         echo "== 6. nested QEMU: skipped (no kernel / nested initramfs given)"
+fi
+
 fi
 
 if prhd_alive; then pass "prhd alive at the end"; else fail "prhd died"; fi

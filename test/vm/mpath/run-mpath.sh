@@ -10,7 +10,9 @@
 # initramfs can be built (../mkinitramfs.sh nested); this script puts
 # nested-mpath-init.sh over it as /init (a second cpio archive appended:
 # the kernel unpacks both, the later /init wins).  PRH_MPATH_NESTED=0
-# leaves it out.
+# leaves it out.  PRH_MPATH_SECTIONS="6" runs only the given sections of
+# mpath.sh; PRH_MPATH_TIMEOUT / PRH_MPATH_NESTED_TIMEOUT (seconds) bound the
+# outer and the nested guest (nested TCG is slow on a loaded machine).
 #
 # Exit status: mpath.sh's (0 = every check passed); 77 (skipped) when the
 # machine cannot run the rig (no kernel with modules, no QEMU, not root, no
@@ -84,5 +86,8 @@ if [ "${PRH_MPATH_NESTED:-1}" != 0 ]; then
 fi
 [ -n "$initrd" ] || kernel=
 
-exec "$src/test/vm/vm-run.sh" -c "$cache" -s "$src" -s "$build" -r "$results" -t "${PRH_MPATH_TIMEOUT:-1500}" -- \
+# The guest starts its command with a clean environment: pass the knobs explicitly.
+exec "$src/test/vm/vm-run.sh" -c "$cache" -s "$src" -s "$build" -r "$results" -t "${PRH_MPATH_TIMEOUT:-2400}" -- \
+        env "PRH_MPATH_SECTIONS=${PRH_MPATH_SECTIONS:-1 2 3 4 5 6}" \
+        "PRH_MPATH_NESTED_TIMEOUT=${PRH_MPATH_NESTED_TIMEOUT:-1200}" \
         "$src/test/vm/mpath/mpath.sh" "$results" "$prhd" "$mpr" "$kernel" "$initrd"
