@@ -239,21 +239,34 @@ if command -v perf >/dev/null && perf stat -e raw_syscalls:sys_enter -- true >/d
                 perf stat -e "syscalls:sys_enter_$sc" -- true >/dev/null 2>&1 && SC_EVENTS="$SC_EVENTS,syscalls:sys_enter_$sc"
         done
         for h in "${HELPERS[@]}"; do
-                start_helper "$h" || continue
-                perf stat -x, -e raw_syscalls:sys_enter,context-switches,task-clock$SC_EVENTS -p "${PIDS[$h]}" \
-                        -o "$TMP/perf.$h" -- sleep "$(awk -v a="$WARMUP" -v b="$DURATION" 'BEGIN{print a+b+1.5}')" &
+                # the helper runs under perf from its exec, so that every thread it
+                # ever creates is counted (perf stat -p misses later threads)
+                sock=$TMP/$h.sock
+                rm -f "$sock"
+                # shellcheck disable=SC2086
+                prlimit --nofile=$NOFILE:$NOFILE perf stat -x, -o "$TMP/perf.$h" \
+                        -e raw_syscalls:sys_enter,context-switches,task-clock$SC_EVENTS -- \
+                        ${CMD[$h]//@SOCK@/$sock} 2>>"$TMP/$h.log" &
                 perf_pid=$!
-                lg "prof-load:$h" -k "$TMP/$h.sock" -c 64 -d "$DURATION" -w "$WARMUP" -p "${PIDS[$h]}"
-                wait $perf_pid
-                stop_helper "$h"
-                # perf covers the whole load run (the server is idle around it, in
-                # epoll_wait): divide by every reply, warm-up's included
+                for _ in $(seq 500); do [ -S "$sock" ] && break; sleep 0.01; done
+                hpid=$(pgrep -P "$perf_pid" | head -1)
+                if [ ! -S "$sock" ] || [ -z "$hpid" ]; then
+                        log "$h did not start under perf"; kill "$perf_pid" 2>/dev/null; wait "$perf_pid"; FAILED=1
+                        continue
+                fi
+                sleep 0.1
+                lg "prof-load:$h" -k "$sock" -c 64 -d "$DURATION" -w "$WARMUP" -p "$hpid"
+                kill "$hpid"
+                wait "$perf_pid"
+                # Requests: every helper issues exactly one SG_IO ioctl per request, so
+                # the ioctl count is the request count of the very threads counted.
                 replies=$(field "prof-load:$h" check | tail -1)
                 replies=$((replies + $(field "prof-load:$h" good | tail -1)))
                 awk -F, -v r="$replies" -v tag="prof:$h" '
                         $3 ~ /raw_syscalls/ { sc = $1 } $3 ~ /context-switches/ { cs = $1 } $3 ~ /task-clock/ { tc = $1 }
                         $3 ~ /syscalls:sys_enter_/ { n = $3; sub(/.*sys_enter_/, "", n); per[n] = $1 }
-                        END { if (r > 0) { printf "%s RESULT mode=prof replies=%d syscalls_per_req=%.2f cs_per_req=%.3f cpu_us_per_req=%.2f", tag, r, sc / r, cs / r, tc * 1000 / r
+                        END { if (per["ioctl"] > 0) r = per["ioctl"]
+                                if (r > 0) { printf "%s RESULT mode=prof requests=%d syscalls_per_req=%.2f cs_per_req=%.3f cpu_us_per_req=%.2f", tag, r, sc / r, cs / r, tc * 1000 / r
                                 for (n in per) printf " sc_%s=%.2f", n, per[n] / r; printf "\n" } }' \
                         "$TMP/perf.$h" | tee -a "$RAW" >&2
         done
@@ -538,8 +551,9 @@ echo
 if [ $PROF = 1 ]; then
         echo "## Where the time goes (64 clients, host mode)"
         echo
-        echo "\`perf stat\` on each server over one more 64-client run (the whole run, warm-up included, divided"
-        echo "by every reply): system calls, context switches and CPU time per reply. On this machine (a guest) a system call costs about a microsecond, so the"
+        echo "\`perf stat\` on each server, started under perf, over one more 64-client run: system calls,"
+        echo "context switches and CPU time divided by the number of SG_IO ioctls (one per request in every"
+        echo "helper; the startup's own system calls are a few hundred among 100,000s). On this machine (a guest) a system call costs about a microsecond, so the"
         echo "system calls per request explain most of the CPU difference to the floor."
         echo
         hdr="| helper | syscalls / request | context switches / request | server CPU µs / request |"
