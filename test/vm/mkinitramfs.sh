@@ -63,6 +63,7 @@ mkdir -p "$work/run/prh-target/pr" "$work/run/prh-target/alua"
 # Dependency-ordered module list.
 seen=" "
 order=""
+# shellcheck disable=SC3043 # dash and busybox sh have local; recursion needs it
 add_mod() {
         local fn name d key
         # module names are spelt with '-' or '_' interchangeably
@@ -121,9 +122,11 @@ for p in $progs; do
 done
 if [ -n "$progs" ]; then
         # the dynamic loader is also reachable as /lib64/ld-linux-x86-64.so.2
-        for l in "$work"/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2; do
-                [ -e "$l" ] && { mkdir -p "$work/lib64"; cp "$l" "$work/lib64/"; }
-        done
+        l="$work/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"
+        if [ -e "$l" ] && [ ! -e "$work/lib64/ld-linux-x86-64.so.2" ]; then
+                mkdir -p "$work/lib64"
+                cp "$l" "$work/lib64/"
+        fi
 fi
 
 (cd "$work" && find . | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0) | gzip -1 > "$work.cpio.gz"

@@ -32,7 +32,7 @@ done < /modules/order
 
 # The three disks, by SCSI target id.
 echo "@@INIT after $(cut -d' ' -f1 /proc/uptime)s"
-for i in $(seq 1 1200); do
+for _ in $(seq 1 1200); do
         n=$(ls /sys/class/scsi_disk 2>/dev/null | wc -l)
         [ "$n" -ge 3 ] && break
         sleep 0.1

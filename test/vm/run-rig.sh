@@ -12,7 +12,8 @@
 # boot:   the rig itself: the guest sees the trees at their own paths, its
 #         exit status comes back, a hung guest is killed and reported.
 # matrix: pr-matrix (BUILD/test/vm/pr-matrix) over direct SG_IO and each helper.
-# qemu:   nested QEMU with pr-manager-helper on each helper (guest-qemu.sh).
+# qemu:   nested QEMU with pr-manager-helper on each helper (guest-qemu.sh),
+#         compared and reported on the host (qemu-report.sh).
 #
 # The initramfs images are cached in $PRH_VM_CACHE (default BUILD/test/vm/cache).
 # Exit status: the scenario's; 77 (skipped) if the machine lacks something
@@ -86,8 +87,12 @@ qemu)
         key=$(cat "$here/mkinitramfs.sh" "$here/nested-init.sh" | cksum | cut -d' ' -f1)
         initrd=$cache/nested-$kver-$key.cpio.gz
         [ -s "$initrd" ] || "$here/mkinitramfs.sh" nested "$kver" "$initrd"
-        exec "$here/vm-run.sh" -c "$cache" -s "$src" -s "$build" -r "$results" -m 2048 -t "${PRH_RIG_TIMEOUT:-1200}" -- \
-                "$here/guest-qemu.sh" "$results" "$kernel" "$initrd" "$@"
+        rc=0
+        "$here/vm-run.sh" -c "$cache" -s "$src" -s "$build" -r "$results" -m 2048 -t "${PRH_RIG_TIMEOUT:-1200}" -- \
+                "$here/guest-qemu.sh" "$results" "$kernel" "$initrd" "$@" || rc=$?
+        # compare and report on the host, also after a failed run (partial results)
+        "$here/qemu-report.sh" "$results" || rc=1
+        exit "$rc"
         ;;
 *)
         echo "run-rig: unknown scenario '$scenario'" >&2

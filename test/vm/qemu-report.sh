@@ -1,0 +1,183 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# Report of the nested-QEMU tests (issue items 2, 3, 4), run on the host
+# after guest-qemu.sh: cut each nested console into one output per test,
+# then require every test's output and exit status to be identical through
+# every helper (the first one, qemu-pr-helper, is the reference), list each
+# iscsi-test-cu test's result for each helper and for direct SG_IO, and
+# check the outcomes the issue asks for.
+#
+#   qemu-report.sh RESULTS
+set -eu
+results=${1:?usage: qemu-report.sh RESULTS}
+[ -s "$results/helpers" ] || { echo "qemu-report: FAIL: no helper list in $results (guest did not finish)"; exit 1; }
+names=$(cat "$results/helpers")
+
+# Split a nested console log into OUT/<test>.txt and OUT/<test>.rc.
+split_console() {
+        tr -d '\r' < "$1/console.log" | awk -v dir="$1" '
+                /^@@BEGIN / { name = $2; f = dir "/" name ".txt"; printf "" > f; next }
+                /^@@END / { split($3, a, "="); print a[2] > (dir "/" name ".rc"); close(f);
+                            close(dir "/" name ".rc"); print name >> (dir "/tests"); name = ""; next }
+                # the only run-dependent line: the CUnit elapsed time
+                name != "" && /^Elapsed time = / { next }
+                name != "" { print >> f }'
+}
+
+for n in $names; do
+        rm -f "$results/qemu-$n/tests" "$results/qemu-$n"/*.rc
+        [ -f "$results/qemu-$n/console.log" ] && split_console "$results/qemu-$n"
+done
+
+# ---- compare ----------------------------------------------------------------
+set -- $names
+first=$1
+rc=0
+fail() {
+        echo "FAIL: $*"
+        rc=1
+}
+
+# iscsi-test-cu (CUnit, verbose): one "Suite.Test result" line per test;
+# result is passed, skipped (libiscsi skips some tests on non-iSCSI
+# devices, CUnit counts them as passed) or FAILED with the first reason.
+cu_results() {
+        awk '
+        function flush() {
+                if (t != "") {
+                        r = skip ? "skipped" : res
+                        if (r == "FAILED" && why != "")
+                                r = r " (" why ")"
+                        print suite "." t " " r
+                }
+                t = ""
+        }
+        function reason(line) {
+                if (why == "" && match(line, /\[FAILED\].*/)) {
+                        why = substr(line, RSTART + 9)
+                        sub(/[ :.]+$/, "", why)
+                }
+        }
+        /^Suite: / { flush(); suite = $2; next }
+        /^  Test: / { flush(); t = $2; res = "?"; skip = 0; why = ""
+                      if ($0 ~ /\[SKIPPED\]/) skip = 1
+                      if ($0 ~ /\.\.\.passed$/) res = "passed"
+                      if ($0 ~ /\.\.\.FAILED$/) res = "FAILED"
+                      reason($0); next }
+        /^Run Summary/ { flush(); next }
+        t == "" { next }
+        /^passed$/ { res = "passed"; next }
+        /^FAILED$/ { res = "FAILED"; next }
+        /\[SKIPPED\]/ { skip = 1 }
+        { reason($0) }
+        END { flush() }' "$1"
+}
+
+echo
+echo "== nested QEMU (pr-manager-helper -> helper -> LIO): per test, exit status through each helper"
+printf '  %-26s' test
+for n in $names; do printf ' %-16s' "$n"; done
+echo " verdict"
+for test in $(cat "$results/qemu-$first/tests" 2>/dev/null); do
+        printf '  %-26s' "$test"
+        verdict=identical
+        for n in $names; do
+                r=$(cat "$results/qemu-$n/$test.rc" 2>/dev/null || echo missing)
+                printf ' %-16s' "rc=$r"
+                if ! cmp -s "$results/qemu-$first/$test.txt" "$results/qemu-$n/$test.txt" ||
+                   ! cmp -s "$results/qemu-$first/$test.rc" "$results/qemu-$n/$test.rc"; then
+                        verdict=DIFFERENT
+                fi
+        done
+        echo " $verdict"
+        if [ "$verdict" != identical ]; then
+                fail "$test differs between helpers"
+                for n in $names; do
+                        [ "$n" = "$first" ] && continue
+                        diff -u --label "$first" --label "$n" "$results/qemu-$first/$test.txt" \
+                                "$results/qemu-$n/$test.txt" | sed 's/^/    /' || true
+                done
+        fi
+done
+for n in $names; do
+        [ -s "$results/qemu-$n/tests" ] || fail "no test output from the nested guest with $n"
+        [ -e "$results/qemu-$n/state" ] && fail "nested guest with $n did not finish"
+        [ -e "$results/qemu-$n/helper-state" ] && fail "helper $n died"
+        if [ "$n" != "$first" ] && ! cmp -s "$results/qemu-$first/tests" "$results/qemu-$n/tests"; then
+                fail "the nested guest ran different tests with $first and $n"
+        fi
+done
+
+for suite in iscsi-prin iscsi-prout; do
+        echo
+        echo "== iscsi-test-cu $suite: each test's result (direct: on the LU's sg node in this guest, no QEMU)"
+        cols=$names
+        [ -d "$results/direct" ] && cols="direct $names"
+        for n in $cols; do
+                d=$results/qemu-$n
+                [ "$n" = direct ] && d=$results/direct
+                cu_results "$d/$suite.txt" > "$d/$suite.results" 2>/dev/null || true
+        done
+        printf '  %-36s' test
+        for n in $cols; do printf ' %-34s' "$n"; done
+        echo
+        while read -r tc _; do
+                printf '  %-36s' "$tc"
+                for n in $cols; do
+                        d=$results/qemu-$n
+                        [ "$n" = direct ] && d=$results/direct
+                        printf ' %-34s' "$(grep "^$tc " "$d/$suite.results" | head -n1 | cut -d' ' -f2-)"
+                done
+                echo
+        done < "$results/qemu-$first/$suite.results"
+        for n in $cols; do
+                d=$results/qemu-$n
+                [ "$n" = direct ] && d=$results/direct
+                printf '  %s: %s passed, %s skipped, %s failed\n' "$n" \
+                        "$(grep -c ' passed$' "$d/$suite.results")" \
+                        "$(grep -c ' skipped$' "$d/$suite.results")" \
+                        "$(grep -c ' FAILED' "$d/$suite.results")"
+        done
+        [ -s "$results/qemu-$first/$suite.results" ] || fail "iscsi-test-cu $suite reported no tests"
+done
+
+# ---- what the issue requires, checked on every helper ----------------------
+rc_of() {
+        cat "$results/qemu-$1/$2.rc" 2>/dev/null || echo missing
+}
+echo
+for n in $names; do
+        for test in sgp-register-a sgp-register-b sgp-reserve-a sgp-read-keys sgp-read-reservation \
+                    sgp-read-full-status sgp-report-capabilities sgp-preempt-by-b sgp-read-keys-a \
+                    sgp-release-b sgp-clear-b sgp-read-keys-final; do
+                [ "$(rc_of "$n" "$test")" = 0 ] || fail "$n: $test exited $(rc_of "$n" "$test"), expected success"
+        done
+        grep -q '0xb2b2' "$results/qemu-$n/sgp-read-reservation-2.txt" 2>/dev/null ||
+                fail "$n: after PREEMPT the reservation is not B's"
+        grep -q 'NO registered reservation keys' "$results/qemu-$n/sgp-read-keys-final.txt" 2>/dev/null ||
+                fail "$n: CLEAR left keys behind"
+        grep -q 'NO registered reservation keys' "$results/qemu-$n/clean-read-keys.txt" 2>/dev/null ||
+                fail "$n: could not clean up after iscsi-test-cu"
+        # item 3: the first PR command after the restart succeeds
+        # while it is down QEMU retries 5 times, then the guest gets ABORTED
+        # COMMAND (QEMU's documented -ENOTCONN mapping; sg_persist exit 11)
+        [ "$(rc_of "$n" restart-while-down)" = 11 ] ||
+                fail "$n: a PR command while the helper was down exited $(rc_of "$n" restart-while-down), not 11 (aborted command)"
+        for test in restart-before restart-after restart-after-out restart-after-2; do
+                [ "$(rc_of "$n" "$test")" = 0 ] || fail "$n: $test exited $(rc_of "$n" "$test") (helper restart)"
+        done
+        # item 4: PR OUT through a read-only drive: CHECK CONDITION, ILLEGAL REQUEST
+        [ "$(rc_of "$n" ro-read-keys)" = 0 ] || fail "$n: PR IN on the read-only drive failed"
+        for test in ro-register ro-reserve; do
+                # 05/20/00 INVALID COMMAND OPERATION CODE: sg_persist exit 9
+                [ "$(rc_of "$n" "$test")" = 9 ] ||
+                        fail "$n: $test on the read-only drive exited $(rc_of "$n" "$test"), not 9 (illegal request, invalid opcode)"
+                grep -qi 'illegal request' "$results/qemu-$n/$test.txt" 2>/dev/null ||
+                        fail "$n: $test on the read-only drive did not fail with ILLEGAL REQUEST"
+        done
+        grep -q '0xd4d4' "$results/qemu-$n/ro-read-keys-rw.txt" 2>/dev/null &&
+                fail "$n: the read-only drive registered a key"
+done
+[ "$rc" = 0 ] && echo "qemu-report: all helpers gave identical results and every required outcome held"
+exit "$rc"
