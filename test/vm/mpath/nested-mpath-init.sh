@@ -14,6 +14,8 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 echo 1 > /proc/sys/kernel/printk
+# nested TCG can take minutes to get here: show that it did
+echo "@@INIT after $(cut -d' ' -f1 /proc/uptime)s"
 
 fail() {
         echo "@@FATAL $*"
