@@ -76,23 +76,20 @@ controller() {
         done
 }
 
-names=
-for arg in "$@"; do
-        name=${arg%%=*}
-        bin=${arg#*=}
-        names="$names $name"
+# One nested guest with helper NAME (BIN) on the LU devices DEV_A, DEV_B.
+nested_run() {
+        name=$1 bin=$2 dev_a=$3 dev_b=$4
         out=$results/qemu-$name
-        rm -rf "$out"
-        mkdir -p "$out"
-        lio_lu_fresh
         sock=/run/$name.sock
-        helper_start "$name" "$bin" "$sock"
+        if ! (helper_start "$name" "$bin" "$sock"); then
+                echo "helper did not start" > "$out/state"
+                return 1
+        fi
         ctl=/run/ctl-$name
         rm -f "$ctl.in" "$ctl.out"
         mkfifo "$ctl.in" "$ctl.out"
 
         ts=$(rig_uptime)
-        # shellcheck disable=SC2086
         timeout -k 5 "$nested_timeout" qemu-system-x86_64 \
                 -machine q35,accel="$accel" -cpu max -smp 1 -m 384 \
                 -nodefaults -no-user-config -display none -no-reboot \
@@ -102,11 +99,11 @@ for arg in "$@"; do
                 -chardev pipe,id=ctl,path="$ctl" -serial chardev:ctl \
                 -object pr-manager-helper,id=pr0,path="$sock" \
                 -device virtio-scsi-pci,id=scsi0 \
-                -blockdev driver=raw,node-name=hda,file.driver=host_device,file.filename="$RIG_DEV_A",file.pr-manager=pr0,file.locking=off \
+                -blockdev driver=raw,node-name=hda,file.driver=host_device,file.filename="$dev_a",file.pr-manager=pr0,file.locking=off \
                 -device scsi-block,bus=scsi0.0,drive=hda,scsi-id=0,lun=0 \
-                -blockdev driver=raw,node-name=hdb,file.driver=host_device,file.filename="$RIG_DEV_B",file.pr-manager=pr0,file.locking=off \
+                -blockdev driver=raw,node-name=hdb,file.driver=host_device,file.filename="$dev_b",file.pr-manager=pr0,file.locking=off \
                 -device scsi-block,bus=scsi0.0,drive=hdb,scsi-id=1,lun=0 \
-                -blockdev driver=raw,node-name=hdro,read-only=on,file.driver=host_device,file.filename="$RIG_DEV_A",file.read-only=on,file.pr-manager=pr0,file.locking=off \
+                -blockdev driver=raw,node-name=hdro,read-only=on,file.driver=host_device,file.filename="$dev_a",file.read-only=on,file.pr-manager=pr0,file.locking=off \
                 -device scsi-block,bus=scsi0.0,drive=hdro,scsi-id=2,lun=0 \
                 < /dev/null > "$out/qemu.log" 2>&1 &
         qpid=$!
@@ -119,7 +116,7 @@ for arg in "$@"; do
         te=$(rig_uptime)
         rig_log "nested guest with $name: qemu exit $qrc after $(echo "$ts $te" | awk '{ printf "%.1f", $2 - $1 }') s"
         if [ -s "$out/qemu.log" ]; then
-                sed 's/^/  qemu: /' "$out/qemu.log" >&2
+                sed "s/^/  qemu ($name): /" "$out/qemu.log" >&2
         fi
         if ! kill -0 "$(cat "/run/$name.pid" 2>/dev/null)" 2>/dev/null; then
                 rig_log "FAIL: helper $name is not running after the nested guest"
@@ -131,6 +128,37 @@ for arg in "$@"; do
                 tr -d '\r' < "$out/console.log" | tail -n 60 >&2
                 echo unfinished > "$out/state"
         fi
+}
+
+# Each helper gets its own fresh LU (LU 0, then 2, 3, ...: LU 1 is the
+# multipath scenario's) and the nested guests run at the same time, one
+# per vCPU of this guest; PRH_NESTED_SERIAL=1 runs them one after another.
+names=
+pids=
+idx=0
+for arg in "$@"; do
+        name=${arg%%=*}
+        bin=${arg#*=}
+        names="$names $name"
+        rm -rf "$results/qemu-$name"
+        mkdir -p "$results/qemu-$name"
+        if [ "$idx" = 0 ]; then
+                lio_lu_fresh
+        else
+                lio_lu_destroy_idx "$idx"
+                lio_lu_create_idx "$idx"
+        fi
+        rig_log "$name: LU $idx on $RIG_DEV_A and $RIG_DEV_B"
+        if [ "${PRH_NESTED_SERIAL:-0}" = 1 ]; then
+                nested_run "$name" "$bin" "$RIG_DEV_A" "$RIG_DEV_B" || true
+        else
+                nested_run "$name" "$bin" "$RIG_DEV_A" "$RIG_DEV_B" &
+                pids="$pids $!"
+        fi
+        idx=$((idx == 0 ? 2 : idx + 1))
+done
+for p in $pids; do
+        wait "$p" || true
 done
 # The comparison and the report run on the host (qemu-report.sh): forks are
 # cheap there and dear in an emulated guest.

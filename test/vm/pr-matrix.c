@@ -823,6 +823,44 @@ static bool expect_met(const Expect *e, const Reply *r) {
         return true;
 }
 
+/*
+ * The comparison must be able to fail: replies that differ in the status,
+ * any one sense byte, the data length or any data byte are unequal.
+ * Checked at start-up, so a comparator broken by an edit fails the rig.
+ */
+static void comparator_selfcheck(void) {
+        static Reply a, b;
+        a.status = 0x02;
+        a.sense[95] = 1;
+        a.data_len = 24;
+        a.data[23] = 7;
+        b = a;
+        if (!reply_equal(&a, &b))
+                die("self-check: equal replies compare unequal");
+        b.status = 0x18;
+        bool s = reply_equal(&a, &b);
+        b = a;
+        b.sense[95] = 0;
+        bool se = reply_equal(&a, &b);
+        b = a;
+        b.data_len = 23;
+        bool l = reply_equal(&a, &b);
+        b = a;
+        b.data[23] = 8;
+        bool d = reply_equal(&a, &b);
+        b = a;
+        b.err = -ECONNRESET;
+        bool e = reply_equal(&a, &b);
+        if (s || se || l || d || e)
+                die("self-check: the comparator misses a difference");
+        Expect x = E_CHECK(0x5, 0x20, 0x00);
+        a.sense[0] = 0x70;
+        a.sense[2] = 0x5;
+        a.sense[12] = 0x24;
+        if (expect_met(&x, &a))
+                die("self-check: the expectation check misses a wrong ASC");
+}
+
 static void hex(FILE *f, const char *prefix, const uint8_t *p, size_t n) {
         for (size_t i = 0; i < n; i += 16) {
                 fprintf(f, "%s%04zx:", prefix, i);
@@ -1006,6 +1044,7 @@ int main(int argc, char **argv) {
                        c->paths[p].socket ? c->paths[p].socket : "");
         printf("\n");
 
+        comparator_selfcheck();
         double t0 = now();
         int n_run = 0;
         for (size_t i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++) {

@@ -9,6 +9,7 @@
 #                               sets RIG_DEV_A/RIG_DEV_B (/dev/sdX) and RIG_SG_A/RIG_SG_B
 #   lio_lu_destroy              remove the LU again (its PR state goes with it)
 #   lio_lu_fresh                destroy + create: a LU with no PR state and PRgeneration 0
+#   lio_lu_create_idx IDX [MB], lio_lu_destroy_idx IDX: further LUs, each on its own two nexuses
 #   helper_start NAME BIN SOCK  start a helper daemon (-d) on SOCK, wait until it is up
 #   helper_stop NAME            SIGTERM that helper, wait for it to exit
 #
@@ -16,6 +17,7 @@
 # "hosts" of a cluster: PR registrations and reservations made through one
 # are seen, and enforced, on the other.
 
+# shellcheck disable=SC2034 # the variables below are for the scripts that source this file
 RIG_CFG=/sys/kernel/config/target
 # LIO writes PR/ALUA metadata under its dbroot; the default /etc/target is
 # read-only in the guest.  The directory also exists in the initramfs (the
@@ -63,7 +65,7 @@ lio_init() {
 lio_port_devs() {
         addr=$(cat "$RIG_CFG/loopback/$1/tpgt_1/address") || return 1
         sdir=/sys/class/scsi_device/$addr:0/device
-        for _ in $(seq 1 100); do
+        for _ in $(seq 1 300); do
                 if [ -d "$sdir/block" ] && [ -d "$sdir/scsi_generic" ]; then
                         b=$(ls "$sdir/block")
                         g=$(ls "$sdir/scsi_generic")
@@ -77,16 +79,29 @@ lio_port_devs() {
         return 1
 }
 
-lio_lu_create() {
-        mb=${1:-16}
-        bs=$RIG_CFG/core/fileio_0/disk0
-        [ -e "$RIG_LU_FILE" ] || truncate -s "${mb}M" "$RIG_LU_FILE"
+# lio_lu_create_idx IDX [MB]: LU number IDX (fileio_IDX/diskIDX, file
+# /run/prh-luIDX.img) exported through its own two tcm_loop target ports
+# naa.5001405000000a0<2*IDX+1> and ...a0<2*IDX+2>, with the initiators
+# $RIG_INI_WWN_A and $RIG_INI_WWN_B.
+# Sets RIG_DEV_A/B and RIG_SG_A/B to that LU's devices.  IDX 0 is the
+# rig's default LU (lio_lu_create); use IDX >= 2 for more (the multipath
+# scenario puts a plain LU at fileio_1).
+lio_lu_create_idx() {
+        idx=$1
+        mb=${2:-16}
+        ta=naa.5001405000000a0$((2 * idx + 1)) tb=naa.5001405000000a0$((2 * idx + 2))
+        # the same two initiators on every LU: replies that carry transport
+        # IDs (READ FULL STATUS) are then equal across LUs
+        ia=$RIG_INI_WWN_A ib=$RIG_INI_WWN_B
+        file=/run/prh-lu$idx.img
+        bs=$RIG_CFG/core/fileio_$idx/disk$idx
+        [ -e "$file" ] || truncate -s "${mb}M" "$file"
         mkdir -p "$bs" || rig_die "cannot create the backstore"
-        echo "fd_dev_name=$RIG_LU_FILE,fd_dev_size=$((mb * 1024 * 1024))" > "$bs/control"
+        echo "fd_dev_name=$file,fd_dev_size=$((mb * 1024 * 1024))" > "$bs/control"
         # a unit serial gives the LU a stable identity (multipath needs it too)
-        echo 5052480000000001 > "$bs/wwn/vpd_unit_serial"
+        echo 505248000000000$((idx + 1)) > "$bs/wwn/vpd_unit_serial"
         echo 1 > "$bs/enable" || rig_die "cannot enable the backstore"
-        for t in "$RIG_TGT_WWN_A:$RIG_INI_WWN_A" "$RIG_TGT_WWN_B:$RIG_INI_WWN_B"; do
+        for t in "$ta:$ia" "$tb:$ib"; do
                 tpg=$RIG_CFG/loopback/${t%%:*}/tpgt_1
                 if [ ! -d "$tpg" ]; then
                         mkdir -p "$tpg" || rig_die "cannot create $tpg"
@@ -94,34 +109,50 @@ lio_lu_create() {
                         echo "${t#*:}" > "$tpg/nexus" || rig_die "cannot create the nexus ${t#*:}"
                 fi
                 mkdir "$tpg/lun/lun_0" || rig_die "cannot create LUN 0 in $tpg"
-                ln -s "$bs" "$tpg/lun/lun_0/disk0" || rig_die "cannot map the backstore in $tpg"
+                ln -s "$bs" "$tpg/lun/lun_0/disk$idx" || rig_die "cannot map the backstore in $tpg"
         done
-        devs=$(lio_port_devs "$RIG_TGT_WWN_A") || rig_die "no disk for nexus A"
+        devs=$(lio_port_devs "$ta") || rig_die "no disk for nexus A of LU $idx"
         RIG_DEV_A=${devs% *}
         RIG_SG_A=${devs#* }
-        devs=$(lio_port_devs "$RIG_TGT_WWN_B") || rig_die "no disk for nexus B"
+        devs=$(lio_port_devs "$tb") || rig_die "no disk for nexus B of LU $idx"
         RIG_DEV_B=${devs% *}
         RIG_SG_B=${devs#* }
         export RIG_DEV_A RIG_SG_A RIG_DEV_B RIG_SG_B
 }
 
-lio_lu_destroy() {
-        for w in "$RIG_TGT_WWN_A" "$RIG_TGT_WWN_B"; do
-                lun=$RIG_CFG/loopback/$w/tpgt_1/lun/lun_0
+lio_lu_destroy_idx() {
+        idx=$1
+        addrs=
+        for w in naa.5001405000000a0$((2 * idx + 1)) naa.5001405000000a0$((2 * idx + 2)); do
+                tpg=$RIG_CFG/loopback/$w/tpgt_1
+                [ -d "$tpg" ] || continue
+                addrs="$addrs $(cat "$tpg/address")"
+                lun=$tpg/lun/lun_0
                 if [ -d "$lun" ]; then
-                        rm -f "$lun/disk0"
+                        rm -f "$lun/disk$idx"
                         rmdir "$lun" || rig_die "cannot remove $lun"
                 fi
         done
-        if [ -d "$RIG_CFG/core/fileio_0/disk0" ]; then
-                rmdir "$RIG_CFG/core/fileio_0/disk0" || rig_die "cannot remove the backstore"
+        if [ -d "$RIG_CFG/core/fileio_$idx/disk$idx" ]; then
+                rmdir "$RIG_CFG/core/fileio_$idx/disk$idx" || rig_die "cannot remove the backstore"
         fi
-        # the removed SCSI devices must be gone before the next LU reuses names
-        for _ in $(seq 1 100); do
-                [ -z "$(ls /sys/class/scsi_disk 2>/dev/null)" ] && return 0
-                sleep 0.1
+        # this LU's SCSI devices must be gone before the next LU reuses names
+        for a in $addrs; do
+                for _ in $(seq 1 300); do
+                        [ -e "/sys/class/scsi_device/$a:0" ] || break
+                        sleep 0.1
+                done
+                [ -e "/sys/class/scsi_device/$a:0" ] && rig_die "SCSI device $a:0 still present after removing LU $idx"
         done
-        rig_die "SCSI disks still present after removing the LU"
+        return 0
+}
+
+lio_lu_create() {
+        lio_lu_create_idx 0 "$@"
+}
+
+lio_lu_destroy() {
+        lio_lu_destroy_idx 0
 }
 
 lio_lu_fresh() {
@@ -131,7 +162,7 @@ lio_lu_fresh() {
 
 # helper_start NAME BIN SOCKET: start BIN as a daemon the way its users do
 # (the same command line for qemu-pr-helper and prhd: -k SOCKET -f PIDFILE
-# -d) and wait until its socket and pidfile exist.  NAME labels it for
+# -d) and wait (up to 30 s) until its socket and pidfile exist.  NAME labels it for
 # helper_stop; the pidfile is /run/NAME.pid.
 helper_start() {
         name=$1
@@ -140,7 +171,8 @@ helper_start() {
         pidfile=/run/$name.pid
         rm -f "$pidfile"
         "$bin" -k "$sock" -f "$pidfile" -d || rig_die "$bin -k $sock -f $pidfile -d failed with $?"
-        for _ in $(seq 1 100); do
+        # generous: a loaded CI machine under software emulation is slow
+        for _ in $(seq 1 300); do
                 if [ -S "$sock" ] && [ -s "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
                         rig_log "$name ($bin) is pid $(cat "$pidfile") on $sock"
                         return 0
