@@ -10,7 +10,7 @@
 #
 #   vm-run.sh [-c CACHE] [-r RESULTS] [-s DIR]... [-t SECS] [-m MB] [-v] -- CMD [ARG]...
 #
-#   -c CACHE    where the initramfs is cached (default $PRH_VM_CACHE or ./vm-cache)
+#   -c CACHE    where the initramfs is cached (default $PRH_VM_CACHE or /var/tmp/prh-vm-cache)
 #   -r RESULTS  writable share, same path in the guest (default: a new dir in CACHE)
 #   -s DIR      share DIR read-only at the same path (repeat; e.g. source and build dir)
 #   -t SECS     kill the guest after SECS seconds (default 600) and fail
@@ -24,7 +24,7 @@
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
-cache=${PRH_VM_CACHE:-$PWD/vm-cache}
+cache=${PRH_VM_CACHE:-${TMPDIR:-/var/tmp}/prh-vm-cache}
 results=
 shares=
 timeout=600
