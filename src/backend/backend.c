@@ -34,7 +34,10 @@ int backend_new(const BackendConfig *config, Backend **ret) {
         if (config->want_multipath) {
                 r = mpath_new(config->verbose, &b->mpath);
                 if (r < 0) {
-                        log_notice_errno(r, "Multipath support not active (%m); serving plain SCSI devices only.");
+                        /* No device-mapper or no library at all is the common case of a host without
+                         * multipath: say so only with -v.  Anything else deserves attention. */
+                        log_full_errno(r == -ENOENT || r == -ELIBACC || r == -EOPNOTSUPP ? LOG_INFO : LOG_NOTICE, r,
+                                       "Multipath support not active (%m); serving plain SCSI devices only.");
                         b->mpath = NULL;
                 }
         }

@@ -171,8 +171,9 @@ int daemon_run(const DaemonConfig *config) {
         if (sc.max_connections > config->max_connections)
                 sc.max_connections = config->max_connections;
         if (sc.max_connections < config->max_connections)
-                log_warning("File descriptor limit allows only %u connections (--max-connections=%u).",
-                            sc.max_connections, config->max_connections);
+                log_full(config->max_connections_given ? LOG_WARNING : LOG_INFO,
+                         "File descriptor limit allows only %u connections (--max-connections=%u).",
+                         sc.max_connections, config->max_connections);
 
         r = server_run(&sc, on_ready, &ready);
         if (r >= 0)

@@ -22,6 +22,7 @@ typedef struct DaemonConfig {
         int verbose;                    /* reference "verbose": 0..3 */
         uint32_t sgio_timeout_ms;
         unsigned max_connections;
+        bool max_connections_given;     /* explicit: warn if the fd limit lowers it */
         unsigned max_requests;
         bool multipath;
 } DaemonConfig;

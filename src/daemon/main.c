@@ -34,6 +34,7 @@ static uid_t arg_uid;
 static gid_t arg_gid;
 static uint32_t arg_sgio_timeout_ms = DEFAULT_SGIO_TIMEOUT_MS;
 static unsigned arg_max_connections = DEFAULT_MAX_CONNECTIONS;
+static bool arg_max_connections_given;
 static unsigned arg_max_requests = DEFAULT_MAX_REQUESTS;
 static bool arg_multipath = true;
 
@@ -174,6 +175,7 @@ static int parse_argv(int argc, char *argv[]) {
                                 return -EINVAL;
                         }
                         arg_max_connections = u;
+                        arg_max_connections_given = true;
                         break;
                 case ARG_MAX_REQUESTS:
                         if (safe_atou32(optarg, &u) < 0 || u == 0 || u > 4096) {
@@ -231,6 +233,7 @@ int main(int argc, char *argv[]) {
                 .verbose = verbose,
                 .sgio_timeout_ms = arg_sgio_timeout_ms,
                 .max_connections = arg_max_connections,
+                .max_connections_given = arg_max_connections_given,
                 .max_requests = arg_max_requests,
                 .multipath = arg_multipath,
         };
