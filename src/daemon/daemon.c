@@ -153,6 +153,10 @@ int daemon_run(const DaemonConfig *config) {
                 .gid = config->gid_given ? config->gid : getgid(),
                 .keep_sys_admin = backend_multipath_active(backend),
         };
+        if (pr.keep_sys_admin && pr.change_id && pr.uid != 0)
+                log_warning("Multipath support is active but -u drops uid 0: libmpathpersist opens path devices "
+                            "itself and multipathd accepts keys only from root, so PR on multipath maps will fail. "
+                            "Run without -u, or with --no-multipath.");
         r = privileges_drop(&pr);
         if (r < 0)
                 goto finish_unlink;
