@@ -226,22 +226,30 @@ static int conn_execute(Server *s, Conn *c) {
         return r;
 }
 
+/*
+ * After sending or flushing a reply (r: 1 all sent, 0 rest buffered, -errno):
+ * true to go on reading; false once the connection waits for EPOLLOUT or is closed.
+ */
+static bool conn_written(Server *s, Conn *c, int r) {
+        if (r < 0) {
+                conn_log(s, r, "Unable to write to socket: %m");
+                conn_close(s, c, "write-error");
+                return false;
+        }
+        if (r == 0) {
+                if (conn_arm(s, c, EPOLLOUT) < 0)
+                        conn_close(s, c, "epoll-error");
+                return false;
+        }
+        return true;
+}
+
 /* Handle readiness on a connection.  Returns with the connection re-armed or freed. */
 static void conn_process(Server *s, Conn *c, uint32_t events) {
         int r;
 
-        if (c->out) {
-                r = conn_flush(c);
-                if (r < 0) {
-                        conn_log(s, r, "Unable to write to socket: %m");
-                        return conn_close(s, c, "write-error");
-                }
-                if (r == 0) {
-                        if (conn_arm(s, c, EPOLLOUT) < 0)
-                                return conn_close(s, c, "epoll-error");
-                        return;
-                }
-        }
+        if (c->out && !conn_written(s, c, conn_flush(c)))
+                return;
 
         for (;;) {
                 if (c->state == CONN_HANDSHAKE) {
@@ -333,15 +341,8 @@ static void conn_process(Server *s, Conn *c, uint32_t events) {
                 uint8_t *data = req->data;
                 r = conn_execute(s, c);
                 free(data);
-                if (r < 0) {
-                        conn_log(s, r, "Unable to write to socket: %m");
-                        return conn_close(s, c, "write-error");
-                }
-                if (r == 0) {
-                        if (conn_arm(s, c, EPOLLOUT) < 0)
-                                return conn_close(s, c, "epoll-error");
+                if (!conn_written(s, c, r))
                         return;
-                }
                 if (__atomic_load_n(&s->terminating, __ATOMIC_RELAXED))
                         return conn_close(s, c, "terminating");
                 /*
