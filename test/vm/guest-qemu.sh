@@ -25,19 +25,7 @@ shift 3
 
 nested_timeout=${PRH_NESTED_TIMEOUT:-900}
 
-# The outer guest's TCG CPU ("-cpu max") emulates AMD SVM, so KVM loads in
-# it: the nested guest then runs under KVM on the emulated SVM, one level
-# of binary translation instead of two (several times faster than TCG in
-# TCG).  PRH_NESTED_ACCEL=tcg forces pure emulation.
-accel=${PRH_NESTED_ACCEL:-}
-if [ -z "$accel" ]; then
-        accel=tcg
-        if grep -qw svm /proc/cpuinfo && modprobe kvm_amd 2>/dev/null && [ -c /dev/kvm ]; then
-                accel=kvm
-        elif grep -qw vmx /proc/cpuinfo && modprobe kvm_intel 2>/dev/null && [ -c /dev/kvm ]; then
-                accel=kvm
-        fi
-fi
+accel=$(rig_nested_accel)
 rig_log "nested guests use accel=$accel"
 
 t0=$(rig_uptime)

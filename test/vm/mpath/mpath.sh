@@ -318,17 +318,7 @@ if [ -n "$KERNEL" ] && [ -s "$NESTED_INITRD" ]; then
         mkdir -p "$out"
         before=$(grep -c "through libmpathpersist" "$results/prhd-mpath.log")
         ts=$(rig_uptime)
-        # As in test/vm/guest-qemu.sh: KVM on the outer guest's emulated SVM/VMX when it
-        # loads (one level of binary translation instead of two), else TCG.
-        accel=${PRH_NESTED_ACCEL:-}
-        if [ -z "$accel" ]; then
-                accel=tcg
-                if grep -qw svm /proc/cpuinfo && modprobe kvm_amd 2>/dev/null && [ -c /dev/kvm ]; then
-                        accel=kvm
-                elif grep -qw vmx /proc/cpuinfo && modprobe kvm_intel 2>/dev/null && [ -c /dev/kvm ]; then
-                        accel=kvm
-                fi
-        fi
+        accel=$(rig_nested_accel)
         rig_log "nested guest uses accel=$accel"
         timeout -k 5 "${PRH_MPATH_NESTED_TIMEOUT:-1200}" qemu-system-x86_64 \
                 -machine q35,accel="$accel" -cpu max -smp 1 -m 384 \
