@@ -174,7 +174,9 @@ check "READ KEYS, allocation length 10" "$(first "$(pr in 0 10)")" "$(first "$(d
 r=$(pr in 1)
 check_re "READ RESERVATION shows the holder" "$(printf '%s\n' "$r" | sed -n 2p)" "^resv gen=0x[0-9a-f]+ 0x$K type=1\$"
 r=$(pr in 3)
-check_re "READ FULL STATUS: 2 descriptors, SAS transport IDs" "$(first "$r")" "len=104 data=.{16}0000000000${K}.*06000000${RIG_INI_WWN_A#naa.}.*06000000${RIG_INI_WWN_B#naa.}"
+# The library registers the paths in parallel: the descriptors come in either order.
+check_re "READ FULL STATUS: 2 descriptors, nexus A's SAS transport ID" "$(first "$r")" "len=104 data=.{16}0000000000${K}.*06000000${RIG_INI_WWN_A#naa.}"
+check_re "READ FULL STATUS: nexus B's SAS transport ID" "$(first "$r")" "len=104 data=.*06000000${RIG_INI_WWN_B#naa.}"
 check_re "REPORT CAPABILITIES" "$(first "$(pr in 2)")" "^status=0x00 sense=0/00/00 len=8 data=0008"
 
 # PREEMPT: nexus B changes its key (another host's key), A's key preempts it
