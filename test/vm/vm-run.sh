@@ -140,7 +140,7 @@ timeout -k 5 "$timeout" qemu-system-x86_64 \
         -nodefaults -no-user-config -display none -no-reboot \
         -chardev file,id=con,path="$log" -serial chardev:con \
         -kernel "$kernel" -initrd "$initrd" \
-        -append "console=ttyS0 panic=-1 quiet loglevel=4 rdinit=/init prh.results=$results$cmdline_shares" \
+        -append "console=ttyS0 panic=-1 softlockup_panic=1 quiet loglevel=4 rdinit=/init prh.results=$results$cmdline_shares" \
         -fsdev local,id=r,path=/,security_model=none,readonly=on,multidevs=remap \
         -device virtio-9p-pci,fsdev=r,mount_tag=hostroot \
         -fsdev local,id=w,path="$results",security_model=none,multidevs=remap \
