@@ -488,8 +488,9 @@ static void test_daemon(void) {
                 CHECK_EQ(helper_run(&h, &s, 5000), 0);
         }
         if (is_ref) {
-                /* Reference bug 7.18: the parent returns before the pidfile exists. */
-                for (int i = 0; i < 200 && !(path_exists(h.pidfile) && socket_is_live(h.sock)); i++)
+                /* Reference bug 7.18: the parent returns before the pidfile exists (or is written:
+                 * the file is created, locked, truncated and only then written). */
+                for (int i = 0; i < 200 && !(read_pid(h.pidfile) > 0 && socket_is_live(h.sock)); i++)
                         sleep_ms(10);
         } else {
                 /* Deliberate fix: both exist when the parent returns. */
