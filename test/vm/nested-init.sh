@@ -21,9 +21,23 @@ mount -t devtmpfs devtmpfs /dev
 mount -t tmpfs tmpfs /tmp
 echo 1 > /proc/sys/kernel/printk
 
+# poweroff -f does not wait for the serial line: what user space wrote last
+# may still sit in the tty buffer and be lost.  Wait until the UART's
+# transmit counter stops moving (at most about 5 s) before powering off.
+power_off() {
+        prev=
+        for _ in $(seq 1 50); do
+                tx=$(sed -n 's/^0:.* tx:\([0-9]*\).*/\1/p' /proc/tty/driver/serial 2>/dev/null)
+                [ -n "$tx" ] && [ "$tx" = "$prev" ] && break
+                prev=$tx
+                sleep 0.1
+        done
+        poweroff -f
+}
+
 fail() {
         echo "@@FATAL $*"
-        poweroff -f
+        power_off
 }
 
 while read -r m; do
@@ -108,4 +122,4 @@ t ro-reserve sg_persist -n --out --reserve --param-rk=$KC --prout-type=1 $SG2
 t ro-read-keys-rw sg_persist -n --in --read-keys $A
 
 echo "@@DONE after $(cut -d' ' -f1 /proc/uptime)s"
-poweroff -f
+power_off

@@ -93,16 +93,20 @@ qemu)
         # fast but not fully reliable: now and then a nested guest dies or an outer
         # vCPU locks up (softlockup_panic then ends the outer guest).  Such a run is
         # retried once, saying so; a real difference between the helpers fails both.
-        for attempt in 1 2; do
+        attempts=${PRH_RIG_ATTEMPTS:-2}
+        for attempt in $(seq 1 "$attempts"); do
                 rc=0
-                [ "$attempt" -eq 2 ] && find "$results" -mindepth 1 -delete
+                [ "$attempt" -gt 1 ] && find "$results" -mindepth 1 -delete
+                # the outer guest starts its command with an empty environment:
+                # pass the nested guests' settings on explicitly
                 "$here/vm-run.sh" -c "$cache" -s "$src" -s "$build" -r "$results" -m 2048 \
                         -t "${PRH_RIG_TIMEOUT:-600}" -- \
+                        env "PRH_NESTED_ACCEL=${PRH_NESTED_ACCEL:-}" "PRH_NESTED_SERIAL=${PRH_NESTED_SERIAL:-0}" \
                         "$here/guest-qemu.sh" "$results" "$kernel" "$initrd" "$@" || rc=$?
                 # compare and report on the host, also after a failed run (partial results)
                 "$here/qemu-report.sh" "$results" || rc=1
                 [ "$rc" -eq 0 ] && break
-                [ "$attempt" -eq 1 ] && echo "run-rig: attempt 1 failed (exit $rc); retrying once (nested KVM on emulated SVM is flaky)"
+                [ "$attempt" -lt "$attempts" ] && echo "run-rig: attempt $attempt failed (exit $rc); retrying once (nested KVM on emulated SVM is flaky)"
         done
         exit "$rc"
         ;;
