@@ -11,11 +11,13 @@
 #   busybox-static    the guests' initramfs
 #   sg3-utils         sg_persist
 #   libiscsi-bin      iscsi-test-cu
+#   open-iscsi        iscsid, iscsiadm: the kernel initiator's logins to LIO's
+#                     iSCSI target in the matrix (guest-matrix.sh, iscsi-lib.sh)
 #   multipath-tools, udev   the multipath scenario (test/vm/mpath)
 #   kmod, cpio        modinfo and the initramfs archive
 set -eu
 
-packages="qemu-system-x86 linux-image-amd64 busybox-static sg3-utils libiscsi-bin multipath-tools udev kmod cpio"
+packages="qemu-system-x86 linux-image-amd64 busybox-static sg3-utils libiscsi-bin open-iscsi multipath-tools udev kmod cpio"
 
 missing=
 for p in $packages; do
