@@ -3,8 +3,12 @@
  * pr-matrix: the persistent-reservation scenario matrix of the VM rig.
  *
  * Runs inside the outer rig guest, against a real LIO logical unit seen
- * through two tcm_loop I_T nexuses (A and B: two hosts of a cluster).  Each
- * scenario is a fixed sequence of steps; it is run once per path:
+ * through two I_T nexuses (A and B: two hosts of a cluster).  The fabric is
+ * tcm_loop (two target ports, one initiator each), or with --iscsi LIO's
+ * iSCSI target on 127.0.0.1 logged in to by the kernel's initiator under
+ * two initiator names (guest-matrix.sh and iscsi-lib.sh set it up).  Each
+ * scenario runs on one fabric; tcm_loop is the main one.
+ * Each scenario is a fixed sequence of steps; it is run once per path:
  *
  *   direct            SG_IO on the block device, as sg_persist would
  *   <name>=<socket>   through a helper (qemu-pr-helper, prhd) over its real
@@ -12,9 +16,11 @@
  *
  * and every path starts from a freshly created LU (no registrations, no
  * reservation, PRgeneration 0): the LU is torn down and created again in
- * configfs before each run.  Every reply (status, 96 sense bytes, PR IN
- * data) of every step must be equal on all paths, and key steps must have
- * the outcome SPC-4 prescribes (so a rig where nothing works cannot pass).
+ * configfs before each run (over iSCSI, the LU behind LUN 0 is replaced
+ * while the sessions stay logged in).  Every reply (status, 96 sense
+ * bytes, PR IN data) of every step must be equal on all paths, and key
+ * steps must have the outcome SPC-4 prescribes (so a rig where nothing
+ * works cannot pass).
  * WRITE/READ steps always go directly to the device: they show that a
  * reservation made through a helper is enforced on the other nexus.
  *
@@ -25,6 +31,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <glob.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -54,6 +61,11 @@
 #define KBAD 0xdead0000000000ffull
 
 enum { NX_A, NX_B };
+
+typedef enum Fabric {
+        FABRIC_LOOP,                    /* tcm_loop: LIO's in-kernel loopback ports */
+        FABRIC_ISCSI,                   /* LIO's iSCSI target + the kernel's initiator over TCP */
+} Fabric;
 
 typedef enum PathKind {
         PATH_DIRECT,
@@ -97,7 +109,11 @@ typedef struct Step {
 typedef struct Ctx {
         /* configuration */
         const char *cfs;                /* /sys/kernel/config/target */
+        Fabric fabric;
         const char *port[2];            /* tcm_loop target WWNs of nexus A and B */
+        const char *iscsi_tpg;          /* iSCSI: the TPG's configfs directory */
+        const char *initiator[2];       /* iSCSI: initiator names of nexus A and B */
+        const char *backstore;          /* fileio_N/diskN under core/ */
         const char *lu_file;
         Path paths[MAX_PATHS];
         int n_paths;
@@ -110,7 +126,7 @@ typedef struct Ctx {
         int fd_ro;                      /* O_RDONLY fd of A */
         char dev[2][300];
         uint16_t rtpi[2];               /* relative target port ids of the two ports */
-        uint64_t sas[2];                /* initiator SAS addresses of the two nexuses */
+        uint64_t sas[2];                /* tcm_loop: initiator SAS addresses of the two nexuses */
 
         /* per scenario */
         Step steps[MAX_STEPS];
@@ -125,6 +141,7 @@ typedef struct Scenario {
         const char *name;
         const char *what;
         void (*run)(Ctx *c);
+        Fabric fabric;                  /* the one it runs on */
 } Scenario;
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -189,21 +206,6 @@ static int read_line(const char *path, char *buf, size_t size) {
         return 0;
 }
 
-static bool dir_is_empty(const char *path) {
-        DIR *d = opendir(path);
-        if (!d)
-                return true;
-        struct dirent *de;
-        bool empty = true;
-        while ((de = readdir(d)))
-                if (de->d_name[0] != '.') {
-                        empty = false;
-                        break;
-                }
-        closedir(d);
-        return empty;
-}
-
 static void close_devs(Ctx *c) {
         for (int i = 0; i < 2; i++)
                 if (c->fd[i] >= 0) {
@@ -216,25 +218,63 @@ static void close_devs(Ctx *c) {
         }
 }
 
+/* Remove the symbolic links in a configfs directory (LUN mappings). */
+static void unlink_links(const char *dir) {
+        DIR *d = opendir(dir);
+        if (!d) {
+                if (errno == ENOENT)
+                        return;
+                die("opendir %s: %m", dir);
+        }
+        struct dirent *de;
+        while ((de = readdir(d)))
+                if (de->d_type == DT_LNK && unlinkat(dirfd(d), de->d_name, 0) < 0)
+                        die("unlink %s/%s: %m", dir, de->d_name);
+        closedir(d);
+}
+
+static void rmdir_if_there(const char *path) {
+        if (rmdir(path) < 0 && errno != ENOENT)
+                die("rmdir %s: %m", path);
+}
+
 static void lu_destroy(Ctx *c) {
-        char p[512];
+        char p[512], addr[2][64] = { "", "" };
 
         close_devs(c);
-        for (int i = 0; i < 2; i++) {
-                snprintf(p, sizeof p, "%s/loopback/%s/tpgt_1/lun/lun_0/disk0", c->cfs, c->port[i]);
-                if (unlink(p) < 0 && errno != ENOENT)
-                        die("unlink %s: %m", p);
-                snprintf(p, sizeof p, "%s/loopback/%s/tpgt_1/lun/lun_0", c->cfs, c->port[i]);
-                if (rmdir(p) < 0 && errno != ENOENT)
-                        die("rmdir %s: %m", p);
+        if (c->fabric == FABRIC_LOOP)
+                for (int i = 0; i < 2; i++) {
+                        snprintf(p, sizeof p, "%s/loopback/%s/tpgt_1/address", c->cfs, c->port[i]);
+                        if (read_line(p, addr[i], sizeof addr[i]) < 0)
+                                die("read %s: %m", p);
+                        snprintf(p, sizeof p, "%s/loopback/%s/tpgt_1/lun/lun_0", c->cfs, c->port[i]);
+                        unlink_links(p);
+                        rmdir_if_there(p);
+                }
+        else {
+                /* the ACLs' mappings first: they hold the TPG's LUN */
+                for (int i = 0; i < 2; i++) {
+                        snprintf(p, sizeof p, "%s/acls/%s/lun_0", c->iscsi_tpg, c->initiator[i]);
+                        unlink_links(p);
+                        rmdir_if_there(p);
+                }
+                snprintf(p, sizeof p, "%s/lun/lun_0", c->iscsi_tpg);
+                unlink_links(p);
+                rmdir_if_there(p);
         }
-        snprintf(p, sizeof p, "%s/core/fileio_0/disk0", c->cfs);
-        if (rmdir(p) < 0 && errno != ENOENT)
-                die("rmdir %s: %m", p);
-        for (int i = 0; i < 1000 && !dir_is_empty("/sys/class/scsi_disk"); i++)
-                sleep_ms(10);
-        if (!dir_is_empty("/sys/class/scsi_disk"))
-                die("SCSI disks still present 10 s after removing the LU");
+        snprintf(p, sizeof p, "%s/core/%s", c->cfs, c->backstore);
+        rmdir_if_there(p);
+        /* tcm_loop removes the SCSI devices: the next LU must not find the
+         * old ones.  (Over iSCSI the initiator is not told; its disks stay.) */
+        for (int i = 0; i < 2; i++) {
+                if (!addr[i][0])
+                        continue;
+                snprintf(p, sizeof p, "/sys/class/scsi_device/%s:0", addr[i]);
+                for (int t = 0; t < 1000 && access(p, F_OK) == 0; t++)
+                        sleep_ms(10);
+                if (access(p, F_OK) == 0)
+                        die("SCSI device %s:0 still present 10 s after removing the LU", addr[i]);
+        }
 }
 
 /* The one entry of a sysfs directory (block/ or scsi_generic/ of a device). */
@@ -254,42 +294,98 @@ static int only_entry(const char *dir, char *buf, size_t size) {
         return r;
 }
 
+/* The disk (LUN 0) of the iSCSI session of initiator name ini, as "sdX". */
+static int iscsi_session_disk(const char *ini, char *buf, size_t size) {
+        glob_t g;
+        int r = -ENOENT;
+
+        if (glob("/sys/class/iscsi_session/session*", 0, NULL, &g) != 0)
+                return -ENOENT;
+        for (size_t i = 0; i < g.gl_pathc && r < 0; i++) {
+                char p[512], name[256];
+                snprintf(p, sizeof p, "%s/initiatorname", g.gl_pathv[i]);
+                if (read_line(p, name, sizeof name) < 0 || strcmp(name, ini) != 0)
+                        continue;
+                glob_t b;
+                snprintf(p, sizeof p, "%s/device/target*/*:*:*:0/block/*", g.gl_pathv[i]);
+                if (glob(p, 0, NULL, &b) == 0) {
+                        const char *slash = strrchr(b.gl_pathv[0], '/');
+                        snprintf(buf, size, "%s", slash + 1);
+                        r = 0;
+                }
+                globfree(&b);
+        }
+        globfree(&g);
+        return r;
+}
+
 static void sgio_inquiry_rtpi(Ctx *c, int nx);
 
 static void lu_create(Ctx *c) {
-        char p[512], v[256];
+        char p[512], v[256], serial[32];
+        unsigned idx = 0;
 
-        snprintf(p, sizeof p, "%s/core/fileio_0/disk0", c->cfs);
+        /* a unit serial per backstore (5052480000000001 for fileio_0, as
+         * rig-lib.sh gives it), so two LUs of the guest never share an identity */
+        if (sscanf(c->backstore, "fileio_%u/", &idx) != 1)
+                die("backstore '%s' is not fileio_N/...", c->backstore);
+        snprintf(serial, sizeof serial, "50524800000000%02x", idx + 1);
+        snprintf(p, sizeof p, "%s/core/%s", c->cfs, c->backstore);
         if (mkdir(p, 0755) < 0)
                 die("mkdir %s: %m", p);
-        snprintf(p, sizeof p, "%s/core/fileio_0/disk0/control", c->cfs);
+        snprintf(p, sizeof p, "%s/core/%s/control", c->cfs, c->backstore);
         snprintf(v, sizeof v, "fd_dev_name=%s,fd_dev_size=%u", c->lu_file, 16u << 20);
         if (write_file(p, v) < 0)
                 die("write %s: %m", p);
-        snprintf(p, sizeof p, "%s/core/fileio_0/disk0/wwn/vpd_unit_serial", c->cfs);
-        if (write_file(p, "5052480000000001") < 0)
+        snprintf(p, sizeof p, "%s/core/%s/wwn/vpd_unit_serial", c->cfs, c->backstore);
+        if (write_file(p, serial) < 0)
                 die("write %s: %m", p);
-        snprintf(p, sizeof p, "%s/core/fileio_0/disk0/enable", c->cfs);
+        snprintf(p, sizeof p, "%s/core/%s/enable", c->cfs, c->backstore);
         if (write_file(p, "1") < 0)
                 die("enable the backstore: %m");
-        for (int i = 0; i < 2; i++) {
-                snprintf(p, sizeof p, "%s/loopback/%s/tpgt_1/lun/lun_0", c->cfs, c->port[i]);
+        snprintf(v, sizeof v, "%s/core/%s", c->cfs, c->backstore);
+        if (c->fabric == FABRIC_LOOP)
+                for (int i = 0; i < 2; i++) {
+                        snprintf(p, sizeof p, "%s/loopback/%s/tpgt_1/lun/lun_0", c->cfs, c->port[i]);
+                        if (mkdir(p, 0755) < 0)
+                                die("mkdir %s: %m", p);
+                        snprintf(p, sizeof p, "%s/loopback/%s/tpgt_1/lun/lun_0/disk0", c->cfs, c->port[i]);
+                        if (symlink(v, p) < 0)
+                                die("symlink %s: %m", p);
+                }
+        else {
+                /* LUN 0 of the TPG, mapped as LUN 0 into both initiators'
+                 * ACLs: the running sessions see it at once, without a
+                 * rescan by the initiator and without a unit attention */
+                snprintf(p, sizeof p, "%s/lun/lun_0", c->iscsi_tpg);
                 if (mkdir(p, 0755) < 0)
                         die("mkdir %s: %m", p);
-                snprintf(v, sizeof v, "%s/core/fileio_0/disk0", c->cfs);
-                snprintf(p, sizeof p, "%s/loopback/%s/tpgt_1/lun/lun_0/disk0", c->cfs, c->port[i]);
+                snprintf(p, sizeof p, "%s/lun/lun_0/disk", c->iscsi_tpg);
                 if (symlink(v, p) < 0)
                         die("symlink %s: %m", p);
+                snprintf(v, sizeof v, "%s/lun/lun_0", c->iscsi_tpg);
+                for (int i = 0; i < 2; i++) {
+                        snprintf(p, sizeof p, "%s/acls/%s/lun_0", c->iscsi_tpg, c->initiator[i]);
+                        if (mkdir(p, 0755) < 0)
+                                die("mkdir %s: %m", p);
+                        snprintf(p, sizeof p, "%s/acls/%s/lun_0/lun", c->iscsi_tpg, c->initiator[i]);
+                        if (symlink(v, p) < 0)
+                                die("symlink %s: %m", p);
+                }
         }
         for (int i = 0; i < 2; i++) {
                 char addr[64], dir[256], name[256];
-                snprintf(p, sizeof p, "%s/loopback/%s/tpgt_1/address", c->cfs, c->port[i]);
-                if (read_line(p, addr, sizeof addr) < 0)
-                        die("read %s: %m", p);
-                snprintf(dir, sizeof dir, "/sys/class/scsi_device/%s:0/device/block", addr);
                 int r = -ENOENT;
+                if (c->fabric == FABRIC_LOOP) {
+                        snprintf(p, sizeof p, "%s/loopback/%s/tpgt_1/address", c->cfs, c->port[i]);
+                        if (read_line(p, addr, sizeof addr) < 0)
+                                die("read %s: %m", p);
+                        snprintf(dir, sizeof dir, "/sys/class/scsi_device/%s:0/device/block", addr);
+                } else
+                        snprintf(dir, sizeof dir, "the iSCSI session of %s", c->initiator[i]);
                 for (int t = 0; t < 1000; t++) {
-                        r = only_entry(dir, name, sizeof name);
+                        r = c->fabric == FABRIC_LOOP ? only_entry(dir, name, sizeof name)
+                                                     : iscsi_session_disk(c->initiator[i], name, sizeof name);
                         if (r == 0) {
                                 snprintf(c->dev[i], sizeof c->dev[i], "/dev/%s", name);
                                 c->fd[i] = open(c->dev[i], O_RDWR | O_CLOEXEC);
@@ -300,12 +396,16 @@ static void lu_create(Ctx *c) {
                         sleep_ms(10);
                 }
                 if (c->fd[i] < 0)
-                        die("no usable block device for %s (%s): %s", c->port[i], dir, strerror(-r));
-                snprintf(p, sizeof p, "%s/loopback/%s/tpgt_1/nexus", c->cfs, c->port[i]);
-                if (read_line(p, v, sizeof v) < 0 || strncmp(v, "naa.", 4) != 0)
-                        die("cannot read the initiator WWN of %s", c->port[i]);
-                c->sas[i] = strtoull(v + 4, NULL, 16);
+                        die("no usable block device for nexus %c (%s): %s", "AB"[i], dir, strerror(-r));
+                if (c->fabric == FABRIC_LOOP) {
+                        snprintf(p, sizeof p, "%s/loopback/%s/tpgt_1/nexus", c->cfs, c->port[i]);
+                        if (read_line(p, v, sizeof v) < 0 || strncmp(v, "naa.", 4) != 0)
+                                die("cannot read the initiator WWN of %s", c->port[i]);
+                        c->sas[i] = strtoull(v + 4, NULL, 16);
+                }
         }
+        if (c->fabric == FABRIC_ISCSI && strcmp(c->dev[NX_A], c->dev[NX_B]) == 0)
+                die("nexus A and B are both %s", c->dev[NX_A]);
         c->fd_ro = open(c->dev[NX_A], O_RDONLY | O_CLOEXEC);
         if (c->fd_ro < 0)
                 die("open %s read-only: %m", c->dev[NX_A]);
@@ -670,13 +770,12 @@ static void preempt(Ctx *c, uint8_t sa) {
 static void sc_preempt(Ctx *c) { preempt(c, PRE); }
 
 /*
- * PREEMPT AND ABORT.  Only its refusals are run: a PREEMPT AND ABORT that
- * LIO accepts deadlocks the device in Debian 12's kernel (6.1) with
- * tcm_loop: core_scsi3_pro_preempt() -> core_tmr_lun_reset() flushes the
- * device's submission work, from inside that very work item
+ * PREEMPT AND ABORT's refusals, on tcm_loop.  A PREEMPT AND ABORT that LIO
+ * accepts deadlocks the device in Debian 12's kernel (6.1) when it came
+ * through tcm_loop: core_scsi3_pro_preempt() -> core_tmr_lun_reset()
+ * flushes the device's submission work, from inside that very work item
  * (target_queued_submit_work), and the LU never answers again; direct
- * SG_IO hangs the same way.  The checks that come before the abort are
- * reached through the helpers and compared like everything else.
+ * SG_IO hangs the same way.
  */
 static void sc_preempt_abort(Ctx *c) {
         pr_out(c, NX_A, REG, 0, 0, KA, 0, E_GOOD);
@@ -747,27 +846,27 @@ static void sc_read_only_fd(Ctx *c) {
 }
 
 static const Scenario scenarios[] = {
-        { "register", "REGISTER: new key, wrong current key, key change, APTPL, unregister", sc_register },
-        { "register-ignore", "REGISTER AND IGNORE EXISTING KEY", sc_register_ignore },
-        { "reserve-we", "RESERVE Write Exclusive; WRITE/READ from both nexuses; RELEASE", sc_reserve_we },
-        { "reserve-ea", "RESERVE Exclusive Access", sc_reserve_ea },
-        { "reserve-we-ro", "RESERVE Write Exclusive - Registrants Only", sc_reserve_we_ro },
-        { "reserve-ea-ro", "RESERVE Exclusive Access - Registrants Only", sc_reserve_ea_ro },
-        { "reserve-we-ar", "RESERVE Write Exclusive - All Registrants", sc_reserve_we_ar },
-        { "reserve-ea-ar", "RESERVE Exclusive Access - All Registrants", sc_reserve_ea_ar },
-        { "read-keys", "READ KEYS, also with short allocation lengths", sc_read_keys },
-        { "read-reservation", "READ RESERVATION, none and held, short allocation", sc_read_reservation },
-        { "report-capabilities", "REPORT CAPABILITIES before and after APTPL", sc_report_capabilities },
-        { "read-full-status", "READ FULL STATUS with transport IDs, truncated", sc_read_full_status },
-        { "release", "RELEASE: wrong key, wrong type, by a non-holder, unit attentions", sc_release },
-        { "clear", "CLEAR and the unit attention it leaves", sc_clear },
-        { "preempt", "PREEMPT the holder and a registrant", sc_preempt },
-        { "preempt-abort", "PREEMPT AND ABORT refusals (success deadlocks LIO in 6.1)", sc_preempt_abort },
-        { "register-move", "REGISTER AND MOVE to the other nexus (SAS transport ID)", sc_register_move },
-        { "conflict-wrong-key", "RESERVE/REGISTER/CLEAR/PREEMPT with a wrong key", sc_wrong_key },
-        { "conflict-non-registrant", "RESERVE and friends from a non-registrant", sc_non_registrant },
-        { "conflict-write", "WRITE from the other nexus under Write Exclusive", sc_write_conflict },
-        { "read-only-fd", "PR OUT with an O_RDONLY fd (helpers only)", sc_read_only_fd },
+        { "register", "REGISTER: new key, wrong current key, key change, APTPL, unregister", sc_register, FABRIC_LOOP },
+        { "register-ignore", "REGISTER AND IGNORE EXISTING KEY", sc_register_ignore, FABRIC_LOOP },
+        { "reserve-we", "RESERVE Write Exclusive; WRITE/READ from both nexuses; RELEASE", sc_reserve_we, FABRIC_LOOP },
+        { "reserve-ea", "RESERVE Exclusive Access", sc_reserve_ea, FABRIC_LOOP },
+        { "reserve-we-ro", "RESERVE Write Exclusive - Registrants Only", sc_reserve_we_ro, FABRIC_LOOP },
+        { "reserve-ea-ro", "RESERVE Exclusive Access - Registrants Only", sc_reserve_ea_ro, FABRIC_LOOP },
+        { "reserve-we-ar", "RESERVE Write Exclusive - All Registrants", sc_reserve_we_ar, FABRIC_LOOP },
+        { "reserve-ea-ar", "RESERVE Exclusive Access - All Registrants", sc_reserve_ea_ar, FABRIC_LOOP },
+        { "read-keys", "READ KEYS, also with short allocation lengths", sc_read_keys, FABRIC_LOOP },
+        { "read-reservation", "READ RESERVATION, none and held, short allocation", sc_read_reservation, FABRIC_LOOP },
+        { "report-capabilities", "REPORT CAPABILITIES before and after APTPL", sc_report_capabilities, FABRIC_LOOP },
+        { "read-full-status", "READ FULL STATUS with transport IDs, truncated", sc_read_full_status, FABRIC_LOOP },
+        { "release", "RELEASE: wrong key, wrong type, by a non-holder, unit attentions", sc_release, FABRIC_LOOP },
+        { "clear", "CLEAR and the unit attention it leaves", sc_clear, FABRIC_LOOP },
+        { "preempt", "PREEMPT the holder and a registrant", sc_preempt, FABRIC_LOOP },
+        { "preempt-abort", "PREEMPT AND ABORT refusals (success deadlocks LIO in 6.1)", sc_preempt_abort, FABRIC_LOOP },
+        { "register-move", "REGISTER AND MOVE to the other nexus (SAS transport ID)", sc_register_move, FABRIC_LOOP },
+        { "conflict-wrong-key", "RESERVE/REGISTER/CLEAR/PREEMPT with a wrong key", sc_wrong_key, FABRIC_LOOP },
+        { "conflict-non-registrant", "RESERVE and friends from a non-registrant", sc_non_registrant, FABRIC_LOOP },
+        { "conflict-write", "WRITE from the other nexus under Write Exclusive", sc_write_conflict, FABRIC_LOOP },
+        { "read-only-fd", "PR OUT with an O_RDONLY fd (helpers only)", sc_read_only_fd, FABRIC_LOOP },
 };
 
 /* ---- comparing and reporting ---------------------------------------------- */
@@ -967,9 +1066,55 @@ static void run_scenario(Ctx *c, const Scenario *sc) {
 
 static void usage(void) {
         fputs("usage: pr-matrix [--configfs DIR] [--port-a WWN] [--port-b WWN] [--lu-file FILE]\n"
-              "                 [--helper NAME=SOCKET]... [--only NAME[,NAME...]] [--log FILE] [--list]\n",
+              "                 [--iscsi TPG-DIR --initiator-a IQN --initiator-b IQN] [--backstore fileio_N/diskN]\n"
+              "                 [--helper NAME=SOCKET]... [--only NAME[,NAME...]] [--log FILE] [--list]\n"
+              "\n"
+              "Without --iscsi: the LU on two tcm_loop ports (--port-a/-b) and the scenarios for tcm_loop.\n"
+              "With --iscsi: the LU behind LUN 0 of that iSCSI TPG (configfs), reached through the\n"
+              "sessions of the two initiator names, and the scenarios for iSCSI.\n"
+              "--list prints the scenarios the other options select, and runs nothing.\n",
               stderr);
         exit(2);
+}
+
+static const char *fabric_name(Fabric f) {
+        return f == FABRIC_ISCSI ? "iscsi" : "loop";
+}
+
+/* Is scenario sc among the comma-separated names in only (NULL: all)? */
+static bool name_listed(const char *only, const char *name) {
+        size_t l = strlen(name);
+        for (const char *p = only; p && *p;) {
+                if (strncmp(p, name, l) == 0 && (p[l] == ',' || p[l] == 0))
+                        return true;
+                p = strchr(p, ',');
+                if (p)
+                        p++;
+        }
+        return false;
+}
+
+static bool scenario_selected(const Scenario *sc, Fabric fabric, const char *only) {
+        return sc->fabric == fabric && (!only || name_listed(only, sc->name));
+}
+
+/* Every name in only must be a scenario (of either fabric): a typo must not
+ * select nothing and pass. */
+static void check_only(const char *only) {
+        char name[64];
+        for (const char *p = only; p && *p;) {
+                size_t l = strcspn(p, ",");
+                snprintf(name, sizeof name, "%.*s", (int) l, p);
+                bool known = false;
+                for (size_t i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++)
+                        if (strcmp(scenarios[i].name, name) == 0)
+                                known = true;
+                if (!known)
+                        die("--only: no scenario named '%s' (--list shows them)", name);
+                p += l;
+                if (*p)
+                        p++;
+        }
 }
 
 int main(int argc, char **argv) {
@@ -982,10 +1127,16 @@ int main(int argc, char **argv) {
                 { "only", required_argument, NULL, 'o' },
                 { "log", required_argument, NULL, 'l' },
                 { "list", no_argument, NULL, 'L' },
+                { "iscsi", required_argument, NULL, 'I' },
+                { "initiator-a", required_argument, NULL, 'A' },
+                { "initiator-b", required_argument, NULL, 'B' },
+                { "backstore", required_argument, NULL, 's' },
                 {},
         };
         static Ctx ctx = {
                 .cfs = "/sys/kernel/config/target",
+                .fabric = FABRIC_LOOP,
+                .backstore = "fileio_0/disk0",
                 .port = { "naa.5001405000000a01", "naa.5001405000000a02" },
                 .lu_file = "/run/prh-lu0.img",
                 .fd = { -1, -1 },
@@ -993,6 +1144,7 @@ int main(int argc, char **argv) {
         };
         Ctx *c = &ctx;
         const char *only = NULL, *log_path = NULL;
+        bool list = false;
         int o;
 
         setvbuf(stdout, NULL, _IOLBF, 0);
@@ -1006,10 +1158,14 @@ int main(int argc, char **argv) {
                 case 'f': c->lu_file = optarg; break;
                 case 'o': only = optarg; break;
                 case 'l': log_path = optarg; break;
-                case 'L':
-                        for (size_t i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++)
-                                printf("%-24s %s\n", scenarios[i].name, scenarios[i].what);
-                        return 0;
+                case 'L': list = true; break;
+                case 'I':
+                        c->fabric = FABRIC_ISCSI;
+                        c->iscsi_tpg = optarg;
+                        break;
+                case 'A': c->initiator[0] = optarg; break;
+                case 'B': c->initiator[1] = optarg; break;
+                case 's': c->backstore = optarg; break;
                 case 'H': {
                         char *eq = strchr(optarg, '=');
                         if (!eq || eq == optarg || c->n_paths >= MAX_PATHS)
@@ -1031,6 +1187,16 @@ int main(int argc, char **argv) {
         }
         if (optind != argc)
                 usage();
+        if (c->fabric == FABRIC_ISCSI && (!c->initiator[0] || !c->initiator[1]))
+                die("--iscsi needs --initiator-a and --initiator-b");
+        check_only(only);
+        if (list) {
+                for (size_t i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++)
+                        if (scenario_selected(&scenarios[i], c->fabric, only))
+                                printf("%-26s %-6s %s\n", scenarios[i].name, fabric_name(c->fabric),
+                                       scenarios[i].what);
+                return 0;
+        }
         if (log_path) {
                 c->log = fopen(log_path, "we");
                 if (!c->log)
@@ -1038,7 +1204,7 @@ int main(int argc, char **argv) {
                 setvbuf(c->log, NULL, _IOLBF, 0);
         }
 
-        printf("pr-matrix: %d paths:", c->n_paths);
+        printf("pr-matrix: fabric %s, LU %s, %d paths:", fabric_name(c->fabric), c->backstore, c->n_paths);
         for (int p = 0; p < c->n_paths; p++)
                 printf(" %s%s%s", c->paths[p].name, c->paths[p].socket ? "=" : "",
                        c->paths[p].socket ? c->paths[p].socket : "");
@@ -1048,20 +1214,8 @@ int main(int argc, char **argv) {
         double t0 = now();
         int n_run = 0;
         for (size_t i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++) {
-                if (only) {
-                        size_t l = strlen(scenarios[i].name);
-                        const char *p = only;
-                        bool hit = false;
-                        while (p && *p) {
-                                if (strncmp(p, scenarios[i].name, l) == 0 && (p[l] == ',' || p[l] == 0))
-                                        hit = true;
-                                p = strchr(p, ',');
-                                if (p)
-                                        p++;
-                        }
-                        if (!hit)
-                                continue;
-                }
+                if (!scenario_selected(&scenarios[i], c->fabric, only))
+                        continue;
                 run_scenario(c, &scenarios[i]);
                 n_run++;
         }
@@ -1077,7 +1231,7 @@ int main(int argc, char **argv) {
         if (c->log)
                 fclose(c->log);
         if (n_run == 0) {
-                fprintf(stderr, "pr-matrix: no scenario matched '%s'\n", only ? only : "");
+                fprintf(stderr, "pr-matrix: no %s scenario matched '%s'\n", fabric_name(c->fabric), only ? only : "");
                 return 1;
         }
         return c->n_mismatch || c->n_expect_fail || c->n_errors ? 1 : 0;
