@@ -7,7 +7,9 @@
  * tcm_loop (two target ports, one initiator each), or with --iscsi LIO's
  * iSCSI target on 127.0.0.1 logged in to by the kernel's initiator under
  * two initiator names (guest-matrix.sh and iscsi-lib.sh set it up).  Each
- * scenario runs on one fabric; tcm_loop is the main one.
+ * scenario runs on one fabric: tcm_loop is the main one; the successful
+ * PREEMPT AND ABORT runs over iSCSI because in Linux 6.1 it deadlocks LIO's
+ * LU when the command came through tcm_loop (see sc_preempt_abort()).
  * Each scenario is a fixed sequence of steps; it is run once per path:
  *
  *   direct            SG_IO on the block device, as sg_persist would
@@ -89,15 +91,29 @@ typedef struct Reply {
         uint8_t data[DATA_MAX];
 } Reply;
 
+typedef enum ExpectData {
+        DATA_UNCHECKED,
+        DATA_KEYS,                      /* READ KEYS: n_keys keys, the first one first_key */
+        DATA_HOLDER,                    /* READ RESERVATION: n_keys (0/1) holders, key first_key, type */
+} ExpectData;
+
 typedef struct Expect {
         int status;                     /* -1: not checked */
         int key, asc, ascq;             /* -1: not checked */
+        ExpectData data;
+        unsigned n_keys;
+        uint64_t first_key;
+        uint8_t type;
 } Expect;
 
-#define E_ANY ((Expect) { -1, -1, -1, -1 })
-#define E_GOOD ((Expect) { 0x00, -1, -1, -1 })
-#define E_CONFLICT ((Expect) { 0x18, -1, -1, -1 })
-#define E_CHECK(k, a, q) ((Expect) { 0x02, (k), (a), (q) })
+#define E_ANY ((Expect) { -1, -1, -1, -1, DATA_UNCHECKED, 0, 0, 0 })
+#define E_GOOD ((Expect) { 0x00, -1, -1, -1, DATA_UNCHECKED, 0, 0, 0 })
+#define E_CONFLICT ((Expect) { 0x18, -1, -1, -1, DATA_UNCHECKED, 0, 0, 0 })
+#define E_CHECK(k, a, q) ((Expect) { 0x02, (k), (a), (q), DATA_UNCHECKED, 0, 0, 0 })
+/* GOOD, and the PR IN data says so: the registered keys, the holder */
+#define E_KEYS(n, k) ((Expect) { 0x00, -1, -1, -1, DATA_KEYS, (n), (k), 0 })
+#define E_HOLDER(k, t) ((Expect) { 0x00, -1, -1, -1, DATA_HOLDER, 1, (k), (t) })
+#define E_NO_HOLDER ((Expect) { 0x00, -1, -1, -1, DATA_HOLDER, 0, 0, 0 })
 
 typedef struct Step {
         char label[112];
@@ -179,6 +195,14 @@ static void put_be32(uint8_t *p, uint32_t v) {
 static void put_be64(uint8_t *p, uint64_t v) {
         put_be32(p, (uint32_t) (v >> 32));
         put_be32(p + 4, (uint32_t) v);
+}
+
+static uint32_t get_be32(const uint8_t *p) {
+        return (uint32_t) p[0] << 24 | (uint32_t) p[1] << 16 | (uint32_t) p[2] << 8 | p[3];
+}
+
+static uint64_t get_be64(const uint8_t *p) {
+        return (uint64_t) get_be32(p) << 32 | get_be32(p + 4);
 }
 
 /* ---- configfs: a fresh LU for every run ------------------------------------ */
@@ -748,7 +772,7 @@ static void sc_clear(Ctx *c) {
         io(c, NX_B, true, E_GOOD);
 }
 
-/* PREEMPT (sa == PRE); kept general for PREEMPT AND ABORT on a fixed kernel. */
+/* PREEMPT (sa == PRE); PREEMPT AND ABORT's success has scenarios of its own below. */
 static void preempt(Ctx *c, uint8_t sa) {
         pr_out(c, NX_A, REG, 0, 0, KA, 0, E_GOOD);
         pr_out(c, NX_B, REG, 0, 0, KB, 0, E_GOOD);
@@ -775,7 +799,9 @@ static void sc_preempt(Ctx *c) { preempt(c, PRE); }
  * through tcm_loop: core_scsi3_pro_preempt() -> core_tmr_lun_reset()
  * flushes the device's submission work, from inside that very work item
  * (target_queued_submit_work), and the LU never answers again; direct
- * SG_IO hangs the same way.
+ * SG_IO hangs the same way.  LIO's iSCSI target does not submit through
+ * that work item, so the successes run over iSCSI (preempt-abort-holder,
+ * preempt-abort-registrants below).
  */
 static void sc_preempt_abort(Ctx *c) {
         pr_out(c, NX_A, REG, 0, 0, KA, 0, E_GOOD);
@@ -787,6 +813,62 @@ static void sc_preempt_abort(Ctx *c) {
         pr_out(c, NX_B, PRA, 1, KB, 0, 0, E_INVALID_PARAM);     /* SARK 0 with a WE holder */
         pr_in(c, NX_B, RFS, 8192, E_GOOD);                      /* nothing changed */
         io(c, NX_B, true, E_CONFLICT);
+}
+
+/*
+ * PREEMPT AND ABORT that succeeds (over iSCSI, see above).  Beyond what
+ * PREEMPT does, LIO then aborts the preempted nexus' tasks with a LUN reset
+ * limited to them (core_tmr_lun_reset() with the preempted registrations).
+ * A has no command in flight here (one could not be placed there the same
+ * way on every path), so what is checked is what the abort leaves: A's
+ * registration and reservation are gone, A sees REGISTRATIONS PREEMPTED
+ * once, its old key is refused, the WRITE fence has moved to A, and the LU
+ * goes on answering on both nexuses.
+ */
+static void sc_preempt_abort_holder(Ctx *c) {
+        pr_out(c, NX_A, REG, 0, 0, KA, 0, E_GOOD);
+        pr_out(c, NX_B, REG, 0, 0, KB, 0, E_GOOD);
+        pr_out(c, NX_A, RES, 1, KA, 0, 0, E_GOOD);
+        io(c, NX_B, true, E_CONFLICT);
+        pr_out(c, NX_B, PRA, 1, KB, KA, 0, E_GOOD);             /* B preempts and aborts the holder */
+        pr_in(c, NX_B, RR, 8192, E_HOLDER(KB, 1));              /* B holds WE now */
+        pr_in(c, NX_A, RK, 8192, E_UA(0x05));                   /* REGISTRATIONS PREEMPTED for A, */
+        pr_in(c, NX_A, RK, 8192, E_KEYS(1, KB));                /* once; only B's key is left */
+        pr_in(c, NX_A, RFS, 8192, E_GOOD);
+        pr_out(c, NX_A, REL, 1, KA, 0, 0, E_CONFLICT);          /* A's key is gone with its registration */
+        pr_out(c, NX_A, RES, 1, KA, 0, 0, E_CONFLICT);
+        io(c, NX_A, true, E_CONFLICT);                          /* the fence moved to A */
+        io(c, NX_A, false, E_GOOD);
+        io(c, NX_B, true, E_GOOD);
+        pr_out(c, NX_A, REG, 0, 0, KA2, 0, E_GOOD);             /* A registers again */
+        pr_in(c, NX_B, RK, 8192, E_KEYS(2, KB));
+        pr_out(c, NX_B, PRA, 3, KB, KA2, 0, E_GOOD);            /* abort a registrant that holds nothing */
+        pr_in(c, NX_A, RFS, 8192, E_UA(0x05));
+        pr_in(c, NX_A, RFS, 8192, E_GOOD);
+        pr_in(c, NX_B, RR, 8192, E_HOLDER(KB, 1));              /* B's reservation is untouched */
+        io(c, NX_A, true, E_CONFLICT);
+}
+
+/* PREEMPT AND ABORT of a registrant when nothing is reserved, and of
+ * every other registrant (SARK 0) under an all-registrants reservation. */
+static void sc_preempt_abort_registrants(Ctx *c) {
+        pr_out(c, NX_A, REG, 0, 0, KA, 0, E_GOOD);
+        pr_out(c, NX_B, REG, 0, 0, KB, 0, E_GOOD);
+        pr_out(c, NX_B, PRA, 1, KB, KA, 0, E_GOOD);             /* nothing reserved: removes A's key */
+        pr_in(c, NX_A, RR, 8192, E_UA(0x05));
+        pr_in(c, NX_A, RR, 8192, E_NO_HOLDER);                  /* and reserves nothing */
+        pr_in(c, NX_B, RK, 8192, E_KEYS(1, KB));
+        io(c, NX_A, true, E_GOOD);
+        pr_out(c, NX_A, REG, 0, 0, KA, 0, E_GOOD);
+        pr_out(c, NX_A, RES, 7, KA, 0, 0, E_GOOD);              /* Write Exclusive - All Registrants */
+        io(c, NX_B, true, E_GOOD);
+        pr_out(c, NX_B, PRA, 1, KB, 0, 0, E_GOOD);              /* SARK 0: every other registrant */
+        pr_in(c, NX_A, RK, 8192, E_UA(0x05));
+        pr_in(c, NX_A, RK, 8192, E_KEYS(1, KB));
+        pr_in(c, NX_B, RR, 8192, E_HOLDER(KB, 1));              /* B holds the type it asked for */
+        pr_in(c, NX_B, RFS, 8192, E_GOOD);
+        io(c, NX_A, true, E_CONFLICT);
+        io(c, NX_B, true, E_GOOD);
 }
 
 static void sc_register_move(Ctx *c) {
@@ -861,12 +943,17 @@ static const Scenario scenarios[] = {
         { "release", "RELEASE: wrong key, wrong type, by a non-holder, unit attentions", sc_release, FABRIC_LOOP },
         { "clear", "CLEAR and the unit attention it leaves", sc_clear, FABRIC_LOOP },
         { "preempt", "PREEMPT the holder and a registrant", sc_preempt, FABRIC_LOOP },
-        { "preempt-abort", "PREEMPT AND ABORT refusals (success deadlocks LIO in 6.1)", sc_preempt_abort, FABRIC_LOOP },
+        { "preempt-abort", "PREEMPT AND ABORT refusals (success: over iSCSI, below)", sc_preempt_abort, FABRIC_LOOP },
         { "register-move", "REGISTER AND MOVE to the other nexus (SAS transport ID)", sc_register_move, FABRIC_LOOP },
         { "conflict-wrong-key", "RESERVE/REGISTER/CLEAR/PREEMPT with a wrong key", sc_wrong_key, FABRIC_LOOP },
         { "conflict-non-registrant", "RESERVE and friends from a non-registrant", sc_non_registrant, FABRIC_LOOP },
         { "conflict-write", "WRITE from the other nexus under Write Exclusive", sc_write_conflict, FABRIC_LOOP },
         { "read-only-fd", "PR OUT with an O_RDONLY fd (helpers only)", sc_read_only_fd, FABRIC_LOOP },
+        /* PREEMPT AND ABORT that succeeds deadlocks LIO through tcm_loop in 6.1 */
+        { "preempt-abort-holder", "PREEMPT AND ABORT the holder, then a registrant", sc_preempt_abort_holder,
+          FABRIC_ISCSI },
+        { "preempt-abort-registrants", "PREEMPT AND ABORT with nothing reserved, and SARK 0 under WE_AR",
+          sc_preempt_abort_registrants, FABRIC_ISCSI },
 };
 
 /* ---- comparing and reporting ---------------------------------------------- */
@@ -919,6 +1006,18 @@ static bool expect_met(const Expect *e, const Reply *r) {
                     (e->ascq >= 0 && ascq != e->ascq))
                         return false;
         }
+        if (e->data != DATA_UNCHECKED) {
+                /* PR IN header: PRgeneration, additional length; then a key
+                 * per registrant (READ KEYS) or the holder's descriptor of 16
+                 * bytes, type in byte 21 (READ RESERVATION) */
+                size_t per = e->data == DATA_KEYS ? 8 : 16;
+                if (r->data_len < 8 + per * e->n_keys || get_be32(r->data + 4) != per * e->n_keys)
+                        return false;
+                if (e->n_keys > 0 && get_be64(r->data + 8) != e->first_key)
+                        return false;
+                if (e->data == DATA_HOLDER && e->n_keys > 0 && (r->data[21] & 0x0f) != e->type)
+                        return false;
+        }
         return true;
 }
 
@@ -958,6 +1057,23 @@ static void comparator_selfcheck(void) {
         a.sense[12] = 0x24;
         if (expect_met(&x, &a))
                 die("self-check: the expectation check misses a wrong ASC");
+        /* READ KEYS with KA and KB, READ RESERVATION held by KB (WE) */
+        memset(&a, 0, sizeof a);
+        a.data_len = 24;
+        put_be32(a.data + 4, 16);
+        put_be64(a.data + 8, KA);
+        put_be64(a.data + 16, KB);
+        b = a;
+        put_be32(b.data + 4, 16);
+        put_be64(b.data + 8, KB);
+        b.data[21] = 0x01;
+        Expect keys_ok = E_KEYS(2, KA), holder_ok = E_HOLDER(KB, 1);
+        if (!expect_met(&keys_ok, &a) || !expect_met(&holder_ok, &b))
+                die("self-check: the data check misses expected data");
+        Expect wrong[] = { E_KEYS(1, KA), E_KEYS(2, KB), E_HOLDER(KA, 1), E_HOLDER(KB, 3), E_NO_HOLDER };
+        for (size_t i = 0; i < sizeof wrong / sizeof wrong[0]; i++)
+                if (expect_met(&wrong[i], wrong[i].data == DATA_KEYS ? &a : &b))
+                        die("self-check: the data check misses a wrong key, count or type (%zu)", i);
 }
 
 static void hex(FILE *f, const char *prefix, const uint8_t *p, size_t n) {
