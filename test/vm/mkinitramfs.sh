@@ -25,11 +25,13 @@ outer)
         # chroot, where the host's /lib/modules is visible.
         want_mods="virtio_pci 9pnet_virtio 9p"
         init="$here/outer-init.sh"
+        libs=""
         progs=""
         ;;
 nested)
         want_mods="virtio_pci virtio_scsi sd_mod sg crc64_rocksoft"
         init="$here/nested-init.sh"
+        libs="$here/nested-lib.sh"
         progs="sg_persist sg_turs sg_inq iscsi-test-cu"
         ;;
 *)
@@ -56,6 +58,10 @@ mkdir -p "$work/bin" "$work/modules" "$work/proc" "$work/sys" "$work/dev" \
 cp "$busybox" "$work/bin/busybox"
 cp "$init" "$work/init"
 chmod 755 "$work/init"
+mkdir -p "$work/lib"
+for f in $libs; do
+        cp "$f" "$work/lib/"
+done
 # LIO resolves its dbroot from the kernel thread's root, i.e. this
 # initramfs, not the chroot: the directory must exist here too.
 mkdir -p "$work/run/prh-target/pr" "$work/run/prh-target/alua"

@@ -86,7 +86,7 @@ matrix)
         ;;
 qemu)
         [ "$#" -ge 1 ] || { echo "run-rig: qemu needs NAME=HELPER" >&2; exit 2; }
-        key=$(cat "$here/mkinitramfs.sh" "$here/nested-init.sh" | cksum | cut -d' ' -f1)
+        key=$(cat "$here/mkinitramfs.sh" "$here/nested-init.sh" "$here/nested-lib.sh" | cksum | cut -d' ' -f1)
         initrd=$cache/nested-$kver-$key.cpio.gz
         [ -s "$initrd" ] || "$here/mkinitramfs.sh" nested "$kver" "$initrd"
         # The nested guests run under KVM on the outer guest's emulated SVM, which is

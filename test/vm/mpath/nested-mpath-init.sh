@@ -17,9 +17,11 @@ echo 1 > /proc/sys/kernel/printk
 # nested TCG can take minutes to get here: show that it did
 echo "@@INIT after $(cut -d' ' -f1 /proc/uptime)s"
 
+. /lib/nested-lib.sh
+
 fail() {
         echo "@@FATAL $*"
-        poweroff -f
+        power_off
 }
 
 while read -r m; do
@@ -58,4 +60,4 @@ t release sg_persist -n --out --release --param-rk=$K --prout-type=1 "$D"
 t read-reservation-2 sg_persist -n --in --read-reservation "$D"
 # registered on both paths (checked from outside) until the outer guest clears
 echo "@@DONE after $(cut -d' ' -f1 /proc/uptime)s"
-poweroff -f
+power_off

@@ -64,7 +64,7 @@ if [ "${PRH_MPATH_NESTED:-1}" != 0 ]; then
                 fi
         done
         if [ -n "$kernel" ] && [ -x "$src/test/vm/mkinitramfs.sh" ]; then
-                key=$(cat "$src/test/vm/mkinitramfs.sh" "$src/test/vm/nested-init.sh" | cksum | cut -d' ' -f1)
+                key=$(cat "$src/test/vm/mkinitramfs.sh" "$src/test/vm/nested-init.sh" "$src/test/vm/nested-lib.sh" | cksum | cut -d' ' -f1)
                 base=$cache/nested-$kver-$key.cpio.gz
                 [ -s "$base" ] || "$src/test/vm/mkinitramfs.sh" nested "$kver" "$base" || base=
                 if [ -n "$base" ]; then
