@@ -99,7 +99,7 @@ nested_run() {
         helper_stop "$name" || true
         if ! grep -q '^@@DONE' "$out/console.log"; then
                 rig_log "FAIL: the nested guest with $name did not finish; its console:"
-                tr -d '\r' < "$out/console.log" 2>/dev/null | tail -n 60 >&2
+                tr -d '\r' 2>/dev/null < "$out/console.log" | tail -n 60 >&2
                 echo unfinished > "$out/state"
         fi
 }
