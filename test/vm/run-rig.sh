@@ -6,7 +6,7 @@
 # build trees shared and run one scenario in it.
 #
 #   run-rig.sh boot   SOURCE BUILD RESULTS
-#   run-rig.sh matrix SOURCE BUILD RESULTS NAME=HELPER...
+#   run-rig.sh matrix SOURCE BUILD RESULTS NAME=HELPER... [-- PR-MATRIX-ARGS]
 #   run-rig.sh qemu   SOURCE BUILD RESULTS NAME=HELPER...
 #
 # boot:   the rig itself: the guest sees the trees at their own paths, its
@@ -41,7 +41,9 @@ set -- "$@"
 kinfo=$("$here/vm-run.sh" -K 2>/dev/null) || skip "no /boot/vmlinuz-* with modules (linux-image-amd64)"
 kernel=${kinfo% *}
 kver=${kinfo#* }
+# NAME=HELPER arguments, up to a "--" (matrix: pr-matrix's own arguments follow)
 for h in "$@"; do
+        [ "$h" = -- ] && break
         [ -x "${h#*=}" ] || skip "helper ${h#*=} not built/installed"
 done
 
