@@ -8,9 +8,17 @@
  * max_requests.  A stalled device therefore holds one thread and one
  * connection, nothing else.
  *
- * The counters of this hot path are atomics; s->lock is taken only to
- * start and end threads, to wait for an execution slot and for the
- * connection list.
+ * A thread is "serving" unless it waits in epoll_wait or is blocked
+ * (executing, or waiting for an execution slot).  Events a thread has taken
+ * but not yet handled wait in a FIFO queue that every serving thread drains
+ * before it waits, so they never wait behind a thread blocked in SG_IO:
+ * the last serving thread to block with events queued kicks one waiting
+ * thread (an edge-triggered eventfd in the epoll set).  A thread takes
+ * several events per epoll_wait only while another one is serving, which
+ * will take them if it blocks; alone, it takes one, because the kick it
+ * would then need costs more than the epoll_wait it saves.  The counters
+ * of this hot path are atomics; s->lock is taken only to start and end
+ * threads, to wait for an execution slot and for the connection list.
  *
  * Per connection the state is small (no buffers while idle): the PR OUT
  * parameter buffer exists only while a PR OUT is being received, and a
@@ -43,6 +51,7 @@
 #include "wire.h"
 
 #define ACCEPTS_PER_WAKEUP 64
+#define EVENTS_PER_WAIT 16
 #define THREAD_IDLE_EXIT_MS 30000
 
 typedef enum ConnState {
@@ -53,7 +62,7 @@ typedef enum ConnState {
 typedef struct Conn {
         int fd;
         unsigned id;
-        ConnState state;
+        uint8_t state;                  /* ConnState, in a byte to keep the struct at 104 bytes */
         uint8_t hs[PRH_HANDSHAKE_SIZE];
         uint8_t hs_have;
         atomic_bool handed;             /* see conn_hand_over() */
@@ -61,12 +70,14 @@ typedef struct Conn {
         uint8_t *out;                   /* unsent reply bytes, if the socket would block */
         size_t out_len, out_off;
         struct Conn *prev, *next;       /* s->conns */
+        struct Conn *queue_next;        /* s->queue_head */
 } Conn;
 
 typedef struct Server {
         ServerConfig config;
         int epoll_fd;
         int wake_fd;                    /* eventfd: wakes every thread at shutdown */
+        int kick_fd;                    /* eventfd, edge-triggered: wakes one thread for the queue */
         int spare_fd;                   /* released to accept and refuse when out of fds */
 
         pthread_mutex_t lock;           /* conns, starting and ending threads, slot waits */
@@ -74,12 +85,16 @@ typedef struct Server {
         pthread_cond_t slot;            /* an execution slot became free */
         atomic_bool terminating;
         atomic_uint threads;            /* worker threads alive (changed under lock) */
+        atomic_uint serving;            /* threads neither in epoll_wait nor blocked */
         atomic_uint executing;          /* threads holding an execution slot */
         atomic_uint slot_waiters;       /* threads waiting for one (changed under lock) */
         unsigned n_conns;
         Conn *conns;
         pthread_attr_t attr;
 
+        pthread_mutex_t queue_lock;
+        Conn *queue_head, *queue_tail;  /* taken from epoll, not yet handled */
+        atomic_uint queued;
         atomic_bool accept_handed;      /* see conn_hand_over() */
 
         atomic_uint next_id;
@@ -87,7 +102,7 @@ typedef struct Server {
 } Server;
 
 /* Tags in epoll_event.data.ptr for the non-connection fds. */
-static char tag_listen, tag_wake;
+static char tag_listen, tag_wake, tag_kick;
 
 static __thread uint8_t thread_inbuf[PRH_DATA_SIZE];
 
@@ -231,11 +246,15 @@ static bool slot_take(Server *s) {
 
 /*
  * Called before a request enters the backend, where SG_IO may block for
- * seconds.  The atomics are sequentially consistent: executing and threads
- * are written here and in thread_exit_locked() and read by the other side in
- * the opposite order, so that at least one side sees the other's change.
+ * seconds.  The atomics are sequentially consistent: each of the pairs
+ * serving/queued (with worker()) and executing/threads (with
+ * thread_exit_locked()) is written by one side and read by the other in the
+ * opposite order, so that at least one side sees the other's change.
  */
 static void thread_block(Server *s) {
+        if (atomic_fetch_sub(&s->serving, 1) == 1 && atomic_load(&s->queued) > 0)
+                (void) eventfd_write(s->kick_fd, 1);
+
         /* At most max_requests execute at once; the rest wait here for a slot. */
         if (!slot_take(s)) {
                 pthread_mutex_lock(&s->lock);
@@ -261,6 +280,7 @@ static void thread_unblock(Server *s) {
                 pthread_cond_signal(&s->slot);
                 pthread_mutex_unlock(&s->lock);
         }
+        atomic_fetch_add(&s->serving, 1);
 }
 
 /* Execute a complete request and send its reply.  Returns 1 sent, 0 queued, -errno. */
@@ -515,6 +535,35 @@ static void server_accept(Server *s) {
                 (void) epoll_ctl(s->epoll_fd, EPOLL_CTL_MOD, s->config.listen_fd, &ev);
 }
 
+static void queue_push(Server *s, Conn *first, Conn *last, unsigned n) {
+        last->queue_next = NULL;
+        pthread_mutex_lock(&s->queue_lock);
+        if (s->queue_tail)
+                s->queue_tail->queue_next = first;
+        else
+                s->queue_head = first;
+        s->queue_tail = last;
+        atomic_fetch_add(&s->queued, n);
+        pthread_mutex_unlock(&s->queue_lock);
+}
+
+static Conn *queue_pop(Server *s) {
+        Conn *c;
+
+        if (atomic_load(&s->queued) == 0)
+                return NULL;
+        pthread_mutex_lock(&s->queue_lock);
+        c = s->queue_head;
+        if (c) {
+                s->queue_head = c->queue_next;
+                if (!s->queue_head)
+                        s->queue_tail = NULL;
+                atomic_fetch_sub(&s->queued, 1);
+        }
+        pthread_mutex_unlock(&s->queue_lock);
+        return c;
+}
+
 /*
  * A thread whose wait timed out (or that saw termination) asks to end; under
  * lock.  When it may, it is no longer counted in s->threads.
@@ -533,12 +582,68 @@ static bool thread_exit_locked(Server *s, bool timed_out) {
         return false;
 }
 
+/*
+ * Handle what one epoll_wait returned: the first connection here, after the
+ * others are queued and new connections accepted, since it may block.
+ */
+static void worker_dispatch(Server *s, const struct epoll_event *ev, int n) {
+        Conn *mine = NULL, *first = NULL, *last = NULL;
+        unsigned n_queued = 0;
+        bool accept = false;
+
+        for (int i = 0; i < n; i++) {
+                void *p = ev[i].data.ptr;
+
+                if (p == &tag_listen) {
+                        conn_take_over(&s->accept_handed);
+                        accept = true;
+                } else if (p != &tag_wake && p != &tag_kick) {
+                        Conn *c = p;
+
+                        conn_take_over(&c->handed);
+                        if (!mine)
+                                mine = c;
+                        else {
+                                if (last)
+                                        last->queue_next = c;
+                                else
+                                        first = c;
+                                last = c;
+                                n_queued++;
+                        }
+                }
+        }
+        if (first)
+                queue_push(s, first, last, n_queued);
+        if (accept)
+                server_accept(s);
+        if (mine)
+                conn_process(s, mine);
+}
+
 static void *worker(void *userdata) {
         Server *s = userdata;
 
+        atomic_fetch_add(&s->serving, 1);
         for (;;) {
-                struct epoll_event ev;
-                int n = epoll_wait(s->epoll_fd, &ev, 1, THREAD_IDLE_EXIT_MS);
+                struct epoll_event ev[EVENTS_PER_WAIT];
+                Conn *c = queue_pop(s);
+                bool alone;
+                int n;
+
+                if (c) {
+                        conn_process(s, c);
+                        continue;
+                }
+
+                /* Leave "serving", then look again: either we see what another thread queued, or
+                 * that thread sees us gone when it blocks and kicks (see thread_block()). */
+                alone = atomic_fetch_sub(&s->serving, 1) == 1;
+                if (atomic_load(&s->queued) > 0) {
+                        atomic_fetch_add(&s->serving, 1);
+                        continue;
+                }
+                n = epoll_wait(s->epoll_fd, ev, alone ? 1 : EVENTS_PER_WAIT, THREAD_IDLE_EXIT_MS);
 
                 if (n <= 0 || atomic_load_explicit(&s->terminating, memory_order_relaxed)) {
                         pthread_mutex_lock(&s->lock);
@@ -548,18 +653,9 @@ static void *worker(void *userdata) {
                         pthread_mutex_unlock(&s->lock);
                         if (end)
                                 return NULL;
-                        if (n <= 0)
-                                continue;
                 }
-
-                if (ev.data.ptr == &tag_listen) {
-                        conn_take_over(&s->accept_handed);
-                        server_accept(s);
-                } else if (ev.data.ptr != &tag_wake) {
-                        Conn *c = ev.data.ptr;
-                        conn_take_over(&c->handed);
-                        conn_process(s, c);
-                }
+                atomic_fetch_add(&s->serving, 1);
+                worker_dispatch(s, ev, n);
         }
 }
 
@@ -568,6 +664,7 @@ static void thread_spawn_locked(Server *s) {
 
         if (atomic_load(&s->terminating) || atomic_load(&s->threads) >= s->config.max_requests + 1)
                 return;
+        /* Counted from now on; it counts itself as serving when it runs, and takes the queue then. */
         atomic_fetch_add(&s->threads, 1);
         if (pthread_create(&t, &s->attr, worker, s) != 0) {
                 atomic_fetch_sub(&s->threads, 1);
@@ -580,8 +677,10 @@ int server_run(const ServerConfig *config, void (*ready)(void *userdata), void *
                 .config = *config,
                 .epoll_fd = -EBADF,
                 .wake_fd = -EBADF,
+                .kick_fd = -EBADF,
                 .spare_fd = -EBADF,
                 .lock = PTHREAD_MUTEX_INITIALIZER,
+                .queue_lock = PTHREAD_MUTEX_INITIALIZER,
                 .cond = PTHREAD_COND_INITIALIZER,
                 .slot = PTHREAD_COND_INITIALIZER,
         };
@@ -595,8 +694,9 @@ int server_run(const ServerConfig *config, void (*ready)(void *userdata), void *
 
         s.epoll_fd = epoll_create1(EPOLL_CLOEXEC);
         s.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        s.kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         s.spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        if (s.epoll_fd < 0 || s.wake_fd < 0) {
+        if (s.epoll_fd < 0 || s.wake_fd < 0 || s.kick_fd < 0) {
                 r = log_error_errno(-errno, "Failed to set up the event loop: %m");
                 goto finish;
         }
@@ -607,8 +707,11 @@ int server_run(const ServerConfig *config, void (*ready)(void *userdata), void *
         }
         struct epoll_event lev = { .events = EPOLLIN | EPOLLONESHOT, .data.ptr = &tag_listen };
         struct epoll_event wev = { .events = EPOLLIN, .data.ptr = &tag_wake };
+        /* Edge-triggered: every write is one event for one thread, and the counter is never read. */
+        struct epoll_event kev = { .events = EPOLLIN | EPOLLET, .data.ptr = &tag_kick };
         if (epoll_ctl(s.epoll_fd, EPOLL_CTL_ADD, s.config.listen_fd, &lev) < 0 ||
-            epoll_ctl(s.epoll_fd, EPOLL_CTL_ADD, s.wake_fd, &wev) < 0) {
+            epoll_ctl(s.epoll_fd, EPOLL_CTL_ADD, s.wake_fd, &wev) < 0 ||
+            epoll_ctl(s.epoll_fd, EPOLL_CTL_ADD, s.kick_fd, &kev) < 0) {
                 r = log_error_errno(-errno, "Failed to watch the listening socket: %m");
                 goto finish;
         }
@@ -658,6 +761,7 @@ int server_run(const ServerConfig *config, void (*ready)(void *userdata), void *
 
 finish:
         safe_close(s.spare_fd);
+        safe_close(s.kick_fd);
         safe_close(s.wake_fd);
         safe_close(s.epoll_fd);
         return r;
