@@ -64,7 +64,7 @@ if [ $SMOKE = 1 ]; then
         : "${OUT:=$BUILDDIR/bench-smoke}"
 else
         : "${DURATION:=3}" "${ROUNDS:=3}"
-        WARMUP=0.5 IDLE_COUNTS="1000 10000" STARTUP_RUNS=20 STALL_S=2 ISO_D=16 REAL_D=2 REAL_ROUNDS=2
+        WARMUP=0.5 IDLE_COUNTS="1000 10000" STARTUP_RUNS=20 STALL_S=2 ISO_D=16 REAL_D=2 REAL_ROUNDS=3
         : "${REAL:=auto}"
         : "${OUT:=$SRC/docs}"
 fi
@@ -398,7 +398,7 @@ echo "## How to run"
 echo
 echo "\`\`\`"
 echo "meson setup build -Dbuildtype=release && meson compile -C build"
-echo "meson compile -C build bench         # this file and docs/benchmarks-*.png (about 12 minutes)"
+echo "meson compile -C build bench         # this file and docs/benchmarks-*.png (about 6 minutes)"
 echo "meson compile -C build bench-smoke   # every piece for about a second, into build/bench-smoke/"
 echo "bench/run.sh --help                  # options: --builddir, --out, --duration, --rounds, --no-real-device"
 echo "\`\`\`"
@@ -544,7 +544,7 @@ echo "## Real device (LIO in the VM rig)"
 echo
 if [ $REAL_OK = 1 ]; then
         echo "bench/guest-bench.sh in the test/vm rig's guest ($GUEST, TCG on this host): LIO fileio LU"
-        echo "through tcm_loop, PR IN READ KEYS on its block device, ${REAL_D} s per run, median of $REAL_ROUNDS interleaved runs, direct SG_IO from"
+        echo "through tcm_loop, PR IN READ KEYS on its block device, ${REAL_D} s per run, median of $REAL_ROUNDS interleaved runs after a warm-up round that is not counted, direct SG_IO from"
         echo "N threads of the load generator, or N connections through each helper. Software emulation makes"
         echo "every context switch dear: compare only within this table."
         echo
