@@ -77,17 +77,11 @@ nested_run() {
         rm -f "$ctl.in" "$ctl.out"
         mkfifo "$ctl.in" "$ctl.out"
 
-        # Under nested KVM on the outer guest's emulated SVM, a nested guest now
-        # and then resets or dies before its kernel has printed anything (seen
-        # about once in 10 boots).  Nothing of the helper is used before /init
-        # starts, so such a boot is retried, at most twice, and said so.
+        # A nested guest that dies before its /init is booted again (at most
+        # twice): nothing of the helper is used before /init starts.
         for boot in 1 2 3; do
                 nested_boot "$name" "$dev_a" "$dev_b" "$out" "$sock" "$ctl" "$bin"
-                grep -aq '^@@INIT' "$out/console.log" && break
-                rig_log "nested guest with $name ended before its /init ran (boot $boot, qemu exit $qrc)"
-                sed "s/^/  qemu ($name, boot $boot): /" "$out/qemu.log" >&2
-                mv "$out/console.log" "$out/console-boot$boot.log"
-                mv "$out/qemu.log" "$out/qemu-boot$boot.log"
+                rig_nested_booted "$out" "with $name" "$boot" "$qrc" && break
         done
         if [ -s "$out/qemu.log" ]; then
                 sed "s/^/  qemu ($name): /" "$out/qemu.log" >&2

@@ -217,6 +217,17 @@ static int write_file(const char *path, const char *text) {
         return r;
 }
 
+/* configfs's way to map a LU: create DIR, then DIR/NAME as a link to TARGET. */
+static void configfs_link(const char *dir, const char *name, const char *target) {
+        char p[PATH_MAX];
+
+        if (mkdir(dir, 0755) < 0)
+                die("mkdir %s: %m", dir);
+        snprintf(p, sizeof p, "%s/%s", dir, name);
+        if (symlink(target, p) < 0)
+                die("symlink %s: %m", p);
+}
+
 static int read_line(const char *path, char *buf, size_t size) {
         FILE *f = fopen(path, "re");
         if (!f)
@@ -371,30 +382,18 @@ static void lu_create(Ctx *c) {
         if (c->fabric == FABRIC_LOOP)
                 for (int i = 0; i < 2; i++) {
                         snprintf(p, sizeof p, "%s/loopback/%s/tpgt_1/lun/lun_0", c->cfs, c->port[i]);
-                        if (mkdir(p, 0755) < 0)
-                                die("mkdir %s: %m", p);
-                        snprintf(p, sizeof p, "%s/loopback/%s/tpgt_1/lun/lun_0/disk0", c->cfs, c->port[i]);
-                        if (symlink(v, p) < 0)
-                                die("symlink %s: %m", p);
+                        configfs_link(p, "disk0", v);
                 }
         else {
                 /* LUN 0 of the TPG, mapped as LUN 0 into both initiators'
                  * ACLs: the running sessions see it at once, without a
                  * rescan by the initiator and without a unit attention */
                 snprintf(p, sizeof p, "%s/lun/lun_0", c->iscsi_tpg);
-                if (mkdir(p, 0755) < 0)
-                        die("mkdir %s: %m", p);
-                snprintf(p, sizeof p, "%s/lun/lun_0/disk", c->iscsi_tpg);
-                if (symlink(v, p) < 0)
-                        die("symlink %s: %m", p);
+                configfs_link(p, "disk", v);
                 snprintf(v, sizeof v, "%s/lun/lun_0", c->iscsi_tpg);
                 for (int i = 0; i < 2; i++) {
                         snprintf(p, sizeof p, "%s/acls/%s/lun_0", c->iscsi_tpg, c->initiator[i]);
-                        if (mkdir(p, 0755) < 0)
-                                die("mkdir %s: %m", p);
-                        snprintf(p, sizeof p, "%s/acls/%s/lun_0/lun", c->iscsi_tpg, c->initiator[i]);
-                        if (symlink(v, p) < 0)
-                                die("symlink %s: %m", p);
+                        configfs_link(p, "lun", v);
                 }
         }
         for (int i = 0; i < 2; i++) {

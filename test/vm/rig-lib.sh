@@ -55,6 +55,21 @@ rig_nested_accel() {
         fi
 }
 
+# After a boot of a nested guest whose files are OUT/console.log and
+# OUT/qemu.log: true if its /init ran (it prints "@@INIT").  Under nested
+# KVM on the outer guest's emulated SVM a nested guest now and then resets
+# before its kernel prints anything; then say so and keep that boot's files
+# as OUT/console-bootN.log and OUT/qemu-bootN.log for the next attempt.
+#   rig_nested_booted OUT WHAT BOOT-NUMBER QEMU-EXIT
+rig_nested_booted() {
+        grep -aq '^@@INIT' "$1/console.log" 2>/dev/null && return 0
+        rig_log "nested guest $2 ended before its /init ran (boot $3, qemu exit $4)"
+        sed "s/^/  qemu (boot $3): /" "$1/qemu.log" >&2
+        mv "$1/console.log" "$1/console-boot$3.log" 2>/dev/null
+        mv "$1/qemu.log" "$1/qemu-boot$3.log" 2>/dev/null
+        return 1
+}
+
 rig_uptime() {
         cut -d' ' -f1 /proc/uptime
 }

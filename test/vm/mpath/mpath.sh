@@ -322,9 +322,8 @@ if [ -n "$KERNEL" ] && [ -s "$NESTED_INITRD" ]; then
         ts=$(rig_uptime)
         accel=$(rig_nested_accel)
         rig_log "nested guest uses accel=$accel"
-        # A nested guest under KVM on the outer guest's emulated SVM now and then
-        # resets before its kernel prints anything; prhd is not involved before
-        # /init, so such a boot is retried (at most twice), as in guest-qemu.sh.
+        # A nested guest that dies before its /init is booted again (at most
+        # twice, see rig_nested_booted): prhd is not involved before /init.
         for boot in 1 2 3; do
                 timeout -k 5 "${PRH_MPATH_NESTED_TIMEOUT:-1200}" qemu-system-x86_64 \
                         -machine q35,accel="$accel" -cpu max -smp 1 -m 384 \
@@ -338,9 +337,7 @@ if [ -n "$KERNEL" ] && [ -s "$NESTED_INITRD" ]; then
                         -device scsi-block,bus=scsi0.0,drive=hd,scsi-id=0,lun=0 \
                         < /dev/null > "$out/qemu.log" 2>&1
                 qrc=$?
-                grep -aq '^@@INIT' "$out/console.log" && break
-                rig_log "nested guest ended before its /init ran (boot $boot, qemu exit $qrc)"
-                mv "$out/console.log" "$out/console-boot$boot.log"
+                rig_nested_booted "$out" "on $MP_MAP" "$boot" "$qrc" && break
         done
         rig_log "nested guest: qemu exit $qrc after $(echo "$ts $(rig_uptime)" | awk '{ printf "%.1f", $2 - $1 }') s"
         tr -d '\r' 2>/dev/null < "$out/console.log" > "$out/console.txt" || : > "$out/console.txt"
