@@ -1144,27 +1144,36 @@ static int v_pr_out_short_data(int s, int devfd) {
         return shutdown(s, SHUT_WR) < 0 ? -errno : 0;
 }
 
-static int v_gone_mid_cdb(int s, int devfd) {
+/* The first N bytes of a PR IN CDB (with the fd), nothing more. */
+static int send_cdb_part(int s, int devfd, size_t n) {
         uint8_t cdb[PRH_CDB_SIZE];
-        int r = client_handshake(s, 0);
 
-        if (r < 0)
-                return r;
         cdb_pr_in(cdb, 0, 40);
-        return client_send(s, cdb, 7, devfd, -1);
+        return client_send(s, cdb, n, devfd, -1);
 }
 
-static int v_gone_mid_data(int s, int devfd) {
-        uint8_t cdb[PRH_CDB_SIZE], data[10] = {};
-        int r = client_handshake(s, 0);
+/* A PR OUT CDB announcing 24 bytes of data, then only N (< 24) of them. */
+static int send_data_part(int s, int devfd, size_t n) {
+        uint8_t cdb[PRH_CDB_SIZE], data[24] = {};
+        int r;
 
-        if (r < 0)
-                return r;
-        cdb_pr_out(cdb, 0, 0, 24);
+        cdb_pr_out(cdb, 0, 0, sizeof data);
         r = client_send(s, cdb, sizeof cdb, devfd, -1);
         if (r < 0)
                 return r;
-        return client_send(s, data, sizeof data, -1, -1);
+        return client_send(s, data, n, -1, -1);
+}
+
+static int v_gone_mid_cdb(int s, int devfd) {
+        int r = client_handshake(s, 0);
+
+        return r < 0 ? r : send_cdb_part(s, devfd, 7);
+}
+
+static int v_gone_mid_data(int s, int devfd) {
+        int r = client_handshake(s, 0);
+
+        return r < 0 ? r : send_data_part(s, devfd, 10);
 }
 
 static int v_gone_before_reply(int s, int devfd) {
@@ -1253,26 +1262,15 @@ static int v_reset_idle(int s, int devfd) {
 }
 
 static int v_reset_mid_cdb(int s, int devfd) {
-        uint8_t cdb[PRH_CDB_SIZE];
         int r = reset_prepare(s, devfd);
 
-        if (r < 0)
-                return r;
-        cdb_pr_in(cdb, 0, 40);
-        return client_send(s, cdb, 9, devfd, -1);
+        return r < 0 ? r : send_cdb_part(s, devfd, 9);
 }
 
 static int v_reset_mid_data(int s, int devfd) {
-        uint8_t cdb[PRH_CDB_SIZE], data[5] = {};
         int r = reset_prepare(s, devfd);
 
-        if (r < 0)
-                return r;
-        cdb_pr_out(cdb, 0, 0, 24);
-        r = client_send(s, cdb, sizeof cdb, devfd, -1);
-        if (r < 0)
-                return r;
-        return client_send(s, data, sizeof data, -1, -1);
+        return r < 0 ? r : send_data_part(s, devfd, 5);
 }
 
 const Violation violations[] = {
