@@ -102,22 +102,14 @@ nested_run() {
 nested_boot() {
         name=$1 dev_a=$2 dev_b=$3 out=$4 sock=$5 ctl=$6 bin=$7
         ts=$(rig_uptime)
-        timeout -k 5 "$nested_timeout" qemu-system-x86_64 \
-                -machine q35,accel="$accel" -cpu max -smp 1 -m 384 \
-                -nodefaults -no-user-config -display none -no-reboot \
-                -kernel "$kernel" -initrd "$initrd" \
-                -append "console=ttyS0 panic=-1 quiet loglevel=1 mitigations=off" \
-                -chardev file,id=con,path="$out/console.log" -serial chardev:con \
+        rig_nested_qemu "$accel" "$nested_timeout" "$out" "$kernel" "$initrd" "$sock" \
                 -chardev pipe,id=ctl,path="$ctl" -serial chardev:ctl \
-                -object pr-manager-helper,id=pr0,path="$sock" \
-                -device virtio-scsi-pci,id=scsi0 \
                 -blockdev driver=raw,node-name=hda,file.driver=host_device,file.filename="$dev_a",file.pr-manager=pr0,file.locking=off \
                 -device scsi-block,bus=scsi0.0,drive=hda,scsi-id=0,lun=0 \
                 -blockdev driver=raw,node-name=hdb,file.driver=host_device,file.filename="$dev_b",file.pr-manager=pr0,file.locking=off \
                 -device scsi-block,bus=scsi0.0,drive=hdb,scsi-id=1,lun=0 \
                 -blockdev driver=raw,node-name=hdro,read-only=on,file.driver=host_device,file.filename="$dev_a",file.read-only=on,file.pr-manager=pr0,file.locking=off \
-                -device scsi-block,bus=scsi0.0,drive=hdro,scsi-id=2,lun=0 \
-                < /dev/null > "$out/qemu.log" 2>&1 &
+                -device scsi-block,bus=scsi0.0,drive=hdro,scsi-id=2,lun=0 &
         qpid=$!
         controller "$name" "$bin" "$sock" "$ctl" &
         cpid=$!

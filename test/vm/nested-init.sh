@@ -23,14 +23,7 @@ echo 1 > /proc/sys/kernel/printk
 
 . /lib/nested-lib.sh
 
-fail() {
-        echo "@@FATAL $*"
-        power_off
-}
-
-while read -r m; do
-        insmod "/modules/$m.ko" || fail "insmod $m"
-done < /modules/order
+load_modules
 
 # The three disks, by SCSI target id.
 echo "@@INIT after $(cut -d' ' -f1 /proc/uptime)s"
@@ -53,14 +46,6 @@ ctl() {
         echo "@@$1" > /dev/ttyS1
         read -r reply < /dev/ttyS1
         echo "@@CTL $1 -> $reply"
-}
-
-t() {
-        name=$1
-        shift
-        echo "@@BEGIN $name"
-        "$@" 2>&1
-        echo "@@END $name rc=$?"
 }
 
 KA=0xa1a1 KB=0xb2b2 KC=0xc3c3 KD=0xd4d4

@@ -37,7 +37,6 @@ for p in sg_persist iscsi-test-cu modinfo cpio; do
         command -v "$p" >/dev/null || skip "$p missing (see test/vm/setup-packages.sh)"
 done
 [ -x /bin/busybox ] || skip "busybox missing (busybox-static)"
-set -- "$@"
 kinfo=$("$here/vm-run.sh" -K 2>/dev/null) || skip "no /boot/vmlinuz-* with modules (linux-image-amd64)"
 kernel=${kinfo% *}
 kver=${kinfo#* }

@@ -325,17 +325,9 @@ if [ -n "$KERNEL" ] && [ -s "$NESTED_INITRD" ]; then
         # A nested guest that dies before its /init is booted again (at most
         # twice, see rig_nested_booted): prhd is not involved before /init.
         for boot in 1 2 3; do
-                timeout -k 5 "${PRH_MPATH_NESTED_TIMEOUT:-1200}" qemu-system-x86_64 \
-                        -machine q35,accel="$accel" -cpu max -smp 1 -m 384 \
-                        -nodefaults -no-user-config -display none -no-reboot \
-                        -kernel "$KERNEL" -initrd "$NESTED_INITRD" \
-                        -append "console=ttyS0 panic=-1 quiet loglevel=1" \
-                        -chardev file,id=con,path="$out/console.log" -serial chardev:con \
-                        -object pr-manager-helper,id=pr0,path="$SOCK" \
-                        -device virtio-scsi-pci,id=scsi0 \
+                rig_nested_qemu "$accel" "${PRH_MPATH_NESTED_TIMEOUT:-1200}" "$out" "$KERNEL" "$NESTED_INITRD" "$SOCK" \
                         -blockdev driver=raw,node-name=hd,file.driver=host_device,file.filename="$MP_MAP",file.pr-manager=pr0,file.locking=off \
-                        -device scsi-block,bus=scsi0.0,drive=hd,scsi-id=0,lun=0 \
-                        < /dev/null > "$out/qemu.log" 2>&1
+                        -device scsi-block,bus=scsi0.0,drive=hd,scsi-id=0,lun=0
                 qrc=$?
                 rig_nested_booted "$out" "on $MP_MAP" "$boot" "$qrc" && break
         done

@@ -19,14 +19,7 @@ echo "@@INIT after $(cut -d' ' -f1 /proc/uptime)s"
 
 . /lib/nested-lib.sh
 
-fail() {
-        echo "@@FATAL $*"
-        power_off
-}
-
-while read -r m; do
-        insmod "/modules/$m.ko" || fail "insmod $m"
-done < /modules/order
+load_modules
 
 D=
 for _ in $(seq 1 300); do
@@ -39,14 +32,6 @@ for _ in $(seq 1 300); do
 done
 [ -n "$D" ] || fail "no disk"
 echo "@@DISK $D after $(cut -d' ' -f1 /proc/uptime)s"
-
-t() {
-        name=$1
-        shift
-        echo "@@BEGIN $name"
-        "$@" 2>&1
-        echo "@@END $name rc=$?"
-}
 
 # The map's reservation_key (multipath.conf) is 0x123abc.
 K=0x123abc
