@@ -96,13 +96,7 @@ iscsi_init() {
 
 iscsi_lu_create() {
         tpg=$(iscsi_tpg)
-        bs=$RIG_CFG/core/$ISCSI_BACKSTORE
-        [ -e "$ISCSI_LU_FILE" ] || truncate -s 16M "$ISCSI_LU_FILE"
-        mkdir -p "$bs" || rig_die "cannot create the backstore $bs"
-        echo "fd_dev_name=$ISCSI_LU_FILE,fd_dev_size=$((16 * 1024 * 1024))" > "$bs/control"
-        # the serial pr-matrix gives fileio_9 when it replaces the LU
-        echo 505248000000000a > "$bs/wwn/vpd_unit_serial"
-        echo 1 > "$bs/enable" || rig_die "cannot enable the backstore $bs"
+        bs=$(lio_backstore_create "$ISCSI_IDX" 16) || exit 1
         mkdir "$tpg/lun/lun_0" || rig_die "cannot create LUN 0 in $tpg"
         ln -s "$bs" "$tpg/lun/lun_0/disk" || rig_die "cannot map the backstore in $tpg"
         for ini in $ISCSI_INI_A $ISCSI_INI_B; do

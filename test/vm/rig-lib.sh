@@ -136,6 +136,20 @@ lio_port_devs() {
 # Sets RIG_DEV_A/B and RIG_SG_A/B to that LU's devices.  IDX 0 is the
 # rig's default LU (lio_lu_create); use IDX >= 2 for more (the multipath
 # scenario puts a plain LU at fileio_1).
+# A fileio backstore fileio_IDX/diskIDX on /run/prh-luIDX.img (MB MiB);
+# prints its configfs directory.  The unit serial (as pr-matrix gives it
+# when it replaces a LU) gives the LU a stable identity; multipath needs it.
+lio_backstore_create() {
+        file=/run/prh-lu$1.img
+        bs=$RIG_CFG/core/fileio_$1/disk$1
+        [ -e "$file" ] || truncate -s "$2M" "$file"
+        mkdir -p "$bs" || rig_die "cannot create the backstore $bs"
+        echo "fd_dev_name=$file,fd_dev_size=$(($2 * 1024 * 1024))" > "$bs/control"
+        printf '50524800000000%02x\n' $(($1 + 1)) > "$bs/wwn/vpd_unit_serial"
+        echo 1 > "$bs/enable" || rig_die "cannot enable the backstore $bs"
+        echo "$bs"
+}
+
 lio_lu_create_idx() {
         idx=$1
         mb=${2:-16}
@@ -143,14 +157,7 @@ lio_lu_create_idx() {
         # the same two initiators on every LU: replies that carry transport
         # IDs (READ FULL STATUS) are then equal across LUs
         ia=$RIG_INI_WWN_A ib=$RIG_INI_WWN_B
-        file=/run/prh-lu$idx.img
-        bs=$RIG_CFG/core/fileio_$idx/disk$idx
-        [ -e "$file" ] || truncate -s "${mb}M" "$file"
-        mkdir -p "$bs" || rig_die "cannot create the backstore"
-        echo "fd_dev_name=$file,fd_dev_size=$((mb * 1024 * 1024))" > "$bs/control"
-        # a unit serial gives the LU a stable identity (multipath needs it too)
-        echo 505248000000000$((idx + 1)) > "$bs/wwn/vpd_unit_serial"
-        echo 1 > "$bs/enable" || rig_die "cannot enable the backstore"
+        bs=$(lio_backstore_create "$idx" "$mb") || exit 1
         for t in "$ta:$ia" "$tb:$ib"; do
                 tpg=$RIG_CFG/loopback/${t%%:*}/tpgt_1
                 if [ ! -d "$tpg" ]; then
