@@ -19,8 +19,9 @@
 #   -K          print the kernel and its version (for a nested guest) and exit
 #
 # Exit status: the command's exit status in the guest; 124 if the guest had
-# to be killed; 125 if the guest died without reporting one.  The guest
-# console log stays in RESULTS/console.log.
+# to be killed (timeout, or a vCPU that stopped for good: see vcpu_watch);
+# 125 if the guest died without reporting one.  The guest console log stays
+# in RESULTS/console.log.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -138,6 +139,7 @@ start=$(date +%s.%N)
 timeout -k 5 "$timeout" qemu-system-x86_64 \
         -machine q35,accel="$accel" -cpu max -smp "$smp" -m "$mem" \
         -nodefaults -no-user-config -display none -no-reboot \
+        -name prh-vm,debug-threads=on \
         -chardev file,id=con,path="$log" -serial chardev:con \
         -kernel "$kernel" -initrd "$initrd" \
         -append "console=ttyS0 panic=-1 softlockup_panic=1 quiet loglevel=4 rdinit=/init prh.results=$results$cmdline_shares" \
@@ -148,17 +150,62 @@ timeout -k 5 "$timeout" qemu-system-x86_64 \
         $share_args \
         < /dev/null > "$results/qemu.log" 2>&1 &
 qpid=$!
+
+# A vCPU of a healthy guest runs at least every few seconds (the kernel's
+# soft-lockup watchdog timer fires every 4 s on every CPU).  With nested KVM
+# on TCG's emulated SVM (test/vm/guest-qemu.sh), a vCPU has been seen to halt
+# for good while the guest's other vCPU went on idling: the guest then hangs
+# with no soft lockup to report.  A vCPU thread whose run time (schedstat)
+# has not moved for PRH_VM_VCPU_STALL seconds (default 60) ends the guest at
+# once instead of at the timeout.
+vcpu_watch() {
+        set +e
+        limit=${PRH_VM_VCPU_STALL:-60}
+        state=$results/.vcpu-watch
+        : > "$state"
+        while kill -0 "$qpid" 2>/dev/null; do
+                sleep 5
+                now=$(date +%s)
+                qemu=$(pgrep -P "$qpid" -x qemu-system-x86 | head -n1)
+                [ -n "$qemu" ] || continue
+                for t in /proc/"$qemu"/task/*; do
+                        case "$(cat "$t/comm" 2>/dev/null)" in "CPU "*) ;; *) continue ;; esac
+                        ran=$(cut -d' ' -f1 "$t/schedstat" 2>/dev/null) || continue
+                        tid=${t##*/}
+                        old=$(grep "^$tid " "$state" | cut -d' ' -f2-)
+                        if [ -z "$old" ] || [ "${old% *}" != "$ran" ]; then
+                                grep -v "^$tid " "$state" > "$state.new" || true
+                                echo "$tid $ran $now" >> "$state.new"
+                                mv "$state.new" "$state"
+                        elif [ $((now - ${old#* })) -ge "$limit" ]; then
+                                echo "vm-run: STALLED: guest vCPU '$(cat "$t/comm")' has not run for ${limit}s; killing the guest" > "$results/.vcpu-stalled"
+                                kill "$qemu" 2>/dev/null
+                                return
+                        fi
+                done
+        done
+}
+rm -f "$results/.vcpu-stalled"
+vcpu_watch &
+wpid=$!
 if [ "$stream" = 1 ]; then
         tail -n +1 -f --pid="$qpid" "$log" &
 fi
 qrc=0
 wait "$qpid" || qrc=$?
+kill "$wpid" 2>/dev/null || true
+wait "$wpid" 2>/dev/null || true
 end=$(date +%s.%N)
 elapsed=$(echo "$start $end" | awk '{ printf "%.1f", $2 - $1 }')
 [ "$stream" = 1 ] && sleep 0.2
 
 if [ "$stream" != 1 ]; then
         cat "$log"
+fi
+if [ -s "$results/.vcpu-stalled" ]; then
+        cat "$results/.vcpu-stalled" >&2
+        cat "$results/qemu.log" >&2
+        exit 124
 fi
 if [ "$qrc" = 124 ] || [ "$qrc" = 137 ]; then
         echo "vm-run: TIMEOUT: guest killed after ${timeout}s; console log above ($log)" >&2
