@@ -227,7 +227,7 @@ bool reply_is_check(const Reply *r, uint8_t key, uint8_t asc, uint8_t ascq);
 bool reply_sense_zero_from(const Reply *r, unsigned from);
 void hexdump(const char *label, const uint8_t *p, size_t n);
 
-/* The exact 104-byte reply the reference sends for ENOTTY (0B/00/06), Appendix A. */
+/* The exact 104-byte reply the reference sends for ENOTTY (0B/00/06), docs/protocol.md "Replies". */
 extern const uint8_t REPLY_ENOTTY[PRH_REPLY_HEADER_SIZE];
 /* CHECK CONDITION 05/20/00 (read-only fd on PR OUT) with zero bytes 18..95. */
 extern const uint8_t REPLY_READ_ONLY[PRH_REPLY_HEADER_SIZE];
@@ -251,7 +251,7 @@ void fuse_dev_stop(FuseDev *f);
 /* Path of the fuse-sgio binary ($PRH_FUSE_SGIO). */
 const char *fuse_dev_binary(void);
 
-/* ---- protocol violations (reference-behaviour.md section 2) ---- */
+/* ---- protocol violations (docs/protocol.md, "Validation and error paths") ---- */
 
 typedef struct Violation {
         const char *name;       /* row of the validation table, e.g. "R3 no fd" */

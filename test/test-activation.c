@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * systemd socket activation through the real systemd-socket-activate tool
- * (reference-behaviour.md section 5.6): the helper serves the passed
+ * (docs/protocol.md, "Command line and process"): the helper serves the passed
  * socket and does not unlink a socket it did not create;
  * -k together with activation and LISTEN_FDS=2 are startup errors; a
  * LISTEN_PID for another process means no activation.  For prhd also the

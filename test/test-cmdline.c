@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Command line and process behaviour (reference-behaviour.md section 5):
+ * Command line and process behaviour (docs/protocol.md, "Command line and process"):
  * -h/-V, bad options and their messages, -k/-u/-g/-T checks, the pidfile
  * (content, mode, POSIX lock, libvirt's pre-locked pidfile), -d, a second
  * instance, stale sockets, and SIGTERM/SIGINT/SIGHUP.

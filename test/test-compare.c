@@ -22,7 +22,7 @@
 typedef enum Fix {
         FIX_NONE = 0,
         FIX_SENSE_TAIL,         /* sense bytes 18..95 zero instead of stack contents */
-        FIX_ENODEV,             /* ENODEV -> HARDWARE ERROR 44/00 (QEMU >= 10.0) instead of 0B/00/06 */
+        FIX_ENODEV,             /* ENODEV -> HARDWARE ERROR 44/00 (QEMU >= 10.1) instead of 0B/00/06 */
         FIX_STALE_PAYLOAD,      /* PR IN payload bytes the device did not write are zero (reference: stale buffer) */
         _FIX_MAX,
 } Fix;

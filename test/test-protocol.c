@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Wire-protocol integration test (reference-behaviour.md sections 1-2 and
- * Appendix A): handshake, every row of the validation table with the
+ * Wire-protocol integration test (docs/protocol.md, from "Transport" to
+ * "Validation and error paths"): handshake, every row of the validation table with the
  * reference's log messages, framing (split CDBs, CDB and data in one
  * sendmsg, 8192 vs 8193), pipelining, 200 concurrent clients, clients
  * vanishing, and that a violation on one connection never disturbs
@@ -282,7 +282,7 @@ static const ErrnoRow errno_table[] = {
         { EIO, SCSI_STATUS_CHECK_CONDITION, 0xb, 0x00, 0x06 },
         { EBUSY, SCSI_STATUS_CHECK_CONDITION, 0xb, 0x00, 0x06 },
         { EFAULT, SCSI_STATUS_CHECK_CONDITION, 0xb, 0x00, 0x06 },
-        /* 7.2 (the reference): default 00/06; QEMU >= 10.0 and prhd: 44/00. */
+        /* 7.2 (the reference): default 00/06; QEMU >= 10.1 and prhd: 44/00. */
         { ENODEV, SCSI_STATUS_CHECK_CONDITION, 0xb, 0x00, 0x06 },
 };
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Unchanged QEMU as the client (reference-behaviour.md section 1.7): a
+ * Unchanged QEMU as the client (docs/protocol.md, "QEMU as the client"): a
  * pr-manager-helper object given on the command line and one added with
  * QMP object-add both connect and complete the handshake with the helper
  * under test; QMP reports them connected and emits

@@ -3,11 +3,12 @@
  * Translation between the helper's SCSI view of a persistent-reservation
  * command (16-byte CDB, PR OUT parameter list, PR IN payload, status and
  * sense) and libmpathpersist's C structures and return codes
- * (reference-behaviour.md sections 4.3-4.6).  Pure functions over bytes:
+ * (docs/protocol.md, "Multipath"; docs/multipath.md).  Pure functions over bytes:
  * no I/O, no logging, no library calls, so that every malformed parameter
  * list can be exercised by unit tests and fuzzers without a device.
  *
- * Deliberate differences from the reference, each a fix of section 7:
+ * Deliberate differences from the reference, each a fix of one of its bugs
+ * (docs/protocol.md, "Bugs of the reference"):
  *  - CDB byte 1: the service action is bits 4-0; bits 7-5 are reserved and
  *    set ones give INVALID FIELD IN CDB (the reference compared the whole
  *    byte, which rejected them too, so the answer is unchanged).
@@ -126,7 +127,8 @@ MpathVerdict mpath_prout_decode(const uint8_t cdb[16], const uint8_t *data, uint
                                 ProtoSenseCode *ret_sense);
 
 /*
- * Map a libmpathpersist return code to a SCSI result (section 4.5).
+ * Map a libmpathpersist return code to a SCSI result (the table in
+ * docs/protocol.md, "Multipath").
  * Returns true when the code is one for which the reference first probes
  * the device with TEST UNIT READY and prefers the probe's failure.
  */

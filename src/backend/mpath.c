@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Persistent reservations on dm-multipath maps through libmpathpersist
- * (reference-behaviour.md section 4), with the library loaded by dlopen()
+ * (docs/protocol.md, "Multipath"; docs/multipath.md), with the library loaded by dlopen()
  * so that one binary serves hosts with and without multipath-tools.
  *
  * Why libmpathpersist_init() and not the reference's mpath_lib_init(): the
@@ -358,7 +358,7 @@ static void execute_pr_in(Mpath *m, int fd, const uint8_t cdb[16], uint32_t allo
                 return;
         }
 
-        /* The reference answers with exactly the allocation length, zero-padded (section 1.5). */
+        /* The reference answers with exactly the allocation length, zero-padded (docs/protocol.md, "Multipath"). */
         ret->status = SCSI_STATUS_GOOD;
         ret->data_len = MIN(alloc_len, PRH_DATA_SIZE);
 }

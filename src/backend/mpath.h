@@ -2,7 +2,7 @@
 /*
  * Persistent reservations on dm-multipath maps through libmpathpersist,
  * loaded with dlopen() so that one binary runs on hosts with and without
- * multipath-tools (reference-behaviour.md section 4).
+ * multipath-tools (docs/protocol.md, "Multipath"; docs/multipath.md).
  */
 #pragma once
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Issue one SCSI command with the SG_IO ioctl and map the outcome to a
- * ProtoResult (reference-behaviour.md section 3).  Blocking: call it from
+ * ProtoResult (docs/protocol.md, "SG_IO").  Blocking: call it from
  * a worker thread, never from an event loop.
  */
 #pragma once

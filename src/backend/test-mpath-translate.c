@@ -624,7 +624,7 @@ static void test_result_codes(void) {
         CHECK(strcmp(mpath_prout_sa_name(99), "unknown") == 0);
 }
 
-/* The ABI facts of reference-behaviour.md 4.6 that the translation relies on. */
+/* The libmpathpersist ABI facts the translation relies on (docs/protocol.md, "Multipath"). */
 static void test_abi(void) {
         CHECK_EQ(sizeof(struct prin_readdescr), 8200);
         CHECK_EQ(sizeof(struct prin_fulldescr), 270);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * prhd: command line.  The options, defaults, messages and exit codes of
- * qemu-pr-helper (reference-behaviour.md section 5.1), plus long-only
+ * qemu-pr-helper (docs/protocol.md, "Command line and process"), plus long-only
  * options for what the reference hard-codes.
  */
 #include <errno.h>

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * SCSI result construction and the status mappings of the helper protocol
- * (reference-behaviour.md section 3.2).  Pure functions over bytes.
+ * (docs/protocol.md, "SG_IO").  Pure functions over bytes.
  */
 #include <errno.h>
 #include <string.h>
@@ -60,7 +60,7 @@ void proto_result_from_errno(ProtoResult *r, int errnum) {
                 result_set_status(r, SCSI_STATUS_RESERVATION_CONFLICT);
                 break;
         case ENODEV:
-                /* QEMU >= 10.0; 7.2 (Debian 12) mapped it to 0B/00/06. */
+                /* QEMU >= 10.1 (08b462dd99); 7.2 and 10.0.x map it to 0B/00/06. */
                 proto_result_set_check(r, SENSE_TARGET_FAILURE);
                 break;
         case EREMOTEIO:

@@ -105,12 +105,13 @@ void proto_result_init(ProtoResult *r);
 /* result := CHECK CONDITION with the given fixed sense. */
 void proto_result_set_check(ProtoResult *r, ProtoSenseCode code);
 
-/* Table A: map a (positive) errno from the ioctl to a result. */
+/* The errno table (docs/protocol.md): map a (positive) errno from the ioctl to a result. */
 void proto_result_from_errno(ProtoResult *r, int errnum);
 
 /*
- * Table B: map a non-zero host_status.  Unknown values become CHECK
- * CONDITION / ABORTED COMMAND 00/06 (the reference reports them as GOOD).
+ * The host_status table (docs/protocol.md): map a non-zero host_status.
+ * Unknown values become CHECK CONDITION / ABORTED COMMAND 00/06 (the
+ * reference reports them as GOOD).
  * Returns true if host_status was one of the reference's known values.
  */
 bool proto_result_from_host_status(ProtoResult *r, uint16_t host_status);
