@@ -39,7 +39,7 @@ DURATION=
 ROUNDS=
 REAL=
 REF=${REF:-/usr/bin/qemu-pr-helper}
-CMDLINE="bench/run.sh $*"
+ARGS=("$@")
 
 while [ $# -gt 0 ]; do
         case $1 in
@@ -71,6 +71,28 @@ fi
 CLIENTS="1 8 64 512"
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
+
+# A path as the generated file shows it: relative to the repository, or under
+# "BUILDDIR" for a build directory outside it, so that docs/ never names one
+# machine's directories.  System paths (/usr/bin/...) stay as they are.
+rel() {
+        case $1 in
+        "$SRC") echo . ;;
+        "$SRC"/*) echo "${1#"$SRC"/}" ;;
+        "$BUILDDIR") echo BUILDDIR ;;
+        "$BUILDDIR"/*) echo "BUILDDIR/${1#"$BUILDDIR"/}" ;;
+        *) echo "$1" ;;
+        esac
+}
+CMDLINE="bench/run.sh"
+for ((i = 0; i < ${#ARGS[@]}; i++)); do
+        a=${ARGS[i]}
+        case $a in
+        --builddir) CMDLINE="$CMDLINE $a $(rel "$BUILDDIR")"; i=$((i + 1)) ;;
+        --out) CMDLINE="$CMDLINE $a $(rel "$OUT")"; i=$((i + 1)) ;;
+        *) CMDLINE="$CMDLINE $a" ;;
+        esac
+done
 
 LOADGEN=$BUILDDIR/bench/loadgen
 FLOOR=$BUILDDIR/bench/floor
@@ -322,6 +344,7 @@ CPU_MODEL=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)
 HYPER=$(lscpu 2>/dev/null | sed -n 's/^Hypervisor vendor: *//p' | head -1)
 MEM=$(free -g | awk '/^Mem:/ {print $2 " GiB"}')
 PRHD_VER=$(has prhd && "$PRHD" --version 2>&1 | head -1)
+PRHD_VER=${PRHD_VER/#"$PRHD"/$(rel "$PRHD")}    # --version starts with argv[0]
 REF_VER=$(has ref && "$REF" --version 2>&1 | head -1)
 # the tree the binaries were built from (maybe an export of a commit, with .prh-rev)
 BUILD_SRC=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["directories"]["source"])' \
