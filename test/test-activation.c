@@ -305,7 +305,14 @@ static void test_fd3_kinds(void) {
                         helper_free(&h);
                         continue;
                 }
-                /* The reference (7.2) takes any socket: it keeps running on it. */
+                /* The reference (7.2) takes any socket: it keeps running on it.  Wait until its
+                 * start-up is over (privileges dropped), or a SIGTERM could be lost. */
+                for (int k = 0; k < 500; k++) {
+                        _cleanup_free_ char *eff = proc_status_field(h.pid, "CapEff");
+                        if (eff && strcmp(eff, "0000000000020000") == 0)
+                                break;
+                        sleep_ms(10);
+                }
                 sleep_ms(500);
                 CHECK_MSG(helper_alive(&h), "the reference exited");
                 switch (kinds[i].kind) {
