@@ -50,10 +50,14 @@ static bool request_works(const char *sock) {
         return r == 0 && memcmp(rep.header, REPLY_ENOTTY, sizeof REPLY_ENOTTY) == 0;
 }
 
-/* Wait for the socket file systemd-socket-activate creates (connecting would exec the helper). */
-static bool wait_file(const char *p) {
+/*
+ * Wait until systemd-socket-activate listens on its n sockets: it says so
+ * after listen(), while the socket file exists from bind() on, and a connect
+ * in between is refused (and would not make it exec the helper).
+ */
+static bool wait_listening(Helper *h, unsigned n) {
         for (int i = 0; i < 500; i++) {
-                if (path_exists(p))
+                if (helper_stderr_count(h, "Listening on ") >= n)
                         return true;
                 sleep_ms(10);
         }
@@ -71,7 +75,7 @@ static void test_activated(void) {
                 HelperSpawn s = { .wrapper = wrapper };
                 CHECK_EQ(helper_spawn(&h, &s), 0);
         }
-        CHECK(wait_file(h.sock));
+        CHECK(wait_listening(&h, 1));
         CHECK_MSG(request_works(h.sock), "no service on the activated socket");
         CHECK_MSG(request_works(h.sock), "second connection failed");
         CHECK_EQ(helper_stop(&h, SIGTERM, 5000), 0);
@@ -90,7 +94,7 @@ static void test_activation_errors(void) {
                 int c;
 
                 CHECK_EQ(helper_spawn(&h, &s), 0);
-                CHECK(wait_file(h.sock));
+                CHECK(wait_listening(&h, 1));
                 c = client_connect(h.sock);     /* triggers the exec */
                 CHECK_EQ(helper_wait_exit(&h, 5000, NULL), 0);
                 helper_output_drain(&h, 2000);
@@ -111,7 +115,7 @@ static void test_activation_errors(void) {
                 int c;
 
                 CHECK_EQ(helper_spawn(&h, &s), 0);
-                CHECK(wait_file(h.sock) && wait_file(sock2));
+                CHECK(wait_listening(&h, 2));
                 c = client_connect(h.sock);
                 CHECK_EQ(helper_wait_exit(&h, 5000, NULL), 0);
                 helper_output_drain(&h, 2000);
@@ -473,8 +477,18 @@ static void test_fdnames(void) {
         if (helper_init(&h, path) < 0)
                 return;
         f.sock = h.sock;
-        CHECK_EQ(helper_spawn(&h, &(HelperSpawn) { .env = env, .pre_exec = pre_fd3, .pre_exec_data = &f }), 0);
+        /* request_works() sends /dev/null. */
+        const char *args[] = { harness_any_fd_option(path), NULL };
+        CHECK_EQ(helper_spawn(&h, &(HelperSpawn) { .args = args, .env = env, .pre_exec = pre_fd3, .pre_exec_data = &f }),
+                 0);
         CHECK_EQ(helper_wait_socket(&h, 5000), 0);
+        /* A handshake: start-up is over (the reference accepts only once its main loop runs),
+         * nothing changes the environment while it is read. */
+        {
+                int s = client_open(h.sock);
+                CHECK_MSG(s >= 0, "no handshake on the passed socket");
+                safe_close(s);
+        }
         /* The reader itself: a variable nobody unsets must be found with its value. */
         r = live_getenv(h.pid, "PRH_TEST_MARKER", &v);
         CHECK_MSG(r == 1 && strcmp(v, "still-here") == 0, "live environment unreadable (%d): %s", r,
