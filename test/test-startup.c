@@ -314,7 +314,7 @@ static void test_verbose_reference(void) {
                 Helper h;
                 const char *extra[] = { opts[i], NULL };
 
-                snprintf(title, sizeof title, "reference %s: accepted, serves, logs exactly what it logs without it",
+                snprintf(title, sizeof title, "reference %s: accepted, serves, logs a violation's message and nothing else, as without it",
                          opts[i]);
                 test_begin(title);
                 if (helper_init(&h, path) < 0)
