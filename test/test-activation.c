@@ -296,11 +296,14 @@ static void test_fd3_kinds(void) {
                 CHECK_EQ(helper_spawn(&h, &(HelperSpawn) { .pre_exec = pre_fd3, .pre_exec_data = &f }), 0);
                 if (!is_ref || kinds[i].kind == FD3_NULL) {
                         /* prhd refuses every one of them; the reference only a non-socket. */
-                        const char *want = !is_ref ? (kinds[i].kind == FD3_NULL
-                                                              ? "Failed to use socket activation: Socket operation on non-socket"
-                                                              : "Failed to use socket activation: fd 3 is not a listening AF_UNIX stream socket")
-                                                   : "Failed to use socket activation: Unable to query remote socket address: "
-                                                     "Socket operation on non-socket";
+                        const char *want;
+                        if (is_ref)
+                                want = "Failed to use socket activation: Unable to query remote socket address: "
+                                       "Socket operation on non-socket";
+                        else if (kinds[i].kind == FD3_NULL)
+                                want = "Failed to use socket activation: Socket operation on non-socket";
+                        else
+                                want = "Failed to use socket activation: fd 3 is not a listening AF_UNIX stream socket";
                         CHECK_EQ(helper_wait_exit(&h, 5000, NULL), 0);
                         helper_output_drain(&h, 2000);
                         CHECK_MSG(helper_exit_code(&h) == 1, "exit code %d", helper_exit_code(&h));
@@ -406,7 +409,8 @@ static int libc_environ_addr(pid_t pid, uint64_t *ret) {
                 const Elf64_Shdr *st = &sh[sh[i].sh_link];
                 _cleanup_free_ Elf64_Sym *syms = malloc(sh[i].sh_size);
                 _cleanup_free_ char *strs = malloc(st->sh_size + 1);
-                if (!syms || !strs || pread(fd, syms, sh[i].sh_size, (off_t) sh[i].sh_offset) != (ssize_t) sh[i].sh_size ||
+                if (!syms || !strs ||
+                    pread(fd, syms, sh[i].sh_size, (off_t) sh[i].sh_offset) != (ssize_t) sh[i].sh_size ||
                     pread(fd, strs, st->sh_size, (off_t) st->sh_offset) != (ssize_t) st->sh_size)
                         return -EBADMSG;
                 strs[st->sh_size] = 0;
@@ -479,8 +483,8 @@ static void test_fdnames(void) {
         f.sock = h.sock;
         /* request_works() sends /dev/null. */
         const char *args[] = { harness_any_fd_option(path), NULL };
-        CHECK_EQ(helper_spawn(&h, &(HelperSpawn) { .args = args, .env = env, .pre_exec = pre_fd3, .pre_exec_data = &f }),
-                 0);
+        HelperSpawn sp = { .args = args, .env = env, .pre_exec = pre_fd3, .pre_exec_data = &f };
+        CHECK_EQ(helper_spawn(&h, &sp), 0);
         CHECK_EQ(helper_wait_socket(&h, 5000), 0);
         /* A handshake: start-up is over (the reference accepts only once its main loop runs),
          * nothing changes the environment while it is read. */

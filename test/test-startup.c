@@ -298,8 +298,8 @@ static void test_verbose_fd_line(void) {
         if (helper_init(&h, path) == 0) {
                 const char *extra[] = { "--max-connections=50", NULL };
                 CHECK_EQ(start_with(&h, extra, pre_rlimit, &lim), 0);
-                CHECK_MSG(helper_stderr_wait(&h, "File descriptor limit allows only 4 connections (--max-connections=50).",
-                                             2000),
+                CHECK_MSG(helper_stderr_wait(
+                                  &h, "File descriptor limit allows only 4 connections (--max-connections=50).", 2000),
                           "no warning");
                 helper_free(&h);
         }
@@ -314,7 +314,8 @@ static void test_verbose_reference(void) {
                 Helper h;
                 const char *extra[] = { opts[i], NULL };
 
-                snprintf(title, sizeof title, "reference %s: accepted, serves, logs a violation's message and nothing else, as without it",
+                snprintf(title, sizeof title,
+                         "reference %s: accepted, serves, logs a violation's message and nothing else, as without it",
                          opts[i]);
                 test_begin(title);
                 if (helper_init(&h, path) < 0)
@@ -362,7 +363,8 @@ static void test_privilege_readback(void) {
         Helper h;
 
         test_begin(is_ref ? "capset() faked by seccomp: the reference runs with every capability, unaware"
-                          : "capset() faked by seccomp: prhd reads the result back, refuses to run, removes its socket");
+                          : "capset() faked by seccomp: prhd reads the result back, refuses to run, "
+                            "removes its socket");
 #if !defined(__x86_64__)
         CHECK_MSG(false, "the seccomp filter of this test is written for x86-64");
         return;
@@ -425,7 +427,8 @@ static int pre_become(void *userdata) {
 }
 
 static void test_rawio_warning(void) {
-        static const char warning[] = "Running without CAP_SYS_RAWIO: SG_IO with PERSISTENT RESERVE commands will fail.";
+        static const char warning[] =
+                "Running without CAP_SYS_RAWIO: SG_IO with PERSISTENT RESERVE commands will fail.";
         struct passwd *pw = getpwnam("nobody");
         struct group *gr = getgrnam("nogroup");
 
@@ -515,21 +518,26 @@ static void multipath_case(const char *title, Control control, const char *opt, 
 }
 
 static void test_multipath_detection(void) {
-        static const char absent[] = "Multipath support not active (No such file or directory); serving plain SCSI devices only.";
-        static const char not_dm[] = "Multipath support not active (Inappropriate ioctl for device); serving plain SCSI devices only.";
-        static const char no_driver[] = "Multipath support not active (No such device); serving plain SCSI devices only.";
+#define PLAIN_ONLY "; serving plain SCSI devices only."
+        static const char absent[] = "Multipath support not active (No such file or directory)" PLAIN_ONLY;
+        static const char not_dm[] = "Multipath support not active (Inappropriate ioctl for device)" PLAIN_ONLY;
+        static const char no_driver[] = "Multipath support not active (No such device)" PLAIN_ONLY;
+#undef PLAIN_ONLY
 
         multipath_case("no /dev/mapper/control, no -v: nothing said about multipath", CONTROL_ABSENT, NULL, NULL,
                        (const char *const[]) { "ultipath", "mapper", NULL });
         multipath_case("no /dev/mapper/control, -v: one info line", CONTROL_ABSENT, "-v",
                        (const char *const[]) { absent, NULL }, (const char *const[]) { "Cannot open", NULL });
         multipath_case("no /dev/mapper/control, -vv: the info line and why", CONTROL_ABSENT, "-vv",
-                       (const char *const[]) { absent, "Cannot open /dev/mapper/control: No such file or directory", NULL },
+                       (const char *const[]) { absent, "Cannot open /dev/mapper/control: No such file or directory",
+                                               NULL },
                        NULL);
         multipath_case("/dev/mapper/control is not device-mapper: a notice even without -v", CONTROL_NOT_DM, NULL,
                        (const char *const[]) { not_dm, NULL }, NULL);
         multipath_case("/dev/mapper/control is not device-mapper, -vv: the DM_VERSION failure", CONTROL_NOT_DM, "-vv",
-                       (const char *const[]) { not_dm, "DM_VERSION on /dev/mapper/control failed: Inappropriate ioctl for device",
+                       (const char *const[]) { not_dm,
+                                               "DM_VERSION on /dev/mapper/control failed: "
+                                               "Inappropriate ioctl for device",
                                                NULL },
                        NULL);
         multipath_case("--no-multipath -vv with a /dev/mapper/control that is not device-mapper: never looked at",
@@ -557,7 +565,8 @@ static void test_multipath_detection(void) {
                                CONTROL_DM_NODE, NULL, (const char *const[]) { no_driver, NULL }, NULL);
         else
                 multipath_case("/dev/mapper/control is device-mapper's node and the driver is loaded: not an error",
-                               CONTROL_DM_NODE, NULL, NULL, (const char *const[]) { "Inappropriate", "No such device", NULL });
+                               CONTROL_DM_NODE, NULL, NULL,
+                               (const char *const[]) { "Inappropriate", "No such device", NULL });
 }
 
 int main(int argc, char **argv) {
