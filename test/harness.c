@@ -264,6 +264,10 @@ int helper_spawn(Helper *h, const HelperSpawn *s) {
                 if (s->env)
                         for (size_t i = 0; s->env[i]; i++)
                                 (void) putenv((char *) (uintptr_t) s->env[i]);
+                if (s->pre_exec && s->pre_exec(s->pre_exec_data) < 0) {
+                        fprintf(stderr, "pre-exec set-up failed: %m\n");
+                        _exit(126);
+                }
                 if (s->wrapper)
                         execvp(argv[0], (char **) (uintptr_t) argv);
                 else
@@ -378,6 +382,30 @@ int helper_run(Helper *h, const HelperSpawn *s, unsigned timeout_ms) {
                 return r;
         helper_output_drain(h, 2000);
         return helper_exit_code(h);
+}
+
+const char *harness_any_fd_option(const char *path) {
+        static const char option[] = "--unsafe-any-fd";
+        static char cached_path[PATH_MAX];
+        static bool cached_answer;
+        Helper h;
+        bool offered = false;
+
+        if (harness_is_reference(path))
+                return NULL;
+        if (strcmp(cached_path, path) == 0)
+                return cached_answer ? option : NULL;
+        if (helper_init(&h, path) == 0) {
+                h.quiet = true;
+                if (helper_run(&h, &(HelperSpawn) { .args = (const char *const[]) { "--help", NULL } }, 5000) == 0) {
+                        _cleanup_free_ char *out = helper_stdout(&h);
+                        offered = out && strstr(out, option);
+                }
+                helper_free(&h);
+        }
+        snprintf(cached_path, sizeof cached_path, "%s", path);
+        cached_answer = offered;
+        return offered ? option : NULL;
 }
 
 bool binary_is_sanitized(const char *path) {

@@ -113,6 +113,11 @@ typedef struct HelperSpawn {
         gid_t gid;
         /* Working directory of the child (NULL: inherit). */
         const char *cwd;
+        /* Called in the child right before exec, after fds, ids, cwd and env are set up
+         * (only fds 0-2 are open): rlimits, an fd at 3, a mount namespace, a seccomp
+         * filter...  A negative return makes the child exit 126. */
+        int (*pre_exec)(void *userdata);
+        void *pre_exec_data;
 } HelperSpawn;
 
 /* Create the temp dir; h->path = path.  Must precede everything else. */
@@ -158,6 +163,11 @@ bool path_exists(const char *path);
 bool socket_is_live(const char *path);
 /* Wait until kill(pid, 0) fails (a process that is not our child). */
 bool pid_wait_gone(pid_t pid, unsigned timeout_ms);
+
+/* "--unsafe-any-fd" if path is prhd and its --help offers that option (prhd then accepts
+ * fds that are not a whole LU, e.g. /dev/null or a FUSE file), else NULL.  Tests that
+ * send such fds to the helper append it to the arguments. */
+const char *harness_any_fd_option(const char *path);
 
 /* Is the binary built with AddressSanitizer (its allocator's RSS is no leak measure)? */
 bool binary_is_sanitized(const char *path);

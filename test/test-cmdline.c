@@ -11,6 +11,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -461,7 +463,11 @@ static void test_pidfile_errors(void) {
                 char msg[450];
                 snprintf(msg, sizeof msg, "Could not create '%s'", bad);
                 CHECK_MSG(contains(err, msg), "stderr lacks \"%s\": %s", msg, err);
-                if (!is_ref)
+                if (is_ref)
+                        /* Reference bug 7.15 again. */
+                        CHECK_MSG(path_exists(h.sock) && !socket_is_live(h.sock),
+                                  "reference did not leave its stale socket (documented to leave it)");
+                else
                         CHECK_MSG(!path_exists(h.sock), "stale socket file left behind");
         }
         helper_free(&h);
@@ -471,6 +477,40 @@ static pid_t read_pid(const char *pidfile) {
         _cleanup_free_ char *s = read_file_str(pidfile);
 
         return s ? (pid_t) strtol(s, NULL, 10) : -1;
+}
+
+/* A privilege drop that fails after bind: started as nobody, asked to become root. */
+static void test_privilege_errors(void) {
+        struct passwd *pw = getpwnam("nobody");
+        struct group *gr = getgrnam("nogroup");
+        static const char *const opts[][3] = { { "-u", "0", NULL }, { "-g", "0", NULL } };
+
+        for (size_t i = 0; i < ELEMENTSOF(opts); i++) {
+                char title[160];
+                Helper h;
+
+                snprintf(title, sizeof title,
+                         "started as nobody with %s %s: exit 1, 'Failed to drop privileges', socket %s", opts[i][0],
+                         opts[i][1], is_ref ? "left behind (reference bug)" : "removed");
+                test_begin(title);
+                CHECK_MSG(pw && gr, "needs user nobody and group nogroup");
+                if (!pw || !gr || helper_init(&h, path) < 0)
+                        return;
+                (void) chmod(h.dir, 0777);
+                const char *a[] = { "-k", h.sock, opts[i][0], opts[i][1], NULL };
+                HelperSpawn sp = { .args = a, .set_ids = true, .uid = pw->pw_uid, .gid = gr->gr_gid };
+                CHECK_EQ(helper_run(&h, &sp, 5000), 1);
+                _cleanup_free_ char *err = helper_stderr(&h);
+                CHECK_MSG(contains(err, "Failed to drop privileges: Operation not permitted"), "stderr: %s", err);
+                if (is_ref)
+                        /* Reference bug 7.15: the socket file stays behind, nobody listening. */
+                        CHECK_MSG(path_exists(h.sock) && !socket_is_live(h.sock),
+                                  "reference did not leave its stale socket (documented to leave it)");
+                else
+                        /* Deliberate fix 6, privilege path. */
+                        CHECK_MSG(!path_exists(h.sock), "stale socket file left behind");
+                helper_free(&h);
+        }
 }
 
 static void test_daemon(void) {
@@ -640,8 +680,44 @@ static void test_second_instance(void) {
                         }
                         helper_free(&b);
                 }
-        } else
-                fprintf(stderr, "  (reference: takes over the socket, bug 7.14; not asserted)\n");
+        } else if (helper_init(&b, path) == 0) {
+                /* Reference bug 7.14: with its own pidfile the second instance takes the
+                 * socket path over and serves; the first keeps running, unreachable. */
+                const char *args[] = { "-k", a.sock, "-f", b.pidfile, NULL };
+                Helper c;
+
+                CHECK_EQ(helper_spawn(&b, &(HelperSpawn) { .args = args }), 0);
+                for (int i = 0; i < 500 && read_pid(b.pidfile) != b.pid; i++)
+                        sleep_ms(10);
+                CHECK_MSG(read_pid(b.pidfile) == b.pid, "the second reference instance wrote no pidfile");
+                CHECK_MSG(stat(a.sock, &st2) == 0 && st2.st_ino != st1.st_ino, "the socket file was not replaced");
+                CHECK_MSG(request_works(a.sock), "the second reference instance does not serve");
+                CHECK(helper_alive(&a) && helper_alive(&b));
+
+                test_begin("reference: a second instance with -d exits 0 and its daemon takes the socket over");
+                if (helper_init(&c, path) == 0) {
+                        const char *cargs[] = { "-d", "-k", a.sock, "-f", c.pidfile, NULL };
+                        struct stat st3;
+                        pid_t p = -1;
+
+                        CHECK_EQ(helper_run(&c, &(HelperSpawn) { .args = cargs }, 5000), 0);
+                        for (int i = 0; i < 500 && (p = read_pid(c.pidfile)) <= 0; i++)
+                                sleep_ms(10);
+                        CHECK_MSG(p > 0, "no pidfile from the daemon");
+                        if (p > 0) {
+                                harness_adopt_pid(p);
+                                CHECK_MSG(stat(a.sock, &st3) == 0 && st3.st_ino != st2.st_ino,
+                                          "the socket file was not replaced");
+                                CHECK_MSG(request_works(a.sock), "the daemon does not serve");
+                                /* Its exit unlinks the path both earlier instances were started on. */
+                                CHECK(kill(p, SIGTERM) == 0 && pid_wait_gone(p, 5000));
+                                CHECK_MSG(!path_exists(a.sock), "socket file left behind");
+                        }
+                        CHECK(helper_alive(&a) && helper_alive(&b));
+                        helper_free(&c);
+                }
+                helper_free(&b);
+        }
         helper_free(&a);
 
         test_begin("a stale socket file (nobody listening) is replaced");
@@ -764,6 +840,7 @@ int main(int argc, char **argv) {
         test_socket_mode();
         test_pidfile();
         test_pidfile_errors();
+        test_privilege_errors();
         test_daemon();
         test_daemon_relative_pidfile();
         test_second_instance();

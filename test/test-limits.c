@@ -4,7 +4,9 @@
  * --max-connections refuses extra connections with a clear EOF and a log
  * line and never disturbs the admitted ones; --max-requests bounds the
  * requests executing at once (checked with the stalling FUSE device);
- * invalid values are start-up errors.
+ * invalid values are start-up errors.  The refusal log line is rate-limited
+ * (at most one a second) while the conn_reject trace event reports every
+ * refusal.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -61,6 +63,92 @@ static void test_max_connections(const char *path) {
         safe_close(c[1]);
         safe_close(c[2]);
         CHECK(helper_alive(&h));
+        helper_free(&h);
+}
+
+static unsigned count_of(const char *hay, const char *needle) {
+        unsigned n = 0;
+
+        for (const char *p = hay; p && (p = strstr(p, needle)); p += strlen(needle))
+                n++;
+        return n;
+}
+
+/* A flood of refused connections: every one traced, the log line at most once a second. */
+static void test_refusal_rate_limit(const char *path) {
+        static const char log_line[] = "Refusing connection: connection limit reached (--max-connections)";
+        static const char trace_line[] = "conn_reject fd=";
+        Helper h;
+        unsigned refused = 0, other = 0;
+        uint64_t t0, elapsed;
+        int held;
+
+        test_begin("--max-connections=1 -T conn_reject: 2.5 s of refused connections, each traced, "
+                   "the log line at most once a second");
+        if (helper_init(&h, path) < 0)
+                return;
+        h.quiet = true;
+        /* The admitted connection is checked with a request on /dev/null. */
+        if (helper_start(&h, (const char *const[]) { "--max-connections=1", "-T", "conn_reject",
+                                                    harness_any_fd_option(path), NULL }) < 0) {
+                CHECK_MSG(false, "could not start %s", path);
+                helper_free(&h);
+                return;
+        }
+        held = client_open(h.sock);
+        CHECK(held >= 0);
+        helper_stderr_quiet(&h, 100, 1000);
+        helper_stderr_mark(&h);
+        t0 = now_ms();
+        while (now_ms() - t0 < 2500) {
+                int c = client_connect(h.sock);
+                if (c >= 0 && client_expect_closed(c, 2000) == 0)
+                        refused++;
+                else
+                        other++;
+                safe_close(c);
+                sleep_ms(1);
+        }
+        /* Wait until every refusal has been traced (the helper may lag behind the client);
+         * the window the helper logged in ends no later than now. */
+        for (int i = 0; i < 200 && helper_stderr_count(&h, trace_line) < refused; i++)
+                sleep_ms(10);
+        elapsed = now_ms() - t0;
+        helper_stderr_quiet(&h, 200, 2000);
+        unsigned traced = helper_stderr_count(&h, trace_line), logged = helper_stderr_count(&h, log_line);
+        /* An interval of L seconds touches at most ceil(L) + 1 distinct seconds of time(). */
+        unsigned max_logged = (unsigned) (elapsed / 1000) + 2;
+        fprintf(stderr, "  %u connections refused in %llu ms: %u traced, %u log lines\n", refused,
+                (unsigned long long) elapsed, traced, logged);
+        CHECK_MSG(other == 0, "%u connections were not closed at once", other);
+        CHECK_MSG(refused >= 20, "only %u refusals: the flood is too small to show a rate limit", refused);
+        CHECK_MSG(traced == refused, "%u conn_reject events for %u refusals", traced, refused);
+        CHECK_MSG(logged >= 1 && logged <= max_logged, "%u log lines in %llu ms (want 1..%u)", logged,
+                  (unsigned long long) elapsed, max_logged);
+        {
+                _cleanup_free_ char *err = helper_stderr_since_mark(&h);
+                CHECK_MSG(count_of(err, "conn_reject fd=") == traced &&
+                          count_of(err, "reason=connection limit reached (--max-connections)") == traced,
+                          "trace lines lack the reason");
+        }
+        CHECK(roundtrip_ok(held));
+        safe_close(held);
+        CHECK(helper_alive(&h));
+        helper_free(&h);
+
+        test_begin("without -T conn_reject: no trace line for a refusal");
+        if (helper_init(&h, path) < 0)
+                return;
+        h.quiet = true;
+        CHECK_EQ(helper_start(&h, (const char *const[]) { "--max-connections=1", NULL }), 0);
+        held = client_open(h.sock);
+        int c = client_connect(h.sock);
+        CHECK(held >= 0 && c >= 0 && client_expect_closed(c, 2000) == 0);
+        CHECK(helper_stderr_wait(&h, log_line, 2000));
+        helper_stderr_quiet(&h, 100, 1000);
+        CHECK_EQ(helper_stderr_count(&h, trace_line), 0u);
+        safe_close(c);
+        safe_close(held);
         helper_free(&h);
 }
 
@@ -127,7 +215,9 @@ static void test_max_requests(const char *path, FuseDev *f) {
 
 static void test_bad_values(const char *path) {
         static const char *const bad[] = {
-                "--sgio-timeout=0", "--sgio-timeout=abc", "--sgio-timeout=-5",
+                "--sgio-timeout=0", "--sgio-timeout=abc", "--sgio-timeout=-5", "--sgio-timeout=",
+                "--sgio-timeout=4294967296", "--sgio-timeout=+5", "--sgio-timeout= 5", "--sgio-timeout=5s",
+                "--sgio-timeout=5000ms",
                 "--max-connections=0", "--max-connections=x", "--max-requests=0", "--max-requests=99999",
         };
 
@@ -151,15 +241,23 @@ static void test_bad_values(const char *path) {
                 helper_free(&h);
         }
 
-        Helper h;
-        test_begin("--sgio-timeout=2500 is accepted");
-        if (helper_init(&h, path) == 0 && helper_start(&h, (const char *const[]) { "--sgio-timeout=2500", NULL }) == 0) {
-                int s = client_open(h.sock);
-                CHECK(s >= 0 && roundtrip_ok(s));
-                safe_close(s);
-        } else
-                CHECK(false);
-        helper_free(&h);
+        /* The whole range of sg_io_hdr.timeout (unsigned int milliseconds) is accepted. */
+        static const char *const good[] = { "--sgio-timeout=2500", "--sgio-timeout=1", "--sgio-timeout=4294967295" };
+        for (size_t i = 0; i < ELEMENTSOF(good); i++) {
+                char title[128];
+                Helper h;
+
+                snprintf(title, sizeof title, "%s is accepted", good[i]);
+                test_begin(title);
+                if (helper_init(&h, path) == 0 &&
+                    helper_start(&h, (const char *const[]) { good[i], harness_any_fd_option(path), NULL }) == 0) {
+                        int s = client_open(h.sock);
+                        CHECK(s >= 0 && roundtrip_ok(s));
+                        safe_close(s);
+                } else
+                        CHECK(false);
+                helper_free(&h);
+        }
 }
 
 int main(int argc, char **argv) {
@@ -173,6 +271,7 @@ int main(int argc, char **argv) {
         null_rw = open("/dev/null", O_RDWR | O_CLOEXEC);
 
         test_max_connections(path);
+        test_refusal_rate_limit(path);
         test_bad_values(path);
         r = fuse_dev_start(&f, SLOW_SECONDS);
         CHECK_MSG(r >= 0, "FUSE device unavailable (%s): --max-requests not tested", strerror(-r));
