@@ -117,7 +117,8 @@ static void test_help_version(void) {
                 if (is_ref) {
                         char exact[2048];
                         subst_argv0(exact, sizeof exact, REFERENCE_HELP, path);
-                        CHECK_MSG(strcmp(out, exact) == 0, "help text differs from section 5.1");
+                        CHECK_MSG(strcmp(out, exact) == 0, "help text differs from the reference's (REFERENCE_HELP; "
+                                  "docs/protocol.md, \"Command line and process\")");
                 }
                 helper_free(&h);
         }

@@ -32,7 +32,7 @@ static const struct {
         const char *doc_keyword;        /* must appear in docs/compatibility.md */
 } fixes[_FIX_MAX] = {
         [FIX_SENSE_TAIL] = { "sense bytes 18..95 zero", "18..95" },
-        [FIX_ENODEV] = { "ENODEV mapped to HARDWARE ERROR 44/00 as in QEMU >= 10.0", "ENODEV" },
+        [FIX_ENODEV] = { "ENODEV mapped to HARDWARE ERROR 44/00 as in QEMU >= 10.1", "ENODEV" },
         [FIX_STALE_PAYLOAD] = { "PR IN payload bytes the device did not write are zero, never stale or uninitialised buffer contents",
                                 "previous request" },
 };

@@ -173,7 +173,7 @@ static void test_replies(void) {
         if (s < 0)
                 return;
 
-        test_begin("ENOTTY: PR IN on /dev/null -> exact bytes of Appendix A");
+        test_begin("ENOTTY: PR IN on /dev/null -> exact bytes of docs/protocol.md, \"Replies\"");
         cdb_pr_in(cdb, 0, 40);
         CHECK_EQ(client_roundtrip(s, cdb, NULL, null_rw, &rep), 0);
         check_exact(&rep, REPLY_ENOTTY, "PR IN /dev/null");
