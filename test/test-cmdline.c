@@ -823,6 +823,239 @@ static void test_signals(void) {
         }
 }
 
+/*
+ * A file that is not a socket at the -k path (docs/compatibility.md): the
+ * reference unlinks whatever is there (a regular file, a FIFO) and serves,
+ * and fails on a directory, which unlink() refuses; prhd refuses every
+ * non-socket and leaves it exactly as it was.
+ */
+static void test_socket_path_not_socket(void) {
+        static const struct {
+                const char *what;
+                mode_t type;
+        } kinds[] = {
+                { "a regular file", S_IFREG },
+                { "a directory", S_IFDIR },
+                { "a FIFO", S_IFIFO },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(kinds); i++) {
+                bool ref_serves = is_ref && kinds[i].type != S_IFDIR;
+                char title[160], inner[400], msg[1024];
+                struct stat before, after;
+                Helper h;
+                int r;
+
+                snprintf(title, sizeof title, "-k at %s: %s", kinds[i].what,
+                         ref_serves ? "unlinked, the helper serves"
+                                    : "exit 1 with a message, the file untouched");
+                test_begin(title);
+                if (helper_init(&h, path) < 0)
+                        continue;
+                snprintf(inner, sizeof inner, "%s/keep", h.sock);
+                if (kinds[i].type == S_IFREG) {
+                        FILE *f = fopen(h.sock, "we");
+                        CHECK(f && fputs("precious\n", f) >= 0 && fclose(f) == 0);
+                } else if (kinds[i].type == S_IFDIR) {
+                        FILE *f;
+                        CHECK(mkdir(h.sock, 0755) == 0);
+                        f = fopen(inner, "we");
+                        CHECK(f && fclose(f) == 0);
+                } else
+                        CHECK(mkfifo(h.sock, 0644) == 0);
+                CHECK(lstat(h.sock, &before) == 0 && (before.st_mode & S_IFMT) == kinds[i].type);
+                {
+                        const char *args[] = { "-k", h.sock, NULL };
+                        HelperSpawn s = { .args = args };
+                        CHECK_EQ(helper_spawn(&h, &s), 0);
+                }
+                if (ref_serves) {
+                        CHECK_MSG((r = helper_wait_socket(&h, 5000)) == 0, "not serving: %s", strerror(-r));
+                        CHECK_MSG(lstat(h.sock, &after) == 0 && S_ISSOCK(after.st_mode), "no socket at the path");
+                        CHECK(request_works(h.sock));
+                        CHECK_EQ(helper_stop(&h, SIGTERM, 5000), 0);
+                        helper_free(&h);
+                        continue;
+                }
+                CHECK_EQ(helper_wait_exit(&h, 5000, NULL), 0);
+                helper_output_drain(&h, 2000);
+                CHECK_EQ(helper_exit_code(&h), 1);
+                _cleanup_free_ char *err = helper_stderr(&h);
+                if (is_ref)
+                        snprintf(msg, sizeof msg, "Failed to unlink socket %s: Is a directory", h.sock);
+                else
+                        snprintf(msg, sizeof msg, "Failed to bind socket to %s: '%s' exists and is not a socket",
+                                 h.sock, h.sock);
+                CHECK_MSG(contains(err, msg), "stderr lacks \"%s\": %s", msg, err);
+                CHECK_MSG(lstat(h.sock, &after) == 0, "%s was removed", kinds[i].what);
+                CHECK_MSG(after.st_ino == before.st_ino && after.st_mode == before.st_mode,
+                          "replaced: inode %llu -> %llu, mode %o -> %o", (unsigned long long) before.st_ino,
+                          (unsigned long long) after.st_ino, before.st_mode, after.st_mode);
+                if (kinds[i].type == S_IFREG) {
+                        _cleanup_free_ char *content = read_file_str(h.sock);
+                        CHECK_MSG(content && strcmp(content, "precious\n") == 0, "content now '%s'",
+                                  content ? content : "(unreadable)");
+                } else if (kinds[i].type == S_IFDIR)
+                        CHECK_MSG(path_exists(inner), "the directory lost its file");
+                helper_free(&h);
+        }
+}
+
+/*
+ * -T parsing where the helpers differ (docs/protocol.md, "Trace option";
+ * docs/compatibility.md).  Each variant gets its own event names: on a
+ * request the reference traces qio_channel_socket_accept (on every accept),
+ * thread_pool_submit and thread_pool_complete (the SG_IO work item), prhd
+ * its own events.  An event counts as enabled when a line starting with its
+ * name appears after one request and SIGTERM.
+ */
+typedef struct TraceExpect {
+        const char *args[5];    /* after "-k SOCK"; "@FILE" is replaced by a trace file path */
+        bool refused;           /* exit 1 at start, no socket */
+        const char *messages[3];        /* must be on stderr */
+        const char *no_messages[2];     /* must not be on stderr */
+        const char *fire[3];    /* traced (to the file when there is one, else stderr) */
+        const char *silent[3];  /* not traced anywhere */
+} TraceExpect;
+
+typedef struct TraceCase {
+        const char *title;
+        TraceExpect ref, prhd;
+} TraceCase;
+
+static const TraceCase trace_cases[] = {
+        { "-T 'a*,b*': reference refuses the bare second pattern, prhd enables both",
+          .ref = { { "-T", "qio_channel_socket_accept*,thread_pool_*" }, .refused = true,
+                   .messages = { "warning: short-form boolean option 'thread_pool_*' deprecated",
+                                 "Please use thread_pool_*=on instead", "Invalid parameter 'thread_pool_*'" } },
+          .prhd = { { "-T", "conn_*,sgio_*" }, .fire = { "conn_accept", "sgio_issue", "sgio_complete" },
+                    .silent = { "request_received", "reply_sent" } } },
+        { "-T 'enable=A*,enable=B*': reference keeps the last only, prhd both",
+          .ref = { { "-T", "enable=thread_pool_*,enable=qio_channel_socket_accept*" },
+                   .fire = { "qio_channel_socket_accept" }, .silent = { "thread_pool_submit", "thread_pool_complete" } },
+          .prhd = { { "-T", "enable=conn_*,enable=sgio_*" }, .fire = { "conn_accept", "sgio_issue" },
+                    .silent = { "reply_sent" } } },
+        { "-T 'enable=B*,enable=A*' (other order): reference keeps the last only, prhd both",
+          .ref = { { "-T", "enable=qio_channel_socket_accept*,enable=thread_pool_*" },
+                   .fire = { "thread_pool_submit", "thread_pool_complete" }, .silent = { "qio_channel_socket_accept" } },
+          .prhd = { { "-T", "enable=sgio_*,enable=conn_*" }, .fire = { "conn_accept", "sgio_issue" },
+                    .silent = { "reply_sent" } } },
+        { "-T 'A,,B': a literal comma in the reference, an empty item in prhd",
+          .ref = { { "-T", "thread_pool_submit,,no_such_event_prh" },
+                   .messages = { "trace event 'thread_pool_submit,no_such_event_prh' does not exist" },
+                   .silent = { "thread_pool_submit" } },
+          .prhd = { { "-T", "conn_accept,,no_such_event_prh" },
+                    .messages = { "trace event 'no_such_event_prh' does not exist" },
+                    .no_messages = { "conn_accept,", "trace event '' " },
+                    .fire = { "conn_accept" }, .silent = { "conn_handshake" } } },
+        { "-T 'A_[x]yz': no match in the reference, a bracket expression in prhd",
+          .ref = { { "-T", "thread_pool_[s]ubmit" },
+                   .messages = { "trace event 'thread_pool_[s]ubmit' does not exist" },
+                   .silent = { "thread_pool_submit" } },
+          .prhd = { { "-T", "sgio_[i]ssue" }, .no_messages = { "does not exist" }, .fire = { "sgio_issue" },
+                    .silent = { "sgio_complete" } } },
+        { "-T 'A?': '?' matches one character in both",
+          .ref = { { "-T", "thread_pool_submi?" }, .no_messages = { "does not exist" },
+                   .fire = { "thread_pool_submit" }, .silent = { "thread_pool_complete" } },
+          .prhd = { { "-T", "sgio_issu?" }, .no_messages = { "does not exist" }, .fire = { "sgio_issue" },
+                    .silent = { "sgio_complete" } } },
+        { "-T 'A*' -T 'B*': both enabled in both",
+          .ref = { { "-T", "qio_channel_socket_accept*", "-T", "thread_pool_*" },
+                   .fire = { "qio_channel_socket_accept", "thread_pool_submit", "thread_pool_complete" },
+                   .silent = { "qio_channel_socket_new" } },
+          .prhd = { { "-T", "conn_*", "-T", "sgio_*" }, .fire = { "conn_accept", "sgio_issue", "sgio_complete" },
+                    .silent = { "reply_sent" } } },
+        { "-T 'A*,file=PATH': the pattern and the file in both",
+          .ref = { { "-T", "thread_pool_*,file=@FILE" }, .fire = { "thread_pool_submit", "thread_pool_complete" },
+                   .silent = { "qio_channel_socket_accept" } },
+          .prhd = { { "-T", "sgio_*,file=@FILE" }, .fire = { "sgio_issue", "sgio_complete" },
+                    .silent = { "conn_accept" } } },
+};
+
+/* Lines of text that start with "<event> ". */
+static unsigned trace_lines(const char *text, const char *event) {
+        size_t n = strlen(event);
+        unsigned count = 0;
+
+        for (const char *p = text; p && *p;) {
+                if (strncmp(p, event, n) == 0 && p[n] == ' ')
+                        count++;
+                p = strchr(p, '\n');
+                if (p)
+                        p++;
+        }
+        return count;
+}
+
+static void test_trace_parsing(void) {
+        for (size_t i = 0; i < ELEMENTSOF(trace_cases); i++) {
+                const TraceExpect *e = is_ref ? &trace_cases[i].ref : &trace_cases[i].prhd;
+                char tracefile[400], filearg[512];
+                const char *args[8] = { "-k", NULL };
+                int failed = tests_failed;
+                bool to_file = false;
+                size_t n = 2;
+                Helper h;
+
+                test_begin(trace_cases[i].title);
+                if (helper_init(&h, path) < 0)
+                        continue;
+                args[1] = h.sock;
+                snprintf(tracefile, sizeof tracefile, "%s/trace.log", h.dir);
+                for (size_t j = 0; e->args[j]; j++) {
+                        const char *at = strstr(e->args[j], "@FILE");
+                        if (at) {
+                                snprintf(filearg, sizeof filearg, "%.*s%s", (int) (at - e->args[j]), e->args[j],
+                                         tracefile);
+                                args[n++] = filearg;
+                                to_file = true;
+                        } else
+                                args[n++] = e->args[j];
+                }
+                args[n] = NULL;
+
+                HelperSpawn s = { .args = args };
+                h.quiet = true; /* the trace lines are checked below, not echoed */
+                CHECK_EQ(helper_spawn(&h, &s), 0);
+                if (e->refused) {
+                        CHECK_EQ(helper_wait_exit(&h, 5000, NULL), 0);
+                        CHECK_EQ(helper_exit_code(&h), 1);
+                        CHECK_MSG(!path_exists(h.sock), "a socket was created");
+                } else {
+                        CHECK_MSG(helper_wait_socket(&h, 5000) == 0, "helper did not start");
+                        CHECK(request_works(h.sock));
+                        CHECK_EQ(helper_stop(&h, SIGTERM, 5000), 0);
+                }
+                helper_output_drain(&h, 2000);
+
+                _cleanup_free_ char *err = helper_stderr(&h);
+                _cleanup_free_ char *file = to_file ? read_file_str(tracefile) : NULL;
+                const char *traced = to_file ? file : err;
+                fprintf(stderr, "  exit %d, %zu bytes on stderr%s\n", helper_exit_code(&h), strlen(err),
+                        to_file ? (file ? ", trace file written" : ", no trace file") : "");
+                CHECK_MSG(!to_file || file, "trace file %s missing", tracefile);
+                for (size_t j = 0; j < ELEMENTSOF(e->messages) && e->messages[j]; j++)
+                        CHECK_MSG(contains(err, e->messages[j]), "stderr lacks \"%s\": %s", e->messages[j], err);
+                for (size_t j = 0; j < ELEMENTSOF(e->no_messages) && e->no_messages[j]; j++)
+                        CHECK_MSG(!contains(err, e->no_messages[j]), "stderr has \"%s\": %s", e->no_messages[j],
+                                  err);
+                for (size_t j = 0; j < ELEMENTSOF(e->fire) && e->fire[j]; j++) {
+                        CHECK_MSG(trace_lines(traced, e->fire[j]) > 0, "event %s not traced%s", e->fire[j],
+                                  to_file ? " to the file" : "");
+                        if (to_file)
+                                CHECK_MSG(trace_lines(err, e->fire[j]) == 0, "event %s also on stderr",
+                                          e->fire[j]);
+                }
+                for (size_t j = 0; j < ELEMENTSOF(e->silent) && e->silent[j]; j++)
+                        CHECK_MSG(trace_lines(err, e->silent[j]) == 0 && trace_lines(file, e->silent[j]) == 0,
+                                  "event %s traced, but it is not enabled", e->silent[j]);
+                if (tests_failed != failed)
+                        fprintf(stderr, "  helper stderr:\n%.4000s\n  trace file:\n%.4000s\n", err,
+                                file ? file : "(none)");
+                helper_free(&h);
+        }
+}
+
 int main(int argc, char **argv) {
         path = harness_helper_path(argc, argv);
         test_require_root();
@@ -846,5 +1079,7 @@ int main(int argc, char **argv) {
         test_daemon_relative_pidfile();
         test_second_instance();
         test_signals();
+        test_socket_path_not_socket();
+        test_trace_parsing();
         return tests_finish("test-cmdline");
 }
