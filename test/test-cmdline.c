@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Command line and process behaviour (docs/protocol.md, "Command line and process"):
- * -h/-V, bad options and their messages, -k/-u/-g/-T checks, the pidfile
+ * -h/-V, bad options and their messages, -k/-u/-g/-T checks, a non-socket
+ * at the -k path, -T parsing where the helpers differ, the pidfile
  * (content, mode, POSIX lock, libvirt's pre-locked pidfile), -d, a second
  * instance, stale sockets, and SIGTERM/SIGINT/SIGHUP.
  *
@@ -948,6 +949,11 @@ static const TraceCase trace_cases[] = {
                     .messages = { "trace event 'no_such_event_prh' does not exist" },
                     .no_messages = { "conn_accept,", "trace event '' " },
                     .fire = { "conn_accept" }, .silent = { "conn_handshake" } } },
+        { "-T 'A*,,B': one pattern with a comma (matching nothing) in the reference, two in prhd",
+          .ref = { { "-T", "thread_pool_*,,qio_channel_socket_accept" }, .no_messages = { "does not exist" },
+                   .silent = { "thread_pool_submit", "qio_channel_socket_accept" } },
+          .prhd = { { "-T", "sgio_*,,conn_accept" }, .no_messages = { "does not exist" },
+                    .fire = { "sgio_issue", "conn_accept" }, .silent = { "reply_sent" } } },
         { "-T 'A_[x]yz': no match in the reference, a bracket expression in prhd",
           .ref = { { "-T", "thread_pool_[s]ubmit" },
                    .messages = { "trace event 'thread_pool_[s]ubmit' does not exist" },

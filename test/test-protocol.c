@@ -630,6 +630,51 @@ static void test_isolation(void) {
         close(b);
 }
 
+/*
+ * The fd of a request the helper rejects (docs/compatibility.md): the
+ * reference makes every received fd blocking as it arrives, prhd only the fd
+ * of a request it executes, so O_NONBLOCK stays set on the shared file
+ * description.  The executed case is in test_replies.
+ */
+static void test_rejected_fd_nonblock(void) {
+        static const struct {
+                const char *what;
+                uint8_t opcode;
+                uint16_t len;
+        } cases[] = {
+                { "R4 opcode 0x12", 0x12, 36 },
+                { "R5 PR IN allocation length 8193", 0x5e, PRH_DATA_SIZE + 1 },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                char title[160];
+                uint8_t cdb[PRH_CDB_SIZE];
+                int s, nb, flags;
+
+                snprintf(title, sizeof title, "%s, fd O_NONBLOCK: the connection is closed; %s", cases[i].what,
+                         is_ref ? "the reference made the fd blocking" : "prhd left O_NONBLOCK set");
+                test_begin(title);
+                s = open_conn();
+                if (s < 0)
+                        continue;
+                nb = open("/dev/null", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+                CHECK(nb >= 0);
+                cdb_pr_in(cdb, 0, cases[i].len);
+                cdb[0] = cases[i].opcode;
+                CHECK_EQ(client_send(s, cdb, sizeof cdb, nb, -1), 0);
+                CHECK_EQ(client_expect_closed(s, 5000), 0);
+                flags = fcntl(nb, F_GETFL);
+                CHECK(flags >= 0);
+                if (is_ref)
+                        CHECK_MSG(!(flags & O_NONBLOCK), "O_NONBLOCK still set (the reference clears it on arrival)");
+                else
+                        CHECK_MSG(flags & O_NONBLOCK, "O_NONBLOCK cleared for a request prhd rejected");
+                close(nb);
+                close(s);
+        }
+        check_alive("after the rejected requests");
+}
+
 int main(int argc, char **argv) {
         const char *path = harness_helper_path(argc, argv);
         int r;
@@ -661,6 +706,7 @@ int main(int argc, char **argv) {
         test_concurrency();
         test_vanishing();
         test_isolation();
+        test_rejected_fd_nonblock();
 
         test_begin("helper still running");
         CHECK(helper_alive(&H));
