@@ -5,7 +5,8 @@
  * reference's log messages, framing (split CDBs, CDB and data in one
  * sendmsg, 8192 vs 8193), pipelining, 200 concurrent clients, clients
  * vanishing, and that a violation on one connection never disturbs
- * another.  Runs against $PRH_HELPER (prhd or qemu-pr-helper).
+ * another, and the O_NONBLOCK flag of a rejected request's fd.  Runs against
+ * $PRH_HELPER (prhd or qemu-pr-helper).
  *
  * Device fds are /dev/null (SG_IO fails with ENOTTY -> 0B/00/06) and, when
  * FUSE is available, files of test/fuse-sgio.c whose "SG_IO" succeeds,
