@@ -997,7 +997,7 @@ static void test_trace_parsing(void) {
         for (size_t i = 0; i < ELEMENTSOF(trace_cases); i++) {
                 const TraceExpect *e = is_ref ? &trace_cases[i].ref : &trace_cases[i].prhd;
                 char tracefile[400], filearg[512];
-                const char *args[8] = { "-k", NULL };
+                const char *args[10] = { "-k", NULL };
                 int failed = tests_failed;
                 bool to_file = false;
                 size_t n = 2;
@@ -1007,6 +1007,9 @@ static void test_trace_parsing(void) {
                 if (helper_init(&h, path) < 0)
                         continue;
                 args[1] = h.sock;
+                /* The request sends /dev/null. */
+                if (harness_any_fd_option(path))
+                        args[n++] = harness_any_fd_option(path);
                 snprintf(tracefile, sizeof tracefile, "%s/trace.log", h.dir);
                 for (size_t j = 0; e->args[j]; j++) {
                         const char *at = strstr(e->args[j], "@FILE");
