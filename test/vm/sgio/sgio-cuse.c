@@ -60,7 +60,7 @@ typedef struct Answer {
         int err;
         int status, host_status, driver_status;
         int resid;
-        uint8_t sense[SG_MAX_SENSE];
+        uint8_t sense[256];
         size_t sense_len;
         uint8_t data[SGIO_CUSE_MAX_DATA];
         size_t data_len;
@@ -186,7 +186,7 @@ static void sgio_fetch(fuse_req_t req, void *arg, const struct sg_io_hdr *h) {
 /* Third call: header, CDB and PR OUT data are in; record them and answer. */
 static void sgio_answer(fuse_req_t req, const uint8_t *in, size_t in_len) {
         static Answer a;
-        static uint8_t sense[SG_MAX_SENSE], data[SGIO_CUSE_MAX_DATA];
+        static uint8_t sense[256], data[SGIO_CUSE_MAX_DATA];
         struct sg_io_hdr h;
         const uint8_t *cdb, *out_data = NULL;
         struct iovec iov[3];

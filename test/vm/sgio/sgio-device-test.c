@@ -640,7 +640,7 @@ static void check_stale(Under *u) {
 typedef struct ResidCase {
         int resid;
         uint32_t prhd_len;      /* prhd's payload for allocation length 8192 */
-        bool ref_dies;          /* the reference aborts (a negative payload size) */
+        bool ref_dies;          /* the reference aborts: its payload size 8192 - resid is negative */
 } ResidCase;
 
 static const ResidCase resid_cases[] = {
@@ -650,7 +650,7 @@ static const ResidCase resid_cases[] = {
         { 65536, 0, true },
         { INT_MAX, 0, true },
         { -1, 8192, false },
-        { INT_MIN, 8192, false },
+        { INT_MIN, 8192, true },        /* the reference's 8192 - resid overflows int */
 };
 
 static void check_resid(Under *u) {
@@ -676,6 +676,7 @@ static void check_resid(Under *u) {
                 CHECK_MSG(rq.seq != 0, "%s: resid %d: no SG_IO", u->name, c->resid);
                 if (u->ref && c->ref_dies) {
                         int st = 0, code;
+                        char *err;
 
                         CHECK_MSG(r == 1, "%s: resid %d: got %s (want the connection closed, no reply)", u->name,
                                   c->resid, r == 0 ? "a reply" : strerror(-r));
@@ -683,6 +684,11 @@ static void check_resid(Under *u) {
                         code = helper_exit_code(&u->h);
                         CHECK_MSG(r == 0 && code == 128 + SIGABRT, "%s: resid %d: exit code %d (want %d, SIGABRT)",
                                   u->name, c->resid, code, 128 + SIGABRT);
+                        helper_output_drain(&u->h, STOP_TIMEOUT_MS);
+                        err = helper_stderr(&u->h);
+                        CHECK_MSG(err && strstr(err, "prh_write_response: Assertion"),
+                                  "%s: resid %d: no assertion message from prh_write_response", u->name, c->resid);
+                        free(err);
                         fprintf(stderr, "%s: resid %d: the reference ended with exit code %d\n", u->name, c->resid,
                                 code);
                         helper_free(&u->h);
