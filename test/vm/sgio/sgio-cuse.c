@@ -51,7 +51,10 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include "macro.h"
 #include "sgio-cuse.h"
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(FILE *, fclose);
 
 static const char *state_dir;
 static unsigned long seq;
@@ -90,7 +93,7 @@ static size_t hex_parse(const char *s, uint8_t *out, size_t max) {
 static void answer_load(Answer *a) {
         static char line[2 * SGIO_CUSE_MAX_DATA + 64];
         char path[PATH_MAX];
-        FILE *f;
+        _cleanup_(fclosep) FILE *f = NULL;
 
         memset(a, 0, sizeof *a);
         a->written = -1;
@@ -128,7 +131,6 @@ static void answer_load(Answer *a) {
                 else
                         fprintf(stderr, "sgio-cuse: unknown answer key '%s'\n", line);
         }
-        fclose(f);
 }
 
 static void hex_put(FILE *f, const char *key, const uint8_t *p, size_t n) {
@@ -141,7 +143,7 @@ static void hex_put(FILE *f, const char *key, const uint8_t *p, size_t n) {
 static void request_record(fuse_req_t req, const struct sg_io_hdr *h, const uint8_t *cdb, const uint8_t *out,
                            size_t out_len) {
         char path[PATH_MAX], tmp[PATH_MAX];
-        FILE *f;
+        _cleanup_(fclosep) FILE *f = NULL;
 
         snprintf(path, sizeof path, "%s/request", state_dir);
         snprintf(tmp, sizeof tmp, "%s/request.tmp", state_dir);
@@ -157,7 +159,7 @@ static void request_record(fuse_req_t req, const struct sg_io_hdr *h, const uint
                 h->mx_sb_len, h->timeout, h->flags, h->iovec_count);
         if (out)
                 hex_put(f, "data", out, out_len);
-        if (fclose(f) != 0 || rename(tmp, path) < 0)
+        if (fclose(TAKE_PTR(f)) != 0 || rename(tmp, path) < 0)
                 fprintf(stderr, "sgio-cuse: cannot write %s: %m\n", path);
 }
 

@@ -45,6 +45,8 @@
 #include "harness.h"
 #include "sgio-cuse.h"
 
+DEFINE_TRIVIAL_CLEANUP_FUNC(FILE *, fclose);
+
 #define DEV_NAME "prh-sgio-test"
 #define DEV_PATH "/dev/" DEV_NAME
 #define START_TIMEOUT_MS 30000          /* a helper's start in a TCG guest */
@@ -95,7 +97,7 @@ static char *hex_string(const uint8_t *p, size_t n) {
 _printf_(1, 2) static void answer_set(const char *fmt, ...) {
         char path[300], tmp[300];
         va_list ap;
-        FILE *f;
+        _cleanup_(fclosep) FILE *f = NULL;
 
         snprintf(path, sizeof path, "%s/answer", state_dir);
         snprintf(tmp, sizeof tmp, "%s/answer.tmp", state_dir);
@@ -105,14 +107,15 @@ _printf_(1, 2) static void answer_set(const char *fmt, ...) {
         va_start(ap, fmt);
         vfprintf(f, fmt, ap);
         va_end(ap);
-        if (fclose(f) != 0 || rename(tmp, path) < 0)
+        if (fclose(TAKE_PTR(f)) != 0 || rename(tmp, path) < 0)
                 abort();
 }
 
 /* The device's record of the last SG_IO; seq 0 if there was none. */
 static void request_read(Request *r) {
-        char path[300], line[2 * SGIO_CUSE_MAX_DATA + 64];
-        FILE *f;
+        static char line[2 * SGIO_CUSE_MAX_DATA + 64];
+        char path[300];
+        _cleanup_(fclosep) FILE *f = NULL;
 
         memset(r, 0, sizeof *r);
         snprintf(path, sizeof path, "%s/request", state_dir);
@@ -152,7 +155,6 @@ static void request_read(Request *r) {
                 else if (strcmp(line, "data") == 0)
                         r->data_n = hex_parse(v, r->data, sizeof r->data);
         }
-        fclose(f);
 }
 
 static int device_start(void) {
@@ -317,7 +319,7 @@ static void check_fields(Under *u, unsigned want_timeout) {
         const uint8_t keys[8] = { 0, 0, 0, 1, 0, 0, 0, 0 };
         Request rq;
         Reply rep;
-        int s = under_connect(u);
+        _cleanup_close_ int s = under_connect(u);
 
         if (s < 0)
                 return;
@@ -360,7 +362,6 @@ static void check_fields(Under *u, unsigned want_timeout) {
                 CHECK_MSG(rep.res.status == SCSI_STATUS_GOOD && rep.payload_len == 0, "%s: PR OUT reply status 0x%x",
                           u->name, rep.res.status);
         }
-        safe_close(s);
 }
 
 /* ---- host_status (row 1) ---- */
@@ -406,7 +407,7 @@ static void check_host_status(Under *u) {
         char what[80];
         Request rq;
         Reply rep;
-        int s = under_connect(u);
+        _cleanup_close_ int s = under_connect(u);
 
         if (s < 0)
                 return;
@@ -426,7 +427,7 @@ static void check_host_status(Under *u) {
                 pr_out_register(cdb, params);
                 if (roundtrip(u, s, cdb, params, devfd, &rep, &rq) != 0) {
                         CHECK_MSG(false, "%s: %s: no reply", u->name, what);
-                        safe_close(s);
+                        s = safe_close(s);
                         s = under_connect(u);
                         if (s < 0)
                                 return;
@@ -455,7 +456,6 @@ static void check_host_status(Under *u) {
                 }
         } else
                 CHECK_MSG(false, "%s: PR IN, DID_ERROR: no reply", u->name);
-        safe_close(s);
 }
 
 /* ---- device status and sense ---- */
@@ -464,8 +464,8 @@ static void check_sense_passthrough(Under *u) {
         uint8_t cdb[PRH_CDB_SIZE], params[24], sense[PRH_SENSE_SIZE], zero[PRH_SENSE_SIZE] = {};
         Request rq;
         Reply rep;
-        char *hex;
-        int s = under_connect(u);
+        _cleanup_free_ char *hex = NULL;
+        _cleanup_close_ int s = under_connect(u);
 
         if (s < 0)
                 return;
@@ -501,7 +501,6 @@ static void check_sense_passthrough(Under *u) {
                 } else
                         CHECK_MSG(false, "%s: PR OUT CHECK CONDITION: no reply", u->name);
         }
-        free(hex);
 
         /* RESERVATION CONFLICT from the device, no sense */
         answer_set("status 0x18\n");
@@ -530,7 +529,26 @@ static void check_sense_passthrough(Under *u) {
                           rep.res.status);
         else
                 CHECK_MSG(false, "%s: EBADE: no reply", u->name);
-        safe_close(s);
+}
+
+/* ---- PR OUT on a read-only fd: refused before any SG_IO ---- */
+
+static void check_read_only(Under *u) {
+        uint8_t cdb[PRH_CDB_SIZE], params[24];
+        Request rq;
+        Reply rep;
+        _cleanup_close_ int s = under_connect(u);
+
+        if (s < 0)
+                return;
+        answer_set("status 0\n");
+        pr_out_register(cdb, params);
+        if (roundtrip(u, s, cdb, params, devfd_ro, &rep, &rq) == 0)
+                CHECK_MSG(rq.seq == 0 && memcmp(rep.header, REPLY_READ_ONLY, sizeof rep.header) == 0,
+                          "%s: PR OUT on an O_RDONLY fd: SG_IO %s, status 0x%x", u->name,
+                          rq.seq ? "issued" : "not issued", rep.res.status);
+        else
+                CHECK_MSG(false, "%s: read-only PR OUT: no reply", u->name);
 }
 
 /* ---- stale PR IN bytes (row 9) ---- */
@@ -563,16 +581,15 @@ static void check_stale(Under *u) {
         bool judged = false;
         Request rq;
         Reply rep;
-        int s1 = under_connect(u), s2 = -1;
+        _cleanup_close_ int s1 = under_connect(u);
+        _cleanup_close_ int s2 = -EBADF;
 
         if (s1 < 0)
                 return;
         if (!u->ref) {
                 s2 = under_connect(u);
-                if (s2 < 0) {
-                        safe_close(s1);
+                if (s2 < 0)
                         return;
-                }
         }
         for (unsigned attempt = 1; attempt <= STALE_ATTEMPTS && !judged; attempt++) {
                 unsigned seed = 10 + attempt;
@@ -631,8 +648,6 @@ static void check_stale(Under *u) {
         }
         CHECK_MSG(judged, "%s: no short reply was served by a thread with a filled buffer in %d attempts", u->name,
                   STALE_ATTEMPTS);
-        safe_close(s1);
-        safe_close(s2);
 }
 
 /* ---- resid beyond the buffer (row 7) ---- */
@@ -661,7 +676,8 @@ static void check_resid(Under *u) {
                 const ResidCase *c = &resid_cases[i];
                 Request rq;
                 Reply rep;
-                int s, r;
+                _cleanup_close_ int s = -EBADF;
+                int r;
 
                 if (!u->started && under_start(u, NULL) < 0) {
                         CHECK_MSG(false, "%s: cannot restart", u->name);
@@ -676,7 +692,7 @@ static void check_resid(Under *u) {
                 CHECK_MSG(rq.seq != 0, "%s: resid %d: no SG_IO", u->name, c->resid);
                 if (u->ref && c->ref_dies) {
                         int st = 0, code;
-                        char *err;
+                        _cleanup_free_ char *err = NULL;
 
                         CHECK_MSG(r == 1, "%s: resid %d: got %s (want the connection closed, no reply)", u->name,
                                   c->resid, r == 0 ? "a reply" : strerror(-r));
@@ -688,7 +704,6 @@ static void check_resid(Under *u) {
                         err = helper_stderr(&u->h);
                         CHECK_MSG(err && strstr(err, "prh_write_response: Assertion"),
                                   "%s: resid %d: no assertion message from prh_write_response", u->name, c->resid);
-                        free(err);
                         fprintf(stderr, "%s: resid %d: the reference ended with exit code %d\n", u->name, c->resid,
                                 code);
                         helper_free(&u->h);
@@ -704,7 +719,6 @@ static void check_resid(Under *u) {
                                           "%s: resid %d: data differs", u->name, c->resid);
                         CHECK_MSG(helper_alive(&u->h), "%s: resid %d: helper died", u->name, c->resid);
                 }
-                safe_close(s);
         }
 }
 
@@ -733,24 +747,7 @@ static void run_helper(Under *u) {
 
         snprintf(title, sizeof title, "%s: read-only fd", u->name);
         test_begin(title);
-        {
-                uint8_t cdb[PRH_CDB_SIZE], params[24];
-                Request rq;
-                Reply rep;
-                int s = under_connect(u);
-
-                if (s >= 0) {
-                        answer_set("status 0\n");
-                        pr_out_register(cdb, params);
-                        if (roundtrip(u, s, cdb, params, devfd_ro, &rep, &rq) == 0)
-                                CHECK_MSG(rq.seq == 0 && memcmp(rep.header, REPLY_READ_ONLY, sizeof rep.header) == 0,
-                                          "%s: PR OUT on an O_RDONLY fd: SG_IO %s, status 0x%x", u->name,
-                                          rq.seq ? "issued" : "not issued", rep.res.status);
-                        else
-                                CHECK_MSG(false, "%s: read-only PR OUT: no reply", u->name);
-                        safe_close(s);
-                }
-        }
+        check_read_only(u);
         under_stop(u);
 
         if (!u->ref) {
