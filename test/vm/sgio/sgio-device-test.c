@@ -18,8 +18,9 @@
  *   stale    a PR IN after one that filled the data buffer, answered GOOD
  *            with resid 0 but fewer bytes written: the reference sends the
  *            earlier reply's bytes, prhd zeros (row 9)
- *   resid    resid beyond the buffer or negative: prhd clamps, the
- *            reference dies on its assertion (row 7)
+ *   resid    resid beyond the buffer, or so negative that 8192 - resid
+ *            overflows: prhd clamps, the reference dies on its assertion
+ *            (row 7); resid -1: 8192 bytes from both
  *
  *   sgio-device-test SGIO-CUSE REFERENCE PRHD
  *
