@@ -9,8 +9,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sysmacros.h>
 
 #include "backend.h"
+#include "fd-check.h"
 #include "log.h"
 #include "macro.h"
 #include "mpath.h"
@@ -22,6 +24,7 @@
 struct Backend {
         BackendConfig config;
         Mpath *mpath;
+        int sys_dev_fd;                 /* /sys/dev, for the fd check */
 };
 
 int backend_new(const BackendConfig *config, Backend **ret) {
@@ -31,6 +34,18 @@ int backend_new(const BackendConfig *config, Backend **ret) {
         if (!b)
                 return -ENOMEM;
         b->config = *config;
+        b->sys_dev_fd = -EBADF;
+        if (!config->unsafe_any_fd) {
+                b->sys_dev_fd = open("/sys/dev", O_PATH | O_DIRECTORY | O_CLOEXEC);
+                if (b->sys_dev_fd < 0) {
+                        r = log_error_errno(negative_errno(), "Cannot open /sys/dev, needed to check device fds: %m");
+                        free(b);
+                        return r;
+                }
+        } else
+                log_warning("--unsafe-any-fd: acting on any fd a client sends, partitions and partial "
+                            "device-mapper maps included. For testing only: any client can then reach "
+                            "the whole logical unit behind a partition or logical volume it may open.");
         if (config->want_multipath) {
                 r = mpath_new(config->verbose, &b->mpath);
                 if (r < 0) {
@@ -49,6 +64,7 @@ Backend *backend_free(Backend *b) {
         if (!b)
                 return NULL;
         mpath_free(b->mpath);
+        safe_close(b->sys_dev_fd);
         free(b);
         return NULL;
 }
@@ -57,9 +73,55 @@ bool backend_multipath_active(const Backend *b) {
         return b && b->mpath;
 }
 
+static void log_refused(int fd, const FdInfo *info) {
+        const char *kind = info->class == FD_CLASS_SG || info->class == FD_CLASS_OTHER_CHAR ? "char" : "block";
+
+        if (info->class == FD_CLASS_DM)
+                log_warning("Refusing a request on %u:%u (/sys/dev/block/%u:%u -> %s): a device-mapper map the "
+                            "kernel would not pass SG_IO through for an unprivileged caller (not one target "
+                            "mapping one whole SCSI disk).",
+                            major(info->rdev), minor(info->rdev), major(info->rdev), minor(info->rdev),
+                            info->name[0] ? info->name : "?");
+        else if (info->rdev != 0 || info->class == FD_CLASS_PARTITION || info->class == FD_CLASS_OTHER_BLOCK ||
+                 info->class == FD_CLASS_OTHER_CHAR)
+                log_warning("Refusing a request on %u:%u (/sys/dev/%s/%u:%u -> %s): %s, not a whole SCSI "
+                            "logical unit.",
+                            major(info->rdev), minor(info->rdev), kind, major(info->rdev), minor(info->rdev),
+                            info->name[0] ? info->name : "?", fd_class_to_string(info->class));
+        else
+                log_warning("Refusing a request on fd %d: %s, not a SCSI device.", fd,
+                            fd_class_to_string(info->class));
+}
+
+/* true if the request may go on; otherwise ret holds the answer. */
+static bool check_fd(Backend *b, int fd, ProtoResult *ret) {
+        FdInfo info = {};
+        int r;
+
+        if (b->config.unsafe_any_fd)
+                return true;
+        r = fd_check(b->sys_dev_fd, fd, &info);
+        if (r > 0)
+                return true;
+        proto_result_init(ret);
+        if (r == 0) {
+                log_refused(fd, &info);
+                /* What a device without persistent reservations answers: the initiator reports "not
+                 * supported" and does not retry (docs/security.md). */
+                proto_result_set_check(ret, SENSE_INVALID_OPCODE);
+                return false;
+        }
+        log_warning_errno(r, "Cannot check the fd a client sent (%m); refusing the request.");
+        proto_result_from_errno(ret, -r);
+        return false;
+}
+
 void backend_execute(Backend *b, int fd, const uint8_t cdb[16], const uint8_t *data, uint32_t xfer_len,
                      uint8_t *inbuf, ProtoResult *ret) {
         bool out = proto_cdb_is_pr_out(cdb);
+
+        if (!check_fd(b, fd, ret))
+                return;
 
         if (out) {
                 int flags = fcntl(fd, F_GETFL);

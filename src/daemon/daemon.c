@@ -123,6 +123,7 @@ int daemon_run(const DaemonConfig *config) {
                 .sgio_timeout_ms = config->sgio_timeout_ms,
                 .want_multipath = config->multipath,
                 .verbose = config->verbose,
+                .unsafe_any_fd = config->unsafe_any_fd,
         };
         r = backend_new(&bc, &backend);
         if (r < 0) {
