@@ -146,6 +146,11 @@ int daemon_run(const DaemonConfig *config) {
                 pid_fd = pidfile_write(pidfile_path);
                 if (pid_fd < 0)
                         goto finish_unlink;
+                r = pidfile_guard_init(pid_fd);
+                if (r < 0) {
+                        log_error_errno(r, "Failed to set up the pid file guard: %m");
+                        goto finish_unlink;
+                }
         }
 
         PrivilegeRequest pr = {
