@@ -103,7 +103,7 @@ expect() {
 # what prhd's log must say about a refused fd
 expect_log() {
         case "$1" in
-        partition) echo "($(basename "$part")): a partition" ;;
+        partition) echo "-> $(basename "$part")): a partition" ;;
         dm-half) echo "-> $(basename "$dm_half")): a device-mapper map the kernel would not pass SG_IO through" ;;
         regular-file) echo "a regular file, not a SCSI device" ;;
         esac
