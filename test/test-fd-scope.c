@@ -181,6 +181,40 @@ static void test_pidfile(void) {
         }
 }
 
+/* prhd --unsafe-any-fd: said to be for testing in --help, warned about at start, and then acts on /dev/null. */
+static void test_unsafe_option(void) {
+        Helper u;
+        Reply rep;
+        int null_rw = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+        test_begin("--unsafe-any-fd: --help says testing only; warning at start; any fd acted on");
+        CHECK(helper_init(&u, path) == 0);
+        CHECK_EQ(helper_run(&u, &(HelperSpawn) { .args = (const char *const[]) { "--help", NULL } }, 5000), 0);
+        {
+                _cleanup_free_ char *out = helper_stdout(&u);
+                CHECK_MSG(out && strstr(out, "--unsafe-any-fd") && strstr(out, "FOR TESTING ONLY"),
+                          "--help does not say --unsafe-any-fd is for testing only");
+        }
+        helper_free(&u);
+
+        CHECK(helper_init(&u, path) == 0);
+        u.unsafe_any_fd = true;
+        CHECK_EQ(helper_start(&u, NULL), 0);
+        CHECK_MSG(helper_stderr_wait(&u, "--unsafe-any-fd: acting on any fd", 2000), "no warning at start");
+        {
+                uint8_t cdb[PRH_CDB_SIZE];
+                int s = client_open(u.sock);
+
+                cdb_pr_in(cdb, 0, 40);
+                CHECK(client_roundtrip(s, cdb, NULL, null_rw, &rep) == 0);
+                CHECK_MSG(memcmp(rep.header, REPLY_ENOTTY, PRH_REPLY_HEADER_SIZE) == 0,
+                          "with --unsafe-any-fd, /dev/null should get SG_IO's ENOTTY answer");
+                close(s);
+        }
+        helper_free(&u);
+        close(null_rw);
+}
+
 int main(int argc, char **argv) {
         const char *args[] = { "-f", NULL, NULL };
 
@@ -203,6 +237,8 @@ int main(int argc, char **argv) {
         test_files();
         test_fuse();
         test_pidfile();
+        if (!is_ref)
+                test_unsafe_option();
 
         test_begin("helper still running");
         CHECK(helper_alive(&H));
