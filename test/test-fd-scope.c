@@ -132,6 +132,9 @@ static void test_fuse(void) {
         } else {
                 CHECK_MSG(after == before, "prhd issued %ld ioctls on a FUSE file", after - before);
                 CHECK(memcmp(rep.header, REPLY_READ_ONLY, PRH_REPLY_HEADER_SIZE) == 0);
+                /* prhd logs before it replies, but its stderr reaches us through a reader thread. */
+                CHECK(helper_stderr_wait(&H, "a regular file, not a SCSI device", 2000));
+                helper_stderr_quiet(&H, 200, 2000);
                 CHECK_EQ(helper_stderr_count(&H, "a regular file, not a SCSI device"), 2);
         }
         close(fd);
@@ -179,6 +182,32 @@ static void test_pidfile(void) {
                 CHECK_MSG(helper_stderr_wait(&H, "A client sent an fd of the pid file", 2000),
                           "prhd: no log line about the pid file fd");
         }
+}
+
+/* A client sending refused fds in a loop: every request answered, at most 10 lines a minute in the log. */
+static void test_log_bound(void) {
+        Helper f;
+        Reply rep;
+        uint8_t cdb[PRH_CDB_SIZE];
+        int null_rw = open("/dev/null", O_RDWR | O_CLOEXEC), s, answered = 0;
+
+        test_begin("25 refused requests: 25 answers, 10 refusal lines, then one line saying the rest are not logged");
+        CHECK(helper_init(&f, path) == 0);
+        f.quiet = true;
+        CHECK_EQ(helper_start(&f, NULL), 0);
+        s = client_open(f.sock);
+        cdb_pr_in(cdb, 0, 40);
+        for (int i = 0; i < 25; i++)
+                if (client_roundtrip(s, cdb, NULL, null_rw, &rep) == 0 &&
+                    memcmp(rep.header, REPLY_READ_ONLY, PRH_REPLY_HEADER_SIZE) == 0)
+                        answered++;
+        CHECK_EQ(answered, 25);
+        helper_stderr_quiet(&f, 200, 2000);
+        CHECK_EQ(helper_stderr_count(&f, "Refusing a request on"), 10);
+        CHECK_EQ(helper_stderr_count(&f, "further ones are counted, not logged"), 1);
+        close(s);
+        helper_free(&f);
+        close(null_rw);
 }
 
 /* prhd --unsafe-any-fd: said to be for testing in --help, warned about at start, and then acts on /dev/null. */
@@ -237,8 +266,10 @@ int main(int argc, char **argv) {
         test_files();
         test_fuse();
         test_pidfile();
-        if (!is_ref)
+        if (!is_ref) {
                 test_unsafe_option();
+                test_log_bound();
+        }
 
         test_begin("helper still running");
         CHECK(helper_alive(&H));

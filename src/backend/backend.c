@@ -6,10 +6,12 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/sysmacros.h>
+#include <time.h>
 
 #include "backend.h"
 #include "fd-check.h"
@@ -20,11 +22,19 @@
 #include "wire.h"
 
 #define PRH_CDB_LEN_SENT 16     /* the reference always sends cmd_len 16 */
+/* A client that keeps sending refused fds must not flood the log: at most this many refusal lines
+ * per window, then one line saying that more are left out, and a count when the window ends. */
+#define REFUSAL_LOG_BURST 10u
+#define REFUSAL_LOG_WINDOW_S 60
 
 struct Backend {
         BackendConfig config;
         Mpath *mpath;
         int sys_dev_fd;                 /* /sys/dev, for the fd check */
+        pthread_mutex_t log_lock;       /* the refusal log's window */
+        bool log_started;
+        time_t log_window_start;
+        unsigned log_count, log_left_out;
 };
 
 int backend_new(const BackendConfig *config, Backend **ret) {
@@ -35,6 +45,7 @@ int backend_new(const BackendConfig *config, Backend **ret) {
                 return -ENOMEM;
         b->config = *config;
         b->sys_dev_fd = -EBADF;
+        pthread_mutex_init(&b->log_lock, NULL);
         if (!config->unsafe_any_fd) {
                 b->sys_dev_fd = open("/sys/dev", O_PATH | O_DIRECTORY | O_CLOEXEC);
                 if (b->sys_dev_fd < 0) {
@@ -65,12 +76,40 @@ Backend *backend_free(Backend *b) {
                 return NULL;
         mpath_free(b->mpath);
         safe_close(b->sys_dev_fd);
+        pthread_mutex_destroy(&b->log_lock);
         free(b);
         return NULL;
 }
 
 bool backend_multipath_active(const Backend *b) {
         return b && b->mpath;
+}
+
+/* May this refusal be logged?  Says when the burst is used up, and the count when the window ends. */
+static bool refusal_log_allowed(Backend *b) {
+        struct timespec now;
+        bool ok;
+
+        (void) clock_gettime(CLOCK_MONOTONIC, &now);
+        pthread_mutex_lock(&b->log_lock);
+        if (!b->log_started || now.tv_sec - b->log_window_start >= REFUSAL_LOG_WINDOW_S) {
+                if (b->log_left_out > 0)
+                        log_warning("%u more requests were refused in the last %d s without a log line.",
+                                    b->log_left_out, REFUSAL_LOG_WINDOW_S);
+                b->log_started = true;
+                b->log_window_start = now.tv_sec;
+                b->log_count = b->log_left_out = 0;
+        }
+        ok = b->log_count < REFUSAL_LOG_BURST;
+        if (ok)
+                b->log_count++;
+        else
+                b->log_left_out++;
+        if (b->log_left_out == 1)
+                log_warning("%u refused requests logged; further ones are counted, not logged, for up to %d s.",
+                            REFUSAL_LOG_BURST, REFUSAL_LOG_WINDOW_S);
+        pthread_mutex_unlock(&b->log_lock);
+        return ok;
 }
 
 static void log_refused(int fd, const FdInfo *info) {
@@ -105,7 +144,8 @@ static bool check_fd(Backend *b, int fd, ProtoResult *ret) {
                 return true;
         proto_result_init(ret);
         if (r == 0) {
-                log_refused(fd, &info);
+                if (refusal_log_allowed(b))
+                        log_refused(fd, &info);
                 /* What a device without persistent reservations answers: the initiator reports "not
                  * supported" and does not retry (docs/security.md). */
                 proto_result_set_check(ret, SENSE_INVALID_OPCODE);
