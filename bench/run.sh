@@ -130,6 +130,10 @@ if [ -x "$PRHD" ]; then
         if [ -z "$PRHD_ARGS" ] && "$PRHD" --help 2>&1 | grep -q -- '--max-connections'; then
                 PRHD_ARGS="--max-connections=20000"
         fi
+        # The load sends /dev/null and FUSE fds, which prhd acts on only with --unsafe-any-fd.
+        if "$PRHD" --help 2>&1 | grep -q -- --unsafe-any-fd; then
+                PRHD_ARGS="--unsafe-any-fd $PRHD_ARGS"
+        fi
         CMD[prhd]="$PRHD -k @SOCK@ $PRHD_ARGS"
 else
         log "no prhd at $PRHD: measuring the reference and the floor only"

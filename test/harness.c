@@ -109,6 +109,12 @@ HelperVariant harness_variant(const char *path) {
         return strstr(base, "qemu-pr-helper") ? VARIANT_REFERENCE : VARIANT_PRHD;
 }
 
+static bool default_unsafe_any_fd;
+
+void harness_set_unsafe_any_fd(bool b) {
+        default_unsafe_any_fd = b;
+}
+
 /* ---- temp dirs ---- */
 
 static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *ftw) {
@@ -143,6 +149,7 @@ int helper_init(Helper *h, const char *path) {
         h->pid = -1;
         h->out_fd = h->err_fd = -1;
         h->path = path;
+        h->unsafe_any_fd = default_unsafe_any_fd;
         pthread_mutex_init(&h->lock, NULL);
         pthread_cond_init(&h->cond, NULL);
         r = make_tmpdir(h->dir, sizeof h->dir);
@@ -218,6 +225,8 @@ int helper_spawn(Helper *h, const HelperSpawn *s) {
                 for (size_t i = 0; s->wrapper[i] && n < 40; i++)
                         argv[n++] = s->wrapper[i];
         argv[n++] = s->wrapper ? h->path : (s->argv0 ? s->argv0 : h->path);
+        if (h->unsafe_any_fd && harness_variant(h->path) == VARIANT_PRHD)
+                argv[n++] = "--unsafe-any-fd";
         if (s->args)
                 for (size_t i = 0; s->args[i] && n < 62; i++)
                         argv[n++] = s->args[i];

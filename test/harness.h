@@ -67,6 +67,9 @@ static inline bool harness_is_reference(const char *path) {
         return harness_variant(path) == VARIANT_REFERENCE;
 }
 
+/* Default for Helper.unsafe_any_fd of every helper_init() after this call. */
+void harness_set_unsafe_any_fd(bool b);
+
 /* ---- a helper process ---- */
 
 typedef struct Helper {
@@ -77,6 +80,10 @@ typedef struct Helper {
         pid_t pid;              /* the process we forked (-1 once reaped) */
         int status;             /* wait status once reaped */
         bool reaped;
+        /* The test sends fds that are not whole SCSI devices (FUSE files, /dev/null): prhd is
+         * started with --unsafe-any-fd (the reference has no such option and takes any fd).
+         * helper_init() sets it from harness_set_unsafe_any_fd(). */
+        bool unsafe_any_fd;
 
         /* stdout / stderr captured by a reader thread */
         pthread_t reader;

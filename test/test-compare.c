@@ -587,6 +587,8 @@ int main(int argc, char **argv) {
         int r;
 
         test_require_root();
+        /* Sends /dev/null or FUSE fds: prhd acts on them only with --unsafe-any-fd. */
+        harness_set_unsafe_any_fd(true);
         if (!ref || !*ref)
                 ref = "/usr/bin/qemu-pr-helper";
         if (access(ref, X_OK) < 0)

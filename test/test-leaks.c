@@ -79,6 +79,8 @@ int main(int argc, char **argv) {
         uint64_t start;
 
         test_require_root();
+        /* Sends /dev/null or FUSE fds: prhd acts on them only with --unsafe-any-fd. */
+        harness_set_unsafe_any_fd(true);
         fprintf(stderr, "helper under test: %s\n", path);
         null_rw = open("/dev/null", O_RDWR | O_CLOEXEC);
         if (helper_init(&H, path) < 0)

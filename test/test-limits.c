@@ -266,6 +266,8 @@ int main(int argc, char **argv) {
         int r;
 
         test_require_root();
+        /* Sends /dev/null or FUSE fds: prhd acts on them only with --unsafe-any-fd. */
+        harness_set_unsafe_any_fd(true);
         if (harness_is_reference(path))
                 test_skip("prhd-only options");
         null_rw = open("/dev/null", O_RDWR | O_CLOEXEC);

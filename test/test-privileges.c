@@ -200,6 +200,8 @@ static void test_non_root(void) {
 int main(int argc, char **argv) {
         path = harness_helper_path(argc, argv);
         test_require_root();
+        /* Sends /dev/null or FUSE fds: prhd acts on them only with --unsafe-any-fd. */
+        harness_set_unsafe_any_fd(true);
         is_ref = harness_is_reference(path);
         fprintf(stderr, "helper under test: %s\n", path);
         null_rw = open("/dev/null", O_RDWR | O_CLOEXEC);

@@ -681,6 +681,8 @@ int main(int argc, char **argv) {
         int r;
 
         test_require_root();
+        /* Sends /dev/null or FUSE fds: prhd acts on them only with --unsafe-any-fd. */
+        harness_set_unsafe_any_fd(true);
         is_ref = harness_is_reference(path);
         fprintf(stderr, "helper under test: %s (%s)\n", path, is_ref ? "reference" : "prhd");
 

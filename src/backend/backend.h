@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Execution of one validated request: the read-only check for PR OUT,
+ * Execution of one validated request: the fd check (fd-check.h: only fds
+ * that cover a whole logical unit), the read-only check for PR OUT,
  * then dm-multipath (libmpathpersist) when the fd is a multipath map and
  * multipath support is active, else SG_IO.  Blocking; thread-safe.
  */
@@ -15,10 +16,12 @@ typedef struct BackendConfig {
         uint32_t sgio_timeout_ms;
         bool want_multipath;            /* try to activate multipath support */
         int verbose;                    /* 0..3, passed to libmpathpersist */
+        bool unsafe_any_fd;             /* skip the fd check (fd-check.h): testing only */
 } BackendConfig;
 
 typedef struct Backend Backend;
 
+/* Fails (-errno) only if /sys/dev cannot be opened while the fd check is on. */
 int backend_new(const BackendConfig *config, Backend **ret);
 Backend *backend_free(Backend *b);
 bool backend_multipath_active(const Backend *b);

@@ -123,6 +123,7 @@ int daemon_run(const DaemonConfig *config) {
                 .sgio_timeout_ms = config->sgio_timeout_ms,
                 .want_multipath = config->multipath,
                 .verbose = config->verbose,
+                .unsafe_any_fd = config->unsafe_any_fd,
         };
         r = backend_new(&bc, &backend);
         if (r < 0) {
@@ -145,6 +146,11 @@ int daemon_run(const DaemonConfig *config) {
                 pid_fd = pidfile_write(pidfile_path);
                 if (pid_fd < 0)
                         goto finish_unlink;
+                r = pidfile_guard_init(pid_fd);
+                if (r < 0) {
+                        log_error_errno(r, "Failed to set up the pid file guard: %m");
+                        goto finish_unlink;
+                }
         }
 
         PrivilegeRequest pr = {

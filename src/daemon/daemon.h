@@ -25,6 +25,7 @@ typedef struct DaemonConfig {
         bool max_connections_given;     /* explicit: warn if the fd limit lowers it */
         unsigned max_requests;
         bool multipath;
+        bool unsafe_any_fd;             /* --unsafe-any-fd: no fd check (testing only) */
 } DaemonConfig;
 
 /* Returns the process exit status. */

@@ -37,6 +37,7 @@ static unsigned arg_max_connections = DEFAULT_MAX_CONNECTIONS;
 static bool arg_max_connections_given;
 static unsigned arg_max_requests = DEFAULT_MAX_REQUESTS;
 static bool arg_multipath = true;
+static bool arg_unsafe_any_fd;
 
 static void help(const char *argv0) {
         printf("Usage: %s [OPTIONS]\n"
@@ -61,6 +62,8 @@ static void help(const char *argv0) {
                "      --max-connections=N   connections served at once (default %u)\n"
                "      --max-requests=N      requests executed at once (default %u)\n"
                "      --no-multipath        do not use libmpathpersist for dm-multipath devices\n"
+               "      --unsafe-any-fd       act on any fd a client sends, partitions included:\n"
+               "                            FOR TESTING ONLY (see prhd(8))\n"
                "\n"
                "See prhd(8) for details.\n",
                argv0, PRH_DEFAULT_PIDFILE, PRH_DEFAULT_SOCKET, DEFAULT_SGIO_TIMEOUT_MS, DEFAULT_MAX_CONNECTIONS,
@@ -83,6 +86,7 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_MAX_CONNECTIONS,
                 ARG_MAX_REQUESTS,
                 ARG_NO_MULTIPATH,
+                ARG_UNSAFE_ANY_FD,
         };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
@@ -99,6 +103,7 @@ static int parse_argv(int argc, char *argv[]) {
                 { "max-connections", required_argument, NULL, ARG_MAX_CONNECTIONS },
                 { "max-requests", required_argument, NULL, ARG_MAX_REQUESTS },
                 { "no-multipath", no_argument, NULL, ARG_NO_MULTIPATH },
+                { "unsafe-any-fd", no_argument, NULL, ARG_UNSAFE_ANY_FD },
                 {}
         };
         uint32_t u;
@@ -187,6 +192,9 @@ static int parse_argv(int argc, char *argv[]) {
                 case ARG_NO_MULTIPATH:
                         arg_multipath = false;
                         break;
+                case ARG_UNSAFE_ANY_FD:
+                        arg_unsafe_any_fd = true;
+                        break;
                 default:
                         /* getopt printed its own message. */
                         log_error("Try `%s --help' for more information.", argv[0]);
@@ -236,6 +244,7 @@ int main(int argc, char *argv[]) {
                 .max_connections_given = arg_max_connections_given,
                 .max_requests = arg_max_requests,
                 .multipath = arg_multipath,
+                .unsafe_any_fd = arg_unsafe_any_fd,
         };
         return daemon_run(&config);
 }

@@ -1,9 +1,19 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The pidfile: see pidfile.h.  The guard exists because the lock is
+ * process-associated (pidfile.h says why), and such a lock cannot be
+ * protected from a close() of another fd of the same file: the received fd
+ * is swapped for /dev/null, which closes the pidfile's description, and the
+ * lock is taken again through our own fd.  Between the two, for a few
+ * system calls, the file is unlocked; a client able to open the pidfile can
+ * at worst cause that, never a lasting loss of the lock.
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "fd-util.h"
@@ -49,4 +59,40 @@ int pidfile_write(const char *path) {
                 }
                 return TAKE_FD(fd);
         }
+}
+
+static int guard_pid_fd = -EBADF, guard_null_fd = -EBADF;
+static dev_t guard_dev;
+static ino_t guard_ino;
+
+int pidfile_guard_init(int pid_fd) {
+        struct stat st;
+
+        if (fstat(pid_fd, &st) < 0)
+                return -errno;
+        guard_null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (guard_null_fd < 0)
+                return -errno;
+        guard_dev = st.st_dev;
+        guard_ino = st.st_ino;
+        guard_pid_fd = pid_fd;
+        return 0;
+}
+
+int pidfile_guard_fd(int fd) {
+        struct flock lk = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+        struct stat st;
+
+        if (guard_pid_fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_dev != guard_dev ||
+            st.st_ino != guard_ino)
+                return 0;
+        if (dup3(guard_null_fd, fd, O_CLOEXEC) < 0) {
+                log_error_errno(-errno, "Failed to neutralise a received fd of the pid file: %m");
+                return 1;
+        }
+        if (fcntl(guard_pid_fd, F_SETLK, &lk) < 0)
+                log_error_errno(-errno, "A client sent an fd of the pid file; its lock could not be taken again: %m");
+        else
+                log_warning("A client sent an fd of the pid file as its device; the pid file stays locked.");
+        return 1;
 }

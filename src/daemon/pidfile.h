@@ -9,3 +9,13 @@
 
 /* Returns the locked fd or -errno (logged with the reference's messages). */
 int pidfile_write(const char *path);
+
+/*
+ * A client may send an fd of the pidfile as its "device" fd, and closing any
+ * fd of a file drops every POSIX lock the process holds on it.  After
+ * pidfile_guard_init(pid_fd), pidfile_guard_fd() is called on every received
+ * fd: if it is the pidfile, it is replaced (same number) by /dev/null and the
+ * lock taken again at once; returns 1 then, else 0.  Thread-safe.
+ */
+int pidfile_guard_init(int pid_fd);
+int pidfile_guard_fd(int fd);

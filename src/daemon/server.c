@@ -46,6 +46,7 @@
 #include "fd-util.h"
 #include "log.h"
 #include "macro.h"
+#include "pidfile.h"
 #include "server.h"
 #include "trace.h"
 #include "wire.h"
@@ -379,9 +380,12 @@ static void conn_process(Server *s, Conn *c) {
                 bool truncated = false;
                 ssize_t k;
 
-                if (fds_ok)
+                if (fds_ok) {
                         k = recv_with_fds(c->fd, dst, want, fds, ELEMENTSOF(fds), &n_fds, &truncated, MSG_DONTWAIT);
-                else {
+                        /* Closing a client's fd of our pidfile would drop its lock. */
+                        for (size_t i = 0; i < n_fds; i++)
+                                (void) pidfile_guard_fd(fds[i]);
+                } else {
                         do
                                 k = recv(c->fd, dst, want, MSG_DONTWAIT);
                         while (k < 0 && errno == EINTR);

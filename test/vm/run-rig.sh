@@ -8,6 +8,7 @@
 #   run-rig.sh boot   SOURCE BUILD RESULTS
 #   run-rig.sh matrix SOURCE BUILD RESULTS NAME=HELPER... [-- PR-MATRIX-ARGS]
 #   run-rig.sh qemu   SOURCE BUILD RESULTS NAME=HELPER...
+#   run-rig.sh fdscope SOURCE BUILD RESULTS NAME=HELPER...
 #
 # boot:   the rig itself: the guest sees the trees at their own paths, its
 #         exit status comes back, a hung guest is killed and reported, and so
@@ -15,13 +16,15 @@
 # matrix: pr-matrix (BUILD/test/vm/pr-matrix) over direct SG_IO and each helper.
 # qemu:   nested QEMU with pr-manager-helper on each helper (guest-qemu.sh),
 #         compared and reported on the host (qemu-report.sh).
+# fdscope: which fds each helper acts on: whole disk, sg node, partition,
+#         dm-linear of half and of all the disk, regular file (guest-fd-scope.sh).
 #
 # The initramfs images are cached in $PRH_VM_CACHE (default BUILD/test/vm/cache).
 # Exit status: the scenario's; 77 (skipped) if the machine lacks something
 # the rig needs (test/vm/setup-packages.sh installs it).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd -P)
-scenario=${1:?usage: run-rig.sh boot|matrix|qemu SOURCE BUILD RESULTS [NAME=HELPER]...}
+scenario=${1:?usage: run-rig.sh boot|matrix|qemu|fdscope SOURCE BUILD RESULTS [NAME=HELPER]...}
 src=$(cd "${2:?missing SOURCE}" && pwd -P)
 build=$(cd "${3:?missing BUILD}" && pwd -P)
 results=${4:?missing RESULTS}
@@ -116,6 +119,12 @@ matrix)
         [ "$#" -ge 1 ] || { echo "run-rig: matrix needs NAME=HELPER" >&2; exit 2; }
         exec "$here/vm-run.sh" -c "$cache" -s "$src" -s "$build" -r "$results" -t "${PRH_RIG_TIMEOUT:-900}" -- \
                 "$here/guest-matrix.sh" "$results" "$build/test/vm/pr-matrix" "$@"
+        ;;
+fdscope)
+        [ "$#" -ge 1 ] || { echo "run-rig: fdscope needs NAME=HELPER" >&2; exit 2; }
+        command -v dmsetup >/dev/null || skip "dmsetup missing (dmsetup)"
+        exec "$here/vm-run.sh" -c "$cache" -s "$src" -s "$build" -r "$results" -t "${PRH_RIG_TIMEOUT:-600}" -- \
+                "$here/guest-fd-scope.sh" "$results" "$build/src/cli/prhctl" "$@"
         ;;
 qemu)
         [ "$#" -ge 1 ] || { echo "run-rig: qemu needs NAME=HELPER" >&2; exit 2; }
