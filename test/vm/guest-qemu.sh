@@ -40,6 +40,7 @@ iscsi-test-cu -d -t 'ALL.Prout*' "$RIG_SG_A" "$RIG_SG_B" > "$results/direct/iscs
 
 # Retries of identified infrastructure failures are written here; run-rig.sh
 # passes them on to PRH_RETRY_LOG on the host.
+# shellcheck disable=SC2034 # read by rig_retry (rig-lib.sh)
 RIG_RETRY_FILE=$results/retries.log
 # The helpers' stderr and connection traces (helper_start LOGDIR).
 logs=$results/helper-logs
@@ -92,8 +93,9 @@ nested_run() {
         # helper (rig_nested_retry); any other failure fails the test.
         for boot in 1 2 3; do
                 nested_boot "$name" "$dev_a" "$dev_b" "$out" "$sock" "$ctl" "$bin"
-                [ "$boot" -lt 3 ] && rig_nested_retry rig-qemu "$out" "with $name" "$boot" "$qrc" "$name" "$logs" ||
+                if [ "$boot" = 3 ] || ! rig_nested_retry rig-qemu "$out" "with $name" "$boot" "$qrc" "$name" "$logs"; then
                         break
+                fi
         done
         if [ -s "$out/qemu.log" ]; then
                 sed "s/^/  qemu ($name): /" "$out/qemu.log" >&2

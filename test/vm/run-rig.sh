@@ -81,7 +81,7 @@ outer_retry() {
         shift
         _end=$(cat "$_r/.vm-end" 2>/dev/null || echo "none")
         case "$_end" in
-        stalled) _ev="the outer guest stalled (vm-run: $(cat "$_r/.vcpu-stalled" 2>/dev/null | sed 's/^vm-run: //'))" ;;
+        stalled) _ev="the outer guest stalled (vm-run: $(sed 's/^vm-run: //' "$_r/.vcpu-stalled" 2>/dev/null))" ;;
         "no-status qemu-exit=0") _ev="the outer guest reset (QEMU exit 0, no exit status from the guest)" ;;
         *)
                 echo "run-rig: not retried: the outer guest ended with '$_end', not a stall or reset" >&2

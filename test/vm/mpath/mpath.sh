@@ -375,7 +375,7 @@ fi
 fi
 
 if prhd_alive; then pass "prhd alive at the end"; else fail "prhd died"; fi
-ev=$(helper_log_check prhd-mpath "$results") && pass "$ev" || fail "$ev"
+if ev=$(helper_log_check prhd-mpath "$results"); then pass "$ev"; else fail "$ev"; fi
 kill -TERM "$PRHD_PID" 2>/dev/null
 for _ in $(seq 1 100); do
         helper_pid_alive "$PRHD_PID" || break
