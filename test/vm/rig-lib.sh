@@ -278,8 +278,13 @@ helper_start() {
                         events='qio_channel_socket_accept*'
                 fi
                 echo "== $(rig_uptime) s: started" >> "$4/$name.stderr"
-                # the trace file is rewritten at each start: keep the earlier ones
-                [ -s "$4/$name.trace" ] && cat "$4/$name.trace" >> "$4/$name.trace-old"
+                # each process gets a new trace file (the reference truncates
+                # it, prhd appends): keep the earlier ones in NAME.trace-old,
+                # each ended by a line helper_log_check knows
+                if [ -e "$4/$name.trace" ]; then
+                        { cat "$4/$name.trace"; echo "== the next process"; } >> "$4/$name.trace-old"
+                        rm -f "$4/$name.trace"
+                fi
                 "$bin" -k "$sock" -f "$pidfile" -T "$events,file=$4/$name.trace" \
                         < /dev/null > /dev/null 2>> "$4/$name.stderr" 3<&- &
         else
@@ -342,17 +347,20 @@ helper_log_check() {
                 echo "$1: no trace file $2/$1.trace"
                 return 1
         fi
-        _tr=$(cat "$2/$1.trace-old" "$2/$1.trace" 2>/dev/null)
+        # (callers may run under set -e: no command here may fail unchecked)
+        _tr=$(cat "$2/$1.trace-old" "$2/$1.trace" 2>/dev/null || true)
         _said="stderr not kept"
         if [ -e "$_err" ]; then
-                _bad=$(grep -v '^== .* s: started$' "$_err")
+                _bad=$(grep -v '^== .* s: started$' "$_err" || true)
                 if [ -n "$_bad" ]; then
                         echo "$1 wrote to stderr: $(printf '%s' "$_bad" | head -n 5 | tr '\n' '|')"
                         return 1
                 fi
                 _said="nothing on stderr"
         fi
+        # connection numbers start again in each process
         _bad=$(printf '%s\n' "$_tr" | awk '
+                /^== / { split("", acc); split("", hs); next }
                 $1 == "conn_reject" || $1 == "request_rejected" || $1 == "qio_channel_socket_accept_fail" { print; next }
                 $1 == "conn_accept" { c = $2; sub(/conn=/, "", c); acc[c] = 1; next }
                 $1 == "conn_handshake" { c = $2; sub(/conn=/, "", c); hs[c] = 1

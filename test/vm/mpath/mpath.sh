@@ -140,7 +140,7 @@ rig_log "multipath ready in $(echo "$t0 $t1" | awk '{ printf "%.1f", $2 - $1 }')
 
 # prhd in the foreground (stderr kept), -v -v: debug lines show which way
 # each request went; its connection trace goes to prhd-mpath.trace.
-rm -f "$SOCK"
+rm -f "$SOCK" "$results/prhd-mpath.trace"     # prhd appends to its trace file
 "$PRHD" -k "$SOCK" -f /run/prhd-mpath.pid -v -v -T "conn_*,file=$results/prhd-mpath.trace" \
         2> "$results/prhd-mpath.log" &
 PRHD_PID=$!
