@@ -294,6 +294,8 @@ helper_start() {
         for _ in $(seq 1 300); do
                 if [ -S "$sock" ] && [ -s "$pidfile" ] && helper_pid_alive "$(cat "$pidfile")"; then
                         rig_log "$name ($bin) is pid $(cat "$pidfile") on $sock"
+                        # what it says from here on is about its clients
+                        [ -n "${4:-}" ] && echo "== $(rig_uptime) s: ready" >> "$4/$name.stderr"
                         return 0
                 fi
                 sleep 0.1
@@ -336,7 +338,9 @@ helper_stop() {
 
 # helper_log_check NAME LOGDIR: succeeds, printing a one-line summary, if the
 # log of a helper started with LOGDIR shows no trouble: nothing in
-# LOGDIR/NAME.stderr (if there is one) but helper_start's own marks, and in
+# LOGDIR/NAME.stderr (if there is one) once it was up (between helper_start's
+# "ready" and the next "started" mark: start-up messages, e.g. prhd saying
+# whether multipath support is active, are not about clients), and in
 # its trace (LOGDIR/NAME.trace, which must exist) no refused connection, no
 # failed accept, no rejected request, and (prhd) every connection's
 # handshake completed and every close an end of file or the helper's own
@@ -351,12 +355,14 @@ helper_log_check() {
         _tr=$(cat "$2/$1.trace-old" "$2/$1.trace" 2>/dev/null || true)
         _said="stderr not kept"
         if [ -e "$_err" ]; then
-                _bad=$(grep -v '^== .* s: started$' "$_err" || true)
+                # (a file without marks, e.g. mpath.sh's, is all "while serving")
+                _bad=$(awk 'BEGIN { up = 1 } /^== .* s: started$/ { up = 0; next }
+                            /^== .* s: ready$/ { up = 1; next } up { print }' "$_err" | head -n 5)
                 if [ -n "$_bad" ]; then
-                        echo "$1 wrote to stderr: $(printf '%s' "$_bad" | head -n 5 | tr '\n' '|')"
+                        echo "$1 wrote to stderr while serving: $(printf '%s' "$_bad" | tr '\n' '|')"
                         return 1
                 fi
-                _said="nothing on stderr"
+                _said="nothing on stderr while serving"
         fi
         # connection numbers start again in each process
         _bad=$(printf '%s\n' "$_tr" | awk '
