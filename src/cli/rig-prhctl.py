@@ -9,6 +9,11 @@ For each helper: a fresh LIO LU seen through two tcm_loop I_T nexuses
 prhctl command through the helper, each state change checked against
 sg_persist's own view of the LU over direct SG_IO (on the other nexus where
 that matters).  Exit 0 only if every check held for every helper.
+
+UNIT ATTENTIONs are part of what is checked: the scenario says, with
+expect_ua(), which one each of its steps leaves on which nexus; the next
+command on that nexus, through a helper or sg_persist, must report exactly
+that one (it is then sent again), and any other UNIT ATTENTION fails.
 """
 import json
 import os
@@ -47,27 +52,71 @@ def rig(script):
     return p.stdout
 
 
-def prhctl(sock, dev, *args, ua_retries=3):
-    """prhctl --json; a pending UNIT ATTENTION (expected after preemptions) is consumed and retried."""
-    for _ in range(ua_retries + 1):
+# The UNIT ATTENTIONs the scenario's steps leave, per device (= I_T nexus):
+# a list of (asc, ascq, why), the oldest first.
+UA_TEXT = {(0x2A, 0x03): "reservations preempted", (0x2A, 0x04): "reservations released",
+           (0x2A, 0x05): "registrations preempted", (0x29, 0x00): "power on, reset, or bus device reset occurred"}
+expected_ua = {}
+
+
+def expect_ua(dev, asc, ascq, why):
+    expected_ua.setdefault(dev, []).append((asc, ascq, why))
+
+
+def unit_attention(dev, what, asc, ascq):
+    """A UNIT ATTENTION (asc, ascq; None if unknown) on DEV: must be the next one expected."""
+    pending = expected_ua.get(dev, [])
+    got = f"{asc:02x}/{ascq:02x}" if asc is not None else "unknown ASC"
+    if not pending:
+        check(False, f"unexpected UNIT ATTENTION {got} on {dev} ({what})")
+        return
+    easc, eascq, why = pending.pop(0)
+    check((asc, ascq) == (easc, eascq),
+          f"UNIT ATTENTION on {dev} ({what}): got {got}, want {easc:02x}/{eascq:02x} ({why})")
+
+
+def no_ua_pending(dev, what):
+    """The command on DEV succeeded without a UNIT ATTENTION: none may have been due."""
+    pending = expected_ua.get(dev, [])
+    if pending:
+        easc, eascq, why = pending.pop(0)
+        check(False, f"expected UNIT ATTENTION {easc:02x}/{eascq:02x} ({why}) not reported on {dev} ({what})")
+
+
+def prhctl(sock, dev, *args):
+    """prhctl --json; a UNIT ATTENTION must be the one expected (unit_attention), then it is sent again."""
+    for _ in range(2):
         cmd = [PRHCTL, "-k", sock] + ([dev] if dev else []) + [*args, "--json"]
         p = subprocess.run(cmd, capture_output=True, text=True)
         try:
             doc = json.loads(p.stdout)
         except ValueError:
             doc = {}
-        if p.returncode == 5 and doc.get("sense", {}).get("key") == 6:
+        sense = doc.get("sense", {})
+        if dev and p.returncode == 5 and sense.get("key") == 6:
+            unit_attention(dev, f"prhctl {' '.join(args)}", sense.get("asc"), sense.get("ascq"))
             continue
+        if dev:
+            no_ua_pending(dev, f"prhctl {' '.join(args)}")
         return p.returncode, doc, p.stderr
+    check(False, f"prhctl {' '.join(args)} on {dev}: a second UNIT ATTENTION in a row")
     return p.returncode, doc, p.stderr
 
 
 def sgp(dev, *args):
-    """sg_persist over direct SG_IO, retrying a UNIT ATTENTION (its exit status 6)."""
-    for _ in range(4):
-        p = subprocess.run(["sg_persist", "-n", *args, dev], capture_output=True, text=True)
+    """sg_persist over direct SG_IO; a UNIT ATTENTION (exit status 6) must be the one expected."""
+    for _ in range(2):
+        p = subprocess.run(["sg_persist", "-n", "-v", *args, dev], capture_output=True, text=True)
         if p.returncode != 6:
             break
+        m = re.search(r"Additional sense: (.+)", p.stderr)
+        text = m.group(1).strip().lower() if m else ""
+        code = next((c for c, t in UA_TEXT.items() if t == text), (None, None))
+        unit_attention(dev, f"sg_persist {' '.join(args)}: {text or p.stderr.strip()}", *code)
+    else:
+        check(False, f"sg_persist {args} on {dev}: a second UNIT ATTENTION in a row")
+    if p.returncode == 0:
+        no_ua_pending(dev, f"sg_persist {' '.join(args)}")
     if p.returncode != 0:
         log(f"sg_persist {args} {dev}: exit {p.returncode}: {p.stderr}")
     return p.stdout
@@ -173,6 +222,7 @@ def scenario(name, binary):
         # PREEMPT: B takes A's registration and reservation.
         ok(a, "reserve", "-K", hex(KA), "-T", "ea-ro")
         ok(b, "preempt", "-K", hex(KB), "-S", hex(KA), "-T", "ea-ro")
+        expect_ua(a, 0x2A, 0x05, "B preempted A's registration")
         check(sg_keys(a) == [KB], f"{tag} after preempt only B's key is left ({sg_keys(a)})")
         check(sg_reservation(a) == (KB, "Exclusive Access, registrants only"), f"{tag} B holds EA-RO ({sg_reservation(a)})")
 
@@ -184,7 +234,6 @@ def scenario(name, binary):
         # REGISTER AND MOVE: B moves its reservation to A's I_T nexus under a new key.
         doc = ok(b, "read-full-status")
         check(len(doc.get("registrations", [])) == 1, f"{tag} one registration before the move")
-        rc, doc, err = prhctl(sock, a, "read-keys")             # consume A's UNIT ATTENTION
         check(sg_keys(a) == [KB], f"{tag} A is unregistered before the move")
         ok(b, "register-move", "-K", hex(KB), "-S", hex(KA2), "-T", "ea-ro", "-Q", "1", "-X", f"sas,{INI_A:#x}")
         doc = ok(b, "read-full-status")
@@ -203,6 +252,7 @@ def scenario(name, binary):
 
         # CLEAR.
         ok(a, "clear", "-K", hex(KA2))
+        expect_ua(b, 0x2A, 0x03, "A cleared B's registration")
         check(sg_keys(b) == [] and sg_reservation(b) is None, f"{tag} clear: no keys, no reservation")
 
         # SPEC_I_PT: A registers itself and B's initiator port in one command.
@@ -211,6 +261,7 @@ def scenario(name, binary):
         check([(r["key"], r["sas"]) for r in mine] == [(KA, INI_A), (KA, INI_B)], f"{tag} SPEC_I_PT registered both: {mine}")
         check(sg_full_status(b) == mine, f"{tag} sg_persist -s agrees on SPEC_I_PT")
         ok(a, "clear", "-K", hex(KA))
+        expect_ua(b, 0x2A, 0x03, "A cleared the registration SPEC_I_PT made for B")
 
         # ALL_TG_PT.
         ok(a, "register", "-S", hex(KA), "--param-alltgpt")
@@ -229,8 +280,15 @@ def scenario(name, binary):
         # LIO wants ALL_TG_PT to match the registration when unregistering it.
         ok(a, "register", "-K", hex(KA), "-S", "0", "--param-alltgpt")
         check(sg_keys(b) == [], f"{tag} unregister with service action key 0")
+        for dev in (a, b):
+            left = expected_ua.pop(dev, [])
+            check(not left, f"{tag} every expected UNIT ATTENTION on {dev} was reported: left {left}")
     finally:
-        rig(f"helper_stop prhctl-{name}")
+        try:
+            rig(f"helper_stop prhctl-{name}")
+            check(True, f"{tag} the helper exited on SIGTERM")
+        except RuntimeError:
+            check(False, f"{tag} the helper did not exit within 10 s of SIGTERM")
 
 
 def main():

@@ -38,9 +38,18 @@ mkdir -p "$results/direct"
 iscsi-test-cu -d -t 'ALL.Prin*' "$RIG_SG_A" > "$results/direct/iscsi-prin.txt" 2>&1 || true
 iscsi-test-cu -d -t 'ALL.Prout*' "$RIG_SG_A" "$RIG_SG_B" > "$results/direct/iscsi-prout.txt" 2>&1 || true
 
+# Retries of identified infrastructure failures are written here; run-rig.sh
+# passes them on to PRH_RETRY_LOG on the host.
+# shellcheck disable=SC2034 # read by rig_retry (rig-lib.sh)
+RIG_RETRY_FILE=$results/retries.log
+# The helpers' stderr and connection traces (helper_start LOGDIR).
+logs=$results/helper-logs
+
 # The nested guest's control line: STOP and START requests for the helper.
+# A helper that does not stop on SIGTERM, or does not start, fails the test
+# (OUT/helper-stop, OUT/helper-start: qemu-report.sh fails on them).
 controller() {
-        name=$1 bin=$2 sock=$3 ctl=$4
+        name=$1 bin=$2 sock=$3 ctl=$4 out=$5
         exec 3< "$ctl.out"
         while read -r line <&3; do
                 line=$(printf '%s' "$line" | tr -d '\r')
@@ -50,13 +59,15 @@ controller() {
                                 rig_log "helper $name stopped at the nested guest's request"
                                 echo stopped > "$ctl.in"
                         else
+                                echo "did not exit on SIGTERM at the nested guest's request" >> "$out/helper-stop"
                                 echo stop-failed > "$ctl.in"
                         fi
                         ;;
                 @@START)
-                        if (helper_start "$name" "$bin" "$sock"); then
+                        if (helper_start "$name" "$bin" "$sock" "$logs"); then
                                 echo started > "$ctl.in"
                         else
+                                echo "did not start again at the nested guest's request" >> "$out/helper-start"
                                 echo start-failed > "$ctl.in"
                         fi
                         ;;
@@ -69,7 +80,7 @@ nested_run() {
         name=$1 bin=$2 dev_a=$3 dev_b=$4
         out=$results/qemu-$name
         sock=/run/$name.sock
-        if ! (helper_start "$name" "$bin" "$sock"); then
+        if ! (helper_start "$name" "$bin" "$sock" "$logs"); then
                 echo "helper did not start" > "$out/state"
                 return 1
         fi
@@ -77,20 +88,33 @@ nested_run() {
         rm -f "$ctl.in" "$ctl.out"
         mkfifo "$ctl.in" "$ctl.out"
 
-        # A nested guest that dies before its /init is booted again (at most
-        # twice): nothing of the helper is used before /init starts.
+        # A nested guest that resets before its /init runs is booted again
+        # (at most twice), but only when that is shown to be no fault of the
+        # helper (rig_nested_retry); any other failure fails the test.
         for boot in 1 2 3; do
                 nested_boot "$name" "$dev_a" "$dev_b" "$out" "$sock" "$ctl" "$bin"
-                rig_nested_booted "$out" "with $name" "$boot" "$qrc" && break
+                if [ "$boot" = 3 ] || ! rig_nested_retry rig-qemu "$out" "with $name" "$boot" "$qrc" "$name" "$logs"; then
+                        break
+                fi
         done
         if [ -s "$out/qemu.log" ]; then
                 sed "s/^/  qemu ($name): /" "$out/qemu.log" >&2
         fi
-        if ! kill -0 "$(cat "/run/$name.pid" 2>/dev/null)" 2>/dev/null; then
+        if ! helper_alive "$name"; then
                 rig_log "FAIL: helper $name is not running after the nested guest"
                 echo dead > "$out/helper-state"
         fi
-        helper_stop "$name" || true
+        if ! helper_stop "$name"; then
+                echo "did not exit on SIGTERM after the nested guest" >> "$out/helper-stop"
+        fi
+        # QEMU reconnects to a helper that closed its connection: a failed
+        # accept or handshake would not show in the guest's results
+        if ev=$(helper_log_check "$name" "$logs"); then
+                rig_log "$ev"
+        else
+                rig_log "FAIL: $ev"
+                echo "$ev" > "$out/helper-log"
+        fi
         if ! grep -q '^@@DONE' "$out/console.log"; then
                 rig_log "FAIL: the nested guest with $name did not finish; its console:"
                 tr -d '\r' 2>/dev/null < "$out/console.log" | tail -n 60 >&2
@@ -111,7 +135,7 @@ nested_boot() {
                 -blockdev driver=raw,node-name=hdro,read-only=on,file.driver=host_device,file.filename="$dev_a",file.read-only=on,file.pr-manager=pr0,file.locking=off \
                 -device scsi-block,bus=scsi0.0,drive=hdro,scsi-id=2,lun=0 &
         qpid=$!
-        controller "$name" "$bin" "$sock" "$ctl" &
+        controller "$name" "$bin" "$sock" "$ctl" "$out" &
         cpid=$!
         qrc=0
         wait "$qpid" || qrc=$?
@@ -131,7 +155,7 @@ for arg in "$@"; do
         name=${arg%%=*}
         bin=${arg#*=}
         names="$names $name"
-        rm -rf "$results/qemu-$name"
+        rm -rf "$results/qemu-$name" "$logs/$name".*
         mkdir -p "$results/qemu-$name"
         if [ "$idx" = 0 ]; then
                 lio_lu_fresh

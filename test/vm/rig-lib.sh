@@ -10,8 +10,12 @@
 #   lio_lu_destroy              remove the LU again (its PR state goes with it)
 #   lio_lu_fresh                destroy + create: a LU with no PR state and PRgeneration 0
 #   lio_lu_create_idx IDX [MB], lio_lu_destroy_idx IDX: further LUs, each on its own two nexuses
-#   helper_start NAME BIN SOCK  start a helper daemon (-d) on SOCK, wait until it is up
-#   helper_stop NAME            SIGTERM that helper, wait for it to exit
+#   helper_start NAME BIN SOCK [LOGDIR]  start a helper on SOCK (a daemon, -d; with LOGDIR
+#                               in the background with its stderr and trace kept), wait until it is up
+#   helper_stop NAME            SIGTERM that helper, wait for it to exit; fails if it did not
+#   helper_alive NAME           the helper is still running
+#   helper_log_check NAME LOGDIR  its stderr and trace show no connection or handshake problem
+#   rig_retry TEST EVIDENCE     record a retry of an identified infrastructure failure
 #
 # The LU is the same for both nexuses, so RIG_DEV_A and RIG_DEV_B are two
 # "hosts" of a cluster: PR registrations and reservations made through one
@@ -74,19 +78,52 @@ rig_nested_qemu() {
                 "$@" < /dev/null > "$_out/qemu.log" 2>&1
 }
 
+# rig_retry TEST EVIDENCE: say that TEST retries after an infrastructure
+# failure, with the evidence, and add the line "RETRY TEST: EVIDENCE" to
+# RIG_RETRY_FILE (in the results share: the host side passes it on to
+# PRH_RETRY_LOG, see run-rig.sh).
+rig_retry() {
+        rig_log "RETRY $1: $2"
+        [ -n "${RIG_RETRY_FILE:-}" ] && echo "RETRY $1: $2" >> "$RIG_RETRY_FILE"
+        return 0
+}
+
 # After a boot of a nested guest whose files are OUT/console.log and
-# OUT/qemu.log: true if its /init ran (it prints "@@INIT").  Under nested
-# KVM on the outer guest's emulated SVM a nested guest now and then resets
-# before its kernel prints anything; then say so and keep that boot's files
-# as OUT/console-bootN.log and OUT/qemu-bootN.log for the next attempt.
-#   rig_nested_booted OUT WHAT BOOT-NUMBER QEMU-EXIT
-rig_nested_booted() {
-        grep -aq '^@@INIT' "$1/console.log" 2>/dev/null && return 0
-        rig_log "nested guest $2 ended before its /init ran (boot $3, qemu exit $4)"
-        sed "s/^/  qemu (boot $3): /" "$1/qemu.log" >&2
-        mv "$1/console.log" "$1/console-boot$3.log" 2>/dev/null
-        mv "$1/qemu.log" "$1/qemu-boot$3.log" 2>/dev/null
-        return 1
+# OUT/qemu.log, with helper NAME (started with LOGDIR): true only if the
+# boot failed for a reason outside the helper, positively identified, and
+# may be tried again.  Under nested KVM on the outer guest's emulated SVM a
+# nested guest now and then resets before its /init runs; with -no-reboot
+# QEMU then exits 0.  A QEMU that could not connect to the helper or
+# complete the handshake refuses to start (exit 1, a message in qemu.log),
+# so a retry needs all of: QEMU exit 0, nothing at all in qemu.log, no line
+# of the nested /init on the console ("@@..."), the helper still running
+# and its log clean (helper_log_check).  Then the boot's files move to
+# OUT/boot-N/ and the retry is recorded (rig_retry TEST).  Anything else is
+# the test's failure: it is printed and false is returned.
+#   rig_nested_retry TEST OUT WHAT BOOT-NUMBER QEMU-EXIT NAME LOGDIR
+rig_nested_retry() {
+        _out=$2 _what=$3 _boot=$4 _qrc=$5
+        grep -aq '^@@' "$_out/console.log" 2>/dev/null && return 1
+        _why=
+        if [ "$_qrc" != 0 ]; then
+                _why="qemu exit $_qrc"
+        elif [ -s "$_out/qemu.log" ]; then
+                _why="qemu.log not empty"
+        elif ! helper_alive "$6"; then
+                _why="helper $6 is not running"
+        elif ! _ev=$(helper_log_check "$6" "$7"); then
+                _why=$_ev
+        fi
+        if [ -n "$_why" ]; then
+                rig_log "FAIL: nested guest $_what (boot $_boot) ended before its /init ran, not retried: $_why"
+                sed "s/^/  qemu (boot $_boot): /" "$_out/qemu.log" >&2
+                return 1
+        fi
+        mkdir -p "$_out/boot-$_boot"
+        mv "$_out/console.log" "$_out/qemu.log" "$_out/boot-$_boot/"
+        rig_retry "$1" "nested guest $_what (boot $_boot) reset before its /init ran: qemu exit 0,\
+ $(wc -c < "$_out/boot-$_boot/console.log") console bytes and no line of /init, qemu.log empty;\
+ $_ev; logs kept in $_out/boot-$_boot"
 }
 
 rig_uptime() {
@@ -217,21 +254,48 @@ lio_lu_fresh() {
         lio_lu_create "$@"
 }
 
-# helper_start NAME BIN SOCKET: start BIN as a daemon the way its users do
-# (the same command line for qemu-pr-helper and prhd: -k SOCKET -f PIDFILE
-# -d) and wait (up to 30 s) until its socket and pidfile exist.  NAME labels it for
-# helper_stop; the pidfile is /run/NAME.pid.
+# helper_start NAME BIN SOCKET [LOGDIR]: start BIN the way its users do
+# and wait (up to 30 s) until its socket and pidfile exist.  NAME labels it
+# for helper_stop; the pidfile is /run/NAME.pid.
+# Without LOGDIR: as a daemon (-k SOCKET -f PIDFILE -d; the same command line
+# for qemu-pr-helper and prhd).  With LOGDIR: the way libvirt starts it (no
+# -d, in the background, stderr kept), so that what it says can be read
+# afterwards: stderr is appended to LOGDIR/NAME.stderr and its connection
+# trace events to LOGDIR/NAME.trace (see helper_log_check).
 helper_start() {
         name=$1
         bin=$2
         sock=$3
         pidfile=/run/$name.pid
         rm -f "$pidfile"
-        "$bin" -k "$sock" -f "$pidfile" -d || rig_die "$bin -k $sock -f $pidfile -d failed with $?"
+        if [ -n "${4:-}" ]; then
+                mkdir -p "$4"
+                # prhd traces connections and handshakes; the reference only
+                # has QEMU's generic socket events (accept, accept_fail)
+                if "$bin" -T help 2>/dev/null | grep -qx conn_handshake; then
+                        events='conn_*'
+                else
+                        events='qio_channel_socket_accept*'
+                fi
+                echo "== $(rig_uptime) s: started" >> "$4/$name.stderr"
+                # each process gets a new trace file (the reference truncates
+                # it, prhd appends): keep the earlier ones in NAME.trace-old,
+                # each ended by a line helper_log_check knows
+                if [ -e "$4/$name.trace" ]; then
+                        { cat "$4/$name.trace"; echo "== the next process"; } >> "$4/$name.trace-old"
+                        rm -f "$4/$name.trace"
+                fi
+                "$bin" -k "$sock" -f "$pidfile" -T "$events,file=$4/$name.trace" \
+                        < /dev/null > /dev/null 2>> "$4/$name.stderr" 3<&- &
+        else
+                "$bin" -k "$sock" -f "$pidfile" -d || rig_die "$bin -k $sock -f $pidfile -d failed with $?"
+        fi
         # generous: a loaded CI machine under software emulation is slow
         for _ in $(seq 1 300); do
-                if [ -S "$sock" ] && [ -s "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+                if [ -S "$sock" ] && [ -s "$pidfile" ] && helper_pid_alive "$(cat "$pidfile")"; then
                         rig_log "$name ($bin) is pid $(cat "$pidfile") on $sock"
+                        # what it says from here on is about its clients
+                        [ -n "${4:-}" ] && echo "== $(rig_uptime) s: ready" >> "$4/$name.stderr"
                         return 0
                 fi
                 sleep 0.1
@@ -239,21 +303,79 @@ helper_start() {
         rig_die "$bin did not come up on $sock"
 }
 
-# helper_stop NAME: SIGTERM, wait for the exit (SIGKILL after 10 s: fails).
+# helper_pid_alive PID: the process exists and is not a zombie (a helper
+# started in the background is nobody's child once its starter has exited).
+helper_pid_alive() {
+        [ -n "$1" ] && kill -0 "$1" 2>/dev/null || return 1
+        [ "$(sed 's/^.*) \(.\).*/\1/' "/proc/$1/stat" 2>/dev/null)" != Z ]
+}
+
+# helper_alive NAME: the helper NAME started is still running.
+helper_alive() {
+        helper_pid_alive "$(cat "/run/$1.pid" 2>/dev/null)"
+}
+
+# helper_stop NAME: SIGTERM, wait up to 10 s for the exit.  A helper that
+# does not exit in time is killed and helper_stop fails (with a FAIL line):
+# callers must fail the test then.
 helper_stop() {
         pidfile=/run/$1.pid
         [ -s "$pidfile" ] || return 0
         pid=$(cat "$pidfile")
         kill -TERM "$pid" 2>/dev/null || true
         for _ in $(seq 1 100); do
-                if ! kill -0 "$pid" 2>/dev/null; then
+                if ! helper_pid_alive "$pid"; then
                         rm -f "$pidfile"
                         return 0
                 fi
                 sleep 0.1
         done
-        rig_log "$1 (pid $pid) ignored SIGTERM for 10 s, killing it"
+        rig_log "FAIL: $1 (pid $pid) did not exit within 10 s of SIGTERM; killing it"
         kill -KILL "$pid" 2>/dev/null || true
         rm -f "$pidfile"
         return 1
+}
+
+# helper_log_check NAME LOGDIR: succeeds, printing a one-line summary, if the
+# log of a helper started with LOGDIR shows no trouble: nothing in
+# LOGDIR/NAME.stderr (if there is one) once it was up (between helper_start's
+# "ready" and the next "started" mark: start-up messages, e.g. prhd saying
+# whether multipath support is active, are not about clients), and in
+# its trace (LOGDIR/NAME.trace, which must exist) no refused connection, no
+# failed accept, no rejected request, and (prhd) every connection's
+# handshake completed and every close an end of file or the helper's own
+# termination.  Otherwise prints what it found and fails.
+helper_log_check() {
+        _err=$2/$1.stderr
+        if [ ! -e "$2/$1.trace" ]; then
+                echo "$1: no trace file $2/$1.trace"
+                return 1
+        fi
+        # (callers may run under set -e: no command here may fail unchecked)
+        _tr=$(cat "$2/$1.trace-old" "$2/$1.trace" 2>/dev/null || true)
+        _said="stderr not kept"
+        if [ -e "$_err" ]; then
+                # (a file without marks, e.g. mpath.sh's, is all "while serving")
+                _bad=$(awk 'BEGIN { up = 1 } /^== .* s: started$/ { up = 0; next }
+                            /^== .* s: ready$/ { up = 1; next } up { print }' "$_err" | head -n 5)
+                if [ -n "$_bad" ]; then
+                        echo "$1 wrote to stderr while serving: $(printf '%s' "$_bad" | tr '\n' '|')"
+                        return 1
+                fi
+                _said="nothing on stderr while serving"
+        fi
+        # connection numbers start again in each process
+        _bad=$(printf '%s\n' "$_tr" | awk '
+                /^== / { split("", acc); split("", hs); next }
+                $1 == "conn_reject" || $1 == "request_rejected" || $1 == "qio_channel_socket_accept_fail" { print; next }
+                $1 == "conn_accept" { c = $2; sub(/conn=/, "", c); acc[c] = 1; next }
+                $1 == "conn_handshake" { c = $2; sub(/conn=/, "", c); hs[c] = 1
+                                         if ($3 != "features=0x00000000") print; next }
+                $1 == "conn_close" { c = $2; sub(/conn=/, "", c)
+                                     if (!(c in hs) || ($3 != "reason=eof" && $3 != "reason=terminating")) print }' | head -n 5)
+        if [ -n "$_bad" ]; then
+                echo "$1's trace shows a connection problem: $(printf '%s' "$_bad" | tr '\n' '|')"
+                return 1
+        fi
+        echo "$1: $_said, $(printf '%s\n' "$_tr" | grep -Ec '^(conn_accept|qio_channel_socket_accept_complete) ') connections accepted, no refused connection, failed accept or handshake"
 }

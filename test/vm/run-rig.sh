@@ -24,6 +24,8 @@
 # the rig needs (test/vm/setup-packages.sh installs it).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd -P)
+# shellcheck source=test/vm/rig-lib.sh
+. "$here/rig-lib.sh"    # helper_log_check
 scenario=${1:?usage: run-rig.sh boot|matrix|qemu|fdscope SOURCE BUILD RESULTS [NAME=HELPER]...}
 src=$(cd "${2:?missing SOURCE}" && pwd -P)
 build=$(cd "${3:?missing BUILD}" && pwd -P)
@@ -58,6 +60,71 @@ find "$results" -mindepth 1 -delete
 
 vm() {
         "$here/vm-run.sh" -c "$cache" -s "$src" -s "$build" -r "$results" "$@"
+}
+
+# pass_retries FILE: print FILE's "RETRY <test>: <evidence>" lines and add
+# them to PRH_RETRY_LOG when it is set (tools/run-tests counts them).
+pass_retries() {
+        [ -s "$1" ] || return 0
+        cat "$1" >&2
+        if [ -n "${PRH_RETRY_LOG:-}" ]; then
+                cat "$1" >> "$PRH_RETRY_LOG"
+        fi
+}
+
+# outer_retry RESULTS NAME=HELPER...: after a failed rig-qemu run, print the
+# evidence and succeed only if the outer guest stalled (vm-run.sh's vCPU
+# watch) or reset (QEMU exit 0 without the guest's exit status), no nested
+# QEMU printed anything, every helper's log is clean (helper_log_check),
+# no helper failed to stop or start, and every test that finished with all
+# helpers gave identical results and its required outcome
+# (qemu-report.sh --partial).  Otherwise say why not and fail.
+outer_retry() {
+        _r=$1
+        shift
+        _end=$(cat "$_r/.vm-end" 2>/dev/null || echo "none")
+        case "$_end" in
+        stalled) _ev="the outer guest stalled (vm-run: $(sed 's/^vm-run: //' "$_r/.vcpu-stalled" 2>/dev/null))" ;;
+        "no-status qemu-exit=0") _ev="the outer guest reset (QEMU exit 0, no exit status from the guest)" ;;
+        *)
+                echo "run-rig: not retried: the outer guest ended with '$_end', not a stall or reset" >&2
+                return 1
+                ;;
+        esac
+        _names=
+        for _h in "$@"; do
+                _n=${_h%%=*}
+                _names="$_names $_n"
+                for _f in "$_r/qemu-$_n/qemu.log" "$_r/qemu-$_n"/boot-*/qemu.log; do
+                        if [ -s "$_f" ]; then
+                                echo "run-rig: not retried: $_f is not empty:" >&2
+                                sed 's/^/  /' "$_f" >&2
+                                return 1
+                        fi
+                done
+                for _f in helper-stop helper-start helper-log helper-state; do
+                        if [ -e "$_r/qemu-$_n/$_f" ]; then
+                                echo "run-rig: not retried: helper $_n: $(cat "$_r/qemu-$_n/$_f")" >&2
+                                return 1
+                        fi
+                done
+                if [ -e "$_r/helper-logs/$_n.stderr" ]; then
+                        if ! _l=$(helper_log_check "$_n" "$_r/helper-logs"); then
+                                echo "run-rig: not retried: $_l" >&2
+                                return 1
+                        fi
+                        _ev="$_ev; $_l"
+                else
+                        _ev="$_ev; $_n not started yet"
+                fi
+        done
+        # shellcheck disable=SC2086
+        if ! "$here/qemu-report.sh" --partial "$_r" $_names > "$_r/report-partial.txt" 2>&1; then
+                cat "$_r/report-partial.txt" >&2
+                echo "run-rig: not retried: the tests that finished already fail (above)" >&2
+                return 1
+        fi
+        echo "$_ev; nested QEMU logs empty; $(grep -c ' identical$' "$_r/report-partial.txt") finished tests identical"
 }
 
 case "$scenario" in
@@ -131,25 +198,37 @@ qemu)
         key=$(cat "$here/mkinitramfs.sh" "$here/nested-init.sh" "$here/nested-lib.sh" | cksum | cut -d' ' -f1)
         initrd=$cache/nested-$kver-$key.cpio.gz
         [ -s "$initrd" ] || "$here/mkinitramfs.sh" nested "$kver" "$initrd"
-        # The nested guests run under KVM on the outer guest's emulated SVM, which is
-        # fast but not fully reliable: now and then the outer guest resets, or one of
-        # its vCPUs stops for good (vm-run.sh then ends it within a minute).  Such a
-        # run is tried again, up to PRH_RIG_ATTEMPTS (3) in all, saying so; a real
-        # difference between the helpers fails every attempt.
+        # The nested guests run under KVM on the outer guest's emulated SVM,
+        # which is fast but not fully reliable: now and then the outer guest
+        # resets, or one of its vCPUs stops for good (vm-run.sh then ends it
+        # within a minute).  Only such a run, with nothing in it pointing at a
+        # helper (outer_retry), is tried again, up to PRH_RIG_ATTEMPTS (3) in
+        # all; every other failure, e.g. a difference between the helpers,
+        # fails at once.  A retried attempt's files stay in RESULTS/attempt-N.
         attempts=${PRH_RIG_ATTEMPTS:-3}
-        for attempt in $(seq 1 "$attempts"); do
+        attempt=1
+        while :; do
                 rc=0
-                [ "$attempt" -gt 1 ] && find "$results" -mindepth 1 -delete
                 # the outer guest starts its command with an empty environment:
                 # pass the nested guests' settings on explicitly
                 "$here/vm-run.sh" -c "$cache" -s "$src" -s "$build" -r "$results" -m 2048 \
                         -t "${PRH_RIG_TIMEOUT:-600}" -- \
                         env "PRH_NESTED_ACCEL=${PRH_NESTED_ACCEL:-}" "PRH_NESTED_SERIAL=${PRH_NESTED_SERIAL:-0}" \
                         "$here/guest-qemu.sh" "$results" "$kernel" "$initrd" "$@" || rc=$?
+                # the nested boots the guest tried again (rig_nested_retry)
+                pass_retries "$results/retries.log"
+                if [ "$rc" != 0 ] && [ "$attempt" -lt "$attempts" ] && ev=$(outer_retry "$results" "$@"); then
+                        mkdir "$results/attempt-$attempt"
+                        find "$results" -mindepth 1 -maxdepth 1 ! -name 'attempt-*' -exec mv {} "$results/attempt-$attempt/" \;
+                        echo "RETRY rig-qemu: attempt $attempt of $attempts: $ev; its files are in $results/attempt-$attempt" > "$results/.outer-retry"
+                        pass_retries "$results/.outer-retry"
+                        mv "$results/.outer-retry" "$results/attempt-$attempt/"
+                        attempt=$((attempt + 1))
+                        continue
+                fi
                 # compare and report on the host, also after a failed run (partial results)
                 "$here/qemu-report.sh" "$results" || rc=1
-                [ "$rc" -eq 0 ] && break
-                [ "$attempt" -lt "$attempts" ] && echo "run-rig: attempt $attempt of $attempts failed (exit $rc); trying again (nested KVM on emulated SVM is flaky)"
+                break
         done
         exit "$rc"
         ;;

@@ -127,7 +127,7 @@ q() {
         done
         echo
 } > "$results/.vm-cmd"
-rm -f "$results/.vm-exit-status"
+rm -f "$results/.vm-exit-status" "$results/.vm-end"
 
 log="$results/console.log"
 : > "$log"
@@ -202,21 +202,28 @@ elapsed=$(echo "$start $end" | awk '{ printf "%.1f", $2 - $1 }')
 if [ "$stream" != 1 ]; then
         cat "$log"
 fi
+# How the guest ended, in RESULTS/.vm-end, for a caller that must tell an
+# infrastructure failure from the test's own (run-rig.sh qemu):
+# "stalled", "timeout", "no-status qemu-exit=N" or "exit N".
 if [ -s "$results/.vcpu-stalled" ]; then
+        echo stalled > "$results/.vm-end"
         cat "$results/.vcpu-stalled" >&2
         cat "$results/qemu.log" >&2
         exit 124
 fi
 if [ "$qrc" = 124 ] || [ "$qrc" = 137 ]; then
+        echo timeout > "$results/.vm-end"
         echo "vm-run: TIMEOUT: guest killed after ${timeout}s; console log above ($log)" >&2
         cat "$results/qemu.log" >&2
         exit 124
 fi
 if [ ! -s "$results/.vm-exit-status" ]; then
+        echo "no-status qemu-exit=$qrc" > "$results/.vm-end"
         echo "vm-run: guest ended after ${elapsed}s without an exit status (qemu exit $qrc); console log above ($log)" >&2
         cat "$results/qemu.log" >&2
         exit 125
 fi
 rc=$(cat "$results/.vm-exit-status")
+echo "exit $rc" > "$results/.vm-end"
 echo "vm-run: guest command exited with $rc after ${elapsed}s"
 exit "$rc"

@@ -138,9 +138,11 @@ mp_init
 t1=$(rig_uptime)
 rig_log "multipath ready in $(echo "$t0 $t1" | awk '{ printf "%.1f", $2 - $1 }') s: map $MP_MAP over $RIG_DEV_A $RIG_DEV_B, plain LU $MP_PLAIN"
 
-# prhd in the foreground (stderr kept), -v -v: debug lines show which way each request went.
-rm -f "$SOCK"
-"$PRHD" -k "$SOCK" -f /run/prhd-mpath.pid -v -v 2> "$results/prhd-mpath.log" &
+# prhd in the foreground (stderr kept), -v -v: debug lines show which way
+# each request went; its connection trace goes to prhd-mpath.trace.
+rm -f "$SOCK" "$results/prhd-mpath.trace"     # prhd appends to its trace file
+"$PRHD" -k "$SOCK" -f /run/prhd-mpath.pid -v -v -T "conn_*,file=$results/prhd-mpath.trace" \
+        2> "$results/prhd-mpath.log" &
 PRHD_PID=$!
 for _ in $(seq 1 100); do
         [ -S "$SOCK" ] && break
@@ -322,14 +324,23 @@ if [ -n "$KERNEL" ] && [ -s "$NESTED_INITRD" ]; then
         ts=$(rig_uptime)
         accel=$(rig_nested_accel)
         rig_log "nested guest uses accel=$accel"
-        # A nested guest that dies before its /init is booted again (at most
-        # twice, see rig_nested_booted): prhd is not involved before /init.
+        # A nested guest that resets before its /init runs is booted again
+        # (at most twice) only when rig_nested_retry shows it was no fault
+        # of prhd: the trace of its connections is clean and prhd wrote
+        # nothing during that boot (no PR request comes before /init).
+        RIG_RETRY_FILE=$results/retries.log
         for boot in 1 2 3; do
+                logged=$(wc -c < "$results/prhd-mpath.log")
                 rig_nested_qemu "$accel" "${PRH_MPATH_NESTED_TIMEOUT:-1200}" "$out" "$KERNEL" "$NESTED_INITRD" "$SOCK" \
                         -blockdev driver=raw,node-name=hd,file.driver=host_device,file.filename="$MP_MAP",file.pr-manager=pr0,file.locking=off \
                         -device scsi-block,bus=scsi0.0,drive=hd,scsi-id=0,lun=0
                 qrc=$?
-                rig_nested_booted "$out" "on $MP_MAP" "$boot" "$qrc" && break
+                [ "$boot" -lt 3 ] || break
+                logs=$out/helper-log-boot$boot
+                mkdir -p "$logs"
+                tail -c +$((logged + 1)) "$results/prhd-mpath.log" > "$logs/prhd-mpath.stderr"
+                cp "$results/prhd-mpath.trace" "$logs/prhd-mpath.trace"
+                rig_nested_retry rig-mpath "$out" "on $MP_MAP" "$boot" "$qrc" prhd-mpath "$logs" || break
         done
         rig_log "nested guest: qemu exit $qrc after $(echo "$ts $(rig_uptime)" | awk '{ printf "%.1f", $2 - $1 }') s"
         tr -d '\r' 2>/dev/null < "$out/console.log" > "$out/console.txt" || : > "$out/console.txt"
@@ -358,14 +369,24 @@ if [ -n "$KERNEL" ] && [ -s "$NESTED_INITRD" ]; then
         check "the nested guest's PR commands went through libmpathpersist" "$([ "$after" -ge $((before + 8)) ] && echo yes)" yes
         pr out 3 0 $K 0 > /dev/null
 else
-        echo "== 6. nested QEMU: skipped (no kernel / nested initramfs given)"
+        fail "6. nested QEMU: no kernel / nested initramfs given (run-mpath.sh builds them)"
 fi
 
 fi
 
 if prhd_alive; then pass "prhd alive at the end"; else fail "prhd died"; fi
+if ev=$(helper_log_check prhd-mpath "$results"); then pass "$ev"; else fail "$ev"; fi
 kill -TERM "$PRHD_PID" 2>/dev/null
-wait "$PRHD_PID" 2>/dev/null
+for _ in $(seq 1 100); do
+        helper_pid_alive "$PRHD_PID" || break
+        sleep 0.1
+done
+if helper_pid_alive "$PRHD_PID"; then
+        fail "prhd did not exit within 10 s of SIGTERM"
+        kill -KILL "$PRHD_PID" 2>/dev/null
+fi
+wait "$PRHD_PID"
+check "prhd's exit status after SIGTERM" "$?" 0
 mp_stop
 echo "mpath: $checks checks, $fails failed"
 [ "$fails" = 0 ]

@@ -6,11 +6,11 @@
 #
 #   run-mpath.sh SOURCE-DIR PRHD MPATH-PR [RESULTS-DIR]
 #
-# The nested-QEMU part (mpath.sh section 6) runs when the rig's nested
-# initramfs can be built (../mkinitramfs.sh nested); this script puts
-# nested-mpath-init.sh over it as /init (a second cpio archive appended:
-# the kernel unpacks both, the later /init wins).  PRH_MPATH_NESTED=0
-# leaves it out.  PRH_MPATH_SECTIONS="6" runs only the given sections of
+# The nested-QEMU part (mpath.sh section 6) boots the rig's nested
+# initramfs (../mkinitramfs.sh nested) with nested-mpath-init.sh put over
+# it as /init (a second cpio archive appended: the kernel unpacks both, the
+# later /init wins); if that cannot be built the test fails.
+# PRH_MPATH_NESTED=0 leaves it out (by hand only).  PRH_MPATH_SECTIONS="6" runs only the given sections of
 # mpath.sh; PRH_MPATH_TIMEOUT / PRH_MPATH_NESTED_TIMEOUT (seconds) bound the
 # outer and the nested guest (nested TCG is slow on a loaded machine).
 #
@@ -52,9 +52,15 @@ cache=${PRH_VM_CACHE:-$build/vm-cache}
 mkdir -p "$cache"
 cache=$(cd "$cache" && pwd -P)
 
+# Section 6 (nested QEMU) is part of the test: if its kernel or initramfs
+# cannot be had, the test fails.  Only an explicit PRH_MPATH_NESTED=0 or a
+# PRH_MPATH_SECTIONS without 6 leaves it out.
+sections=${PRH_MPATH_SECTIONS:-1 2 3 4 5 6}
+[ "${PRH_MPATH_NESTED:-1}" = 0 ] && sections=$(echo " $sections " | sed 's/ 6 / /')
 kernel=
 initrd=
-if [ "${PRH_MPATH_NESTED:-1}" != 0 ]; then
+case " $sections " in
+*" 6 "*)
         for k in $(ls -1 /boot/vmlinuz-* 2>/dev/null | sort -V -r); do
                 v=${k#/boot/vmlinuz-}
                 if [ -d "/lib/modules/$v/kernel" ]; then
@@ -63,31 +69,41 @@ if [ "${PRH_MPATH_NESTED:-1}" != 0 ]; then
                         break
                 fi
         done
-        if [ -n "$kernel" ] && [ -x "$src/test/vm/mkinitramfs.sh" ]; then
-                key=$(cat "$src/test/vm/mkinitramfs.sh" "$src/test/vm/nested-init.sh" "$src/test/vm/nested-lib.sh" | cksum | cut -d' ' -f1)
-                base=$cache/nested-$kver-$key.cpio.gz
-                [ -s "$base" ] || "$src/test/vm/mkinitramfs.sh" nested "$kver" "$base" || base=
-                if [ -n "$base" ]; then
-                        key2=$(cat "$base" "$src/test/vm/mpath/nested-mpath-init.sh" | cksum | cut -d' ' -f1)
-                        initrd=$cache/nested-mpath-$kver-$key2.cpio.gz
-                        if [ ! -s "$initrd" ]; then
-                                tmp=$(mktemp -d "$cache/nested-mpath.XXXXXX")
-                                cp "$src/test/vm/mpath/nested-mpath-init.sh" "$tmp/init"
-                                chmod 755 "$tmp/init"
-                                (cd "$tmp" && echo init | cpio --quiet -o -H newc -R 0:0) | gzip -1 > "$tmp/overlay.cpio.gz"
-                                cat "$base" "$tmp/overlay.cpio.gz" > "$tmp/all.cpio.gz"
-                                mv -f "$tmp/all.cpio.gz" "$initrd"
-                                rm -rf "$tmp"
-                        fi
-                else
-                        echo "run-mpath: no nested initramfs: the nested-QEMU part is skipped" >&2
-                fi
+        [ -n "$kernel" ] || { echo "run-mpath: FAIL: no /boot/vmlinuz-* with modules for the nested guest" >&2; exit 1; }
+        key=$(cat "$src/test/vm/mkinitramfs.sh" "$src/test/vm/nested-init.sh" "$src/test/vm/nested-lib.sh" | cksum | cut -d' ' -f1)
+        base=$cache/nested-$kver-$key.cpio.gz
+        if [ ! -s "$base" ] && ! "$src/test/vm/mkinitramfs.sh" nested "$kver" "$base"; then
+                echo "run-mpath: FAIL: the nested initramfs could not be built (test/vm/mkinitramfs.sh nested, above)" >&2
+                exit 1
         fi
-fi
-[ -n "$initrd" ] || kernel=
+        key2=$(cat "$base" "$src/test/vm/mpath/nested-mpath-init.sh" | cksum | cut -d' ' -f1)
+        initrd=$cache/nested-mpath-$kver-$key2.cpio.gz
+        if [ ! -s "$initrd" ]; then
+                tmp=$(mktemp -d "$cache/nested-mpath.XXXXXX")
+                cp "$src/test/vm/mpath/nested-mpath-init.sh" "$tmp/init"
+                chmod 755 "$tmp/init"
+                (cd "$tmp" && echo init | cpio --quiet -o -H newc -R 0:0) | gzip -1 > "$tmp/overlay.cpio.gz"
+                cat "$base" "$tmp/overlay.cpio.gz" > "$tmp/all.cpio.gz"
+                mv -f "$tmp/all.cpio.gz" "$initrd"
+                rm -rf "$tmp"
+        fi
+        ;;
+*)
+        echo "run-mpath: the nested-QEMU part (section 6) is left out: PRH_MPATH_SECTIONS='$sections'" >&2
+        ;;
+esac
 
 # The guest starts its command with a clean environment: pass the knobs explicitly.
-exec "$src/test/vm/vm-run.sh" -c "$cache" -s "$src" -s "$build" -r "$results" -t "${PRH_MPATH_TIMEOUT:-2400}" -- \
-        env "PRH_MPATH_SECTIONS=${PRH_MPATH_SECTIONS:-1 2 3 4 5 6}" \
+rm -f "$results/retries.log"
+rc=0
+"$src/test/vm/vm-run.sh" -c "$cache" -s "$src" -s "$build" -r "$results" -t "${PRH_MPATH_TIMEOUT:-2400}" -- \
+        env "PRH_MPATH_SECTIONS=$sections" \
         "PRH_MPATH_NESTED_TIMEOUT=${PRH_MPATH_NESTED_TIMEOUT:-1200}" \
-        "$src/test/vm/mpath/mpath.sh" "$results" "$prhd" "$mpr" "$kernel" "$initrd"
+        "$src/test/vm/mpath/mpath.sh" "$results" "$prhd" "$mpr" "$kernel" "$initrd" || rc=$?
+# the nested boots mpath.sh tried again (rig_nested_retry): print them and
+# add them to PRH_RETRY_LOG (tools/run-tests counts them)
+if [ -s "$results/retries.log" ]; then
+        cat "$results/retries.log" >&2
+        [ -n "${PRH_RETRY_LOG:-}" ] && cat "$results/retries.log" >> "$PRH_RETRY_LOG"
+fi
+exit "$rc"
