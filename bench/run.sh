@@ -131,9 +131,7 @@ if [ -x "$PRHD" ]; then
                 PRHD_ARGS="--max-connections=20000"
         fi
         # The load sends /dev/null and FUSE fds, which prhd acts on only with --unsafe-any-fd.
-        if "$PRHD" --help 2>&1 | grep -q -- --unsafe-any-fd; then
-                PRHD_ARGS="--unsafe-any-fd $PRHD_ARGS"
-        fi
+        PRHD_ARGS="--unsafe-any-fd $PRHD_ARGS"
         CMD[prhd]="$PRHD -k @SOCK@ $PRHD_ARGS"
 else
         log "no prhd at $PRHD: measuring the reference and the floor only"

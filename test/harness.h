@@ -171,8 +171,8 @@ bool socket_is_live(const char *path);
 /* Wait until kill(pid, 0) fails (a process that is not our child). */
 bool pid_wait_gone(pid_t pid, unsigned timeout_ms);
 
-/* "--unsafe-any-fd" if path is prhd and its --help offers that option (prhd then accepts
- * fds that are not a whole LU, e.g. /dev/null or a FUSE file), else NULL.  Tests that
+/* "--unsafe-any-fd" if path is prhd (which then accepts fds that are not a whole LU, e.g.
+ * /dev/null or a FUSE file), NULL for the reference, which has no such option.  Tests that
  * send such fds to the helper append it to the arguments. */
 const char *harness_any_fd_option(const char *path);
 

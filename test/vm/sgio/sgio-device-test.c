@@ -57,7 +57,6 @@ static const char *cuse_bin, *reference_bin, *prhd_bin;
 static char state_dir[256];
 static pid_t dev_pid = -1;
 static int devfd = -1, devfd_ro = -1;
-static bool prhd_unsafe_any_fd;
 
 /* ---- the device ---- */
 
@@ -206,22 +205,6 @@ typedef struct Under {
         bool started;
 } Under;
 
-static bool help_mentions(const char *bin, const char *what) {
-        char cmd[400], line[512];
-        bool found = false;
-        FILE *p;
-
-        snprintf(cmd, sizeof cmd, "'%s' --help 2>&1", bin);
-        p = popen(cmd, "r");
-        if (!p)
-                return false;
-        while (fgets(line, sizeof line, p))
-                if (strstr(line, what))
-                        found = true;
-        pclose(p);
-        return found;
-}
-
 /* Start the helper with extra options (NULL-terminated, may be NULL). */
 static int under_start(Under *u, const char *const *extra) {
         const char *argv[16] = { "-k", NULL };
@@ -234,7 +217,7 @@ static int under_start(Under *u, const char *const *extra) {
                 return r;
         argv[1] = u->h.sock;
         /* A CUSE device is not a SCSI LU: prhd serves it only when told to. */
-        if (!u->ref && prhd_unsafe_any_fd)
+        if (!u->ref)
                 argv[n++] = "--unsafe-any-fd";
         for (size_t i = 0; extra && extra[i] && n < 15; i++)
                 argv[n++] = extra[i];
@@ -792,8 +775,6 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "/dev/cuse: %m (modprobe cuse)\n");
                 return EXIT_FAILURE;
         }
-        prhd_unsafe_any_fd = help_mentions(prhd_bin, "--unsafe-any-fd");
-        fprintf(stderr, "prhd %s --unsafe-any-fd\n", prhd_unsafe_any_fd ? "has" : "does not have");
 
         r = device_start();
         if (r < 0) {
