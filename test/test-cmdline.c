@@ -722,7 +722,7 @@ static void test_signals(void) {
                 int s, fd;
 
                 if (fuse_dev_start(&f, 2) < 0) {
-                        fprintf(stderr, "  (no FUSE device)\n");
+                        test_skip_part("no FUSE device: SIGTERM with a request in flight not run");
                         return;
                 }
                 if (helper_init(&h, path) == 0 && helper_start(&h, NULL) == 0) {
@@ -768,5 +768,5 @@ int main(int argc, char **argv) {
         test_daemon_relative_pidfile();
         test_second_instance();
         test_signals();
-        return tests_finish("test-cmdline");
+        return tests_finish_parts("test-cmdline");
 }
