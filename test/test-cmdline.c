@@ -21,6 +21,8 @@
 #include "harness.h"
 
 static const char *path;
+/* the helper's argv[0] in its messages: $PRH_HELPER_ARGV0 when a wrapper runs it (valgrind), else path */
+static const char *helper_argv0;
 static bool is_ref;
 static int null_rw = -1;
 
@@ -99,7 +101,7 @@ static void test_help_version(void) {
                 test_begin(title);
                 CHECK_EQ(run(&h, args), 0);
                 _cleanup_free_ char *out = helper_stdout(&h), *err = helper_stderr(&h);
-                snprintf(usage, sizeof usage, "Usage: %s [OPTIONS]", path);
+                snprintf(usage, sizeof usage, "Usage: %s [OPTIONS]", helper_argv0);
                 CHECK_MSG(strncmp(out, usage, strlen(usage)) == 0, "usage line: %.80s", out);
                 CHECK(contains(out, "  -h, --help "));
                 CHECK(contains(out, "  -V, --version "));
@@ -130,7 +132,7 @@ static void test_help_version(void) {
                 test_begin(title);
                 CHECK_EQ(run(&h, args), 0);
                 _cleanup_free_ char *out = helper_stdout(&h), *err = helper_stderr(&h);
-                snprintf(first, sizeof first, "%s ", path);
+                snprintf(first, sizeof first, "%s ", helper_argv0);
                 CHECK_MSG(strncmp(out, first, strlen(first)) == 0, "first line: %.80s", out);
                 CHECK(contains(out, "There is NO\nwarranty"));
                 CHECK_MSG(err[0] == 0, "stderr: %s", err);
@@ -193,10 +195,10 @@ static void test_bad_options(void) {
                 HelperSpawn s = { .args = args };
                 CHECK_EQ(helper_run(&h, &s, 5000), 1);
                 _cleanup_free_ char *out = helper_stdout(&h), *err = helper_stderr(&h);
-                subst_argv0(msg, sizeof msg, c->message, path);
+                subst_argv0(msg, sizeof msg, c->message, helper_argv0);
                 CHECK_MSG(contains(err, msg), "stderr lacks \"%s\": %s", msg, err);
                 if (c->try_help) {
-                        snprintf(msg, sizeof msg, "Try `%s --help' for more information.", path);
+                        snprintf(msg, sizeof msg, "Try `%s --help' for more information.", helper_argv0);
                         CHECK_MSG(contains(err, msg), "stderr lacks \"%s\": %s", msg, err);
                 }
                 CHECK_MSG(out[0] == 0, "stdout: %s", out);
@@ -748,6 +750,7 @@ static void test_signals(void) {
 
 int main(int argc, char **argv) {
         path = harness_helper_path(argc, argv);
+        helper_argv0 = getenv("PRH_HELPER_ARGV0") && *getenv("PRH_HELPER_ARGV0") ? getenv("PRH_HELPER_ARGV0") : path;
         test_require_root();
         is_ref = harness_is_reference(path);
         fprintf(stderr, "helper under test: %s (%s)\n", path, is_ref ? "reference" : "prhd");
