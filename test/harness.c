@@ -43,6 +43,17 @@ void test_skip(const char *why) {
         exit(77);
 }
 
+static unsigned parts_skipped;
+
+void test_skip_part(const char *why) {
+        fprintf(stderr, "SKIP: %s\n", why);
+        parts_skipped++;
+}
+
+unsigned test_parts_skipped(void) {
+        return parts_skipped;
+}
+
 void test_require_root(void) {
         if (geteuid() != 0)
                 test_skip("integration tests start the helper as root");

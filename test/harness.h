@@ -36,6 +36,22 @@ void test_begin(const char *name);
 _noreturn_ void test_skip(const char *why);
 /* Exit 77 unless running as root (helpers must start as root). */
 void test_require_root(void);
+/* A part of the test cannot run here (e.g. no FUSE): print "SKIP: why"
+ * now; tests_finish_parts() then reports the whole test as skipped. */
+void test_skip_part(const char *why);
+unsigned test_parts_skipped(void);
+/* tests_finish(), but exit status 77 (skipped) instead of success when a
+ * part was skipped: a test never passes with parts of it not run. */
+static inline int tests_finish_parts(const char *name) {
+        int r = tests_finish(name);
+
+        if (r == EXIT_SUCCESS && test_parts_skipped() > 0) {
+                fprintf(stderr, "SKIP: %s: %u part(s) not run (see SKIP lines above); every check that ran passed\n",
+                        name, test_parts_skipped());
+                return 77;
+        }
+        return r;
+}
 /* Like CHECK, with a printf-style explanation on failure. */
 #define CHECK_MSG(expr, ...)                                                            \
         do {                                                                            \

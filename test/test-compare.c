@@ -599,8 +599,10 @@ int main(int argc, char **argv) {
         null_wo = open("/dev/null", O_WRONLY | O_CLOEXEC);
         r = fuse_dev_start(&F, 1);
         have_fuse = r >= 0;
-        if (!have_fuse)
+        if (!have_fuse) {
                 fprintf(stderr, "FUSE device unavailable (%s): GOOD and errno scenarios use /dev/null\n", strerror(-r));
+                test_skip_part("no FUSE device: the GOOD and SG_IO errno comparisons not run");
+        }
         if (start(&REF, ref) < 0 || start(&UUT, uut) < 0) {
                 fprintf(stderr, "could not start both helpers\n");
                 return EXIT_FAILURE;
@@ -644,5 +646,5 @@ int main(int argc, char **argv) {
         helper_free(&REF);
         helper_free(&UUT);
         fuse_dev_stop(&F);
-        return tests_finish("test-compare");
+        return tests_finish_parts("test-compare");
 }

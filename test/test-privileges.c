@@ -2,16 +2,24 @@
 /*
  * Privilege drop as the kernel reports it in /proc/PID/status (and in every
  * thread's /proc/PID/task/TID/status, since a thread pool started before
- * the drop would keep root's credentials): CapEff = CapPrm = CAP_SYS_RAWIO
- * only, empty bounding, inheritable and ambient sets, the requested ids,
- * and no supplementary groups (the helper is started with some).
+ * the drop would keep root's credentials): CapEff = CapPrm = CAP_SYS_RAWIO,
+ * plus CAP_SYS_ADMIN for prhd when its multipath support is active (this
+ * test finds out itself whether it can be: /dev/mapper/control answers
+ * DM_VERSION and libmpathpersist loads, and requires prhd to agree), and
+ * CAP_SYS_RAWIO alone with --no-multipath; empty bounding, inheritable and
+ * ambient sets, the requested ids, and no supplementary groups (the helper
+ * is started with some).  Debian's qemu-pr-helper is built without
+ * multipath support: CAP_SYS_RAWIO alone on any host.
  */
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/dm-ioctl.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <string.h>
 #include <unistd.h>
@@ -24,12 +32,44 @@ static int null_rw = -1;
 /* Reference threads found with the RCU-thread quirk in the current check. */
 static unsigned ref_quirk_threads;
 
+#define CAPS_RAWIO "0000000000020000"             /* CAP_SYS_RAWIO (17) */
+#define CAPS_RAWIO_ADMIN "0000000000220000"       /* + CAP_SYS_ADMIN (21) */
+/* What CapEff and CapPrm must be in the cases below (set in main()). */
+static const char *want_caps = CAPS_RAWIO;
+
+/* Can multipath support be active on this host?  What prhd's mpath_new() needs. */
+static bool host_multipath_possible(const char **ret_why) {
+        struct dm_ioctl v = { .version = { 4, 0, 0 }, .data_size = sizeof v, .data_start = sizeof v };
+        int fd = open("/dev/mapper/control", O_RDWR | O_CLOEXEC);
+        void *dl;
+        bool ok;
+
+        if (fd < 0) {
+                *ret_why = "cannot open /dev/mapper/control";
+                return false;
+        }
+        ok = ioctl(fd, DM_VERSION, &v) == 0 && v.version[0] == 4;
+        close(fd);
+        if (!ok) {
+                *ret_why = "DM_VERSION on /dev/mapper/control fails";
+                return false;
+        }
+        dl = dlopen("libmpathpersist.so.0", RTLD_LAZY | RTLD_LOCAL);
+        if (!dl) {
+                *ret_why = "libmpathpersist.so.0 does not load";
+                return false;
+        }
+        (void) dlclose(dl);
+        *ret_why = "device-mapper works and libmpathpersist loads";
+        return true;
+}
+
 static void check_task(pid_t pid, const char *task, const char *uids, const char *gids) {
-        static const struct {
+        const struct {
                 const char *key, *want;
         } caps[] = {
-                { "CapEff", "0000000000020000" },
-                { "CapPrm", "0000000000020000" },
+                { "CapEff", want_caps },
+                { "CapPrm", want_caps },
                 { "CapBnd", "0000000000000000" },
                 { "CapInh", "0000000000000000" },
                 { "CapAmb", "0000000000000000" },
@@ -154,6 +194,61 @@ static void check_dropped(const char *title, const char *const *args, const char
         check_dropped_ids(title, args, ids, ids);
 }
 
+/*
+ * prhd's own word on multipath support (-v -v logs "Multipath support
+ * active" or "... not active (reason)") must match what this host allows,
+ * and the capabilities must follow it; --no-multipath never keeps
+ * CAP_SYS_ADMIN.
+ */
+static void test_multipath_caps(bool possible) {
+        const char *saved = want_caps;
+        Helper h;
+
+        test_begin("default: prhd reports multipath support as this host allows");
+        if (helper_init(&h, path) == 0 && helper_start(&h, (const char *const[]) { "-v", "-v", NULL }) == 0) {
+                _cleanup_free_ char *err = NULL;
+                bool active, inactive;
+
+                helper_stderr_wait(&h, "ultipath support", 5000);
+                err = helper_stderr(&h);
+                active = err && strstr(err, "Multipath support active");
+                inactive = err && strstr(err, "Multipath support not active");
+                CHECK_MSG(active != inactive, "prhd says neither or both: %s", err ? err : "(no stderr)");
+                CHECK_MSG(active == possible, "prhd says multipath support is %s, the host %s it",
+                          active ? "active" : "not active", possible ? "allows" : "does not allow");
+        } else
+                CHECK(false);
+        helper_free(&h);
+
+        want_caps = possible ? CAPS_RAWIO_ADMIN : CAPS_RAWIO;
+        check_dropped(possible ? "default, multipath active: CAP_SYS_RAWIO + CAP_SYS_ADMIN"
+                               : "default, multipath not active: CAP_SYS_RAWIO only",
+                      (const char *const[]) { "-u", "nobody", "-g", "nogroup", NULL }, "65534");
+
+        test_begin("--no-multipath: prhd does not load multipath support");
+        if (helper_init(&h, path) == 0 &&
+            helper_start(&h, (const char *const[]) { "--no-multipath", "-v", "-v", NULL }) == 0) {
+                _cleanup_free_ char *err = NULL;
+
+                /* a served request: start-up, and its log lines, are over */
+                int s = client_open(h.sock);
+                uint8_t cdb[PRH_CDB_SIZE];
+                Reply rep;
+                cdb_pr_in(cdb, 0, 40);
+                CHECK(s >= 0 && client_roundtrip(s, cdb, NULL, null_rw, &rep) == 0);
+                if (s >= 0)
+                        close(s);
+                err = helper_stderr(&h);
+                CHECK_MSG(err && !strstr(err, "Multipath support active"), "stderr: %s", err ? err : "(none)");
+        } else
+                CHECK(false);
+        helper_free(&h);
+        want_caps = CAPS_RAWIO;
+        check_dropped("--no-multipath: CAP_SYS_RAWIO only", (const char *const[]) { "--no-multipath", "-u", "nobody", "-g", "nogroup", NULL }, "65534");
+        check_dropped("--no-multipath, no -u/-g: CAP_SYS_RAWIO only", (const char *const[]) { "--no-multipath", NULL }, "0");
+        want_caps = saved;
+}
+
 /* Started as a non-root user: the reference cannot drop (capng_change_id needs
  * CAP_SETUID); prhd keeps its ids and serves (docs/compatibility.md). */
 static void test_non_root(void) {
@@ -208,9 +303,18 @@ int main(int argc, char **argv) {
 
         if (!getpwnam("nobody") || !getgrnam("nogroup"))
                 test_skip("needs user nobody and group nogroup");
+        if (!is_ref) {
+                const char *why;
+                bool possible = host_multipath_possible(&why);
+
+                fprintf(stderr, "multipath support %s on this host: %s\n", possible ? "possible" : "impossible", why);
+                test_multipath_caps(possible);
+                /* The cases below run prhd with its default: multipath support wherever possible. */
+                want_caps = possible ? CAPS_RAWIO_ADMIN : CAPS_RAWIO;
+        }
         {
                 const char *a[] = { "-u", "nobody", "-g", "nogroup", NULL };
-                check_dropped("-u nobody -g nogroup: CAP_SYS_RAWIO only, ids 65534, no groups", a, "65534");
+                check_dropped("-u nobody -g nogroup: the capabilities above, ids 65534, no groups", a, "65534");
         }
         {
                 const char *a[] = { "-u", "65534", "-g", "65534", NULL };
@@ -220,7 +324,7 @@ int main(int argc, char **argv) {
                 const char *a[] = { "-u", "nobody", NULL };
                 check_dropped_ids("-u nobody alone: uid 65534, gid stays 0", a, "65534", "0");
         }
-        check_dropped("no -u/-g: still root ids, CAP_SYS_RAWIO only, no groups", NULL, "0");
+        check_dropped("no -u/-g: still root ids, the capabilities above, no groups", NULL, "0");
         test_non_root();
         return tests_finish("test-privileges");
 }

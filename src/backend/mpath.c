@@ -156,15 +156,17 @@ static int dl_symbol(void *dl, const char *name, void **ret) {
 
         (void) dlerror();
         p = dlsym(dl, name);
-        if (!p)
-                return log_debug_errno(-ELIBBAD, "%s lacks %s: %s", MPATH_LIBRARY, name, strna(dlerror()));
+        if (!p) {
+                log_debug("%s lacks %s: %s", MPATH_LIBRARY, name, strna(dlerror()));
+                return -ELIBBAD;
+        }
         *ret = p;
         return 0;
 }
 
 int mpath_new(int verbose, Mpath **ret) {
         _cleanup_close_ int control_fd = -EBADF;
-        void *dl, *init_sym, *exit_sym, *in_sym, *out_sym, *alloc_sym;
+        void *dl, *init_sym = NULL, *exit_sym = NULL, *in_sym = NULL, *out_sym = NULL, *alloc_sym = NULL;
         Mpath *m;
         int r;
 

@@ -76,7 +76,9 @@ int daemon_run(const DaemonConfig *config) {
         const char *socket_path = config->socket_path ? config->socket_path : PRH_DEFAULT_SOCKET;
         const char *pidfile_path = config->pidfile_path ? config->pidfile_path : PRH_DEFAULT_PIDFILE;
         _cleanup_free_ char *pidfile_abs = NULL;
-        _cleanup_close_ int listen_fd = -EBADF, pid_fd = -EBADF;
+        /* own_listen_fd: the socket we bound; an activated fd 3 is not ours to close */
+        _cleanup_close_ int own_listen_fd = -EBADF, pid_fd = -EBADF;
+        int listen_fd = -EBADF;
         ReadyState ready = { .report_fd = -EBADF, .daemonize = config->daemonize };
         Backend *backend = NULL;
         int n, r, status = EXIT_FAILURE;
@@ -137,7 +139,8 @@ int daemon_run(const DaemonConfig *config) {
                 if (r < 0)
                         goto finish;
         } else {
-                listen_fd = socket_listen_unix(socket_path, LISTEN_BACKLOG);
+                own_listen_fd = socket_listen_unix(socket_path, LISTEN_BACKLOG);
+                listen_fd = own_listen_fd;
                 if (listen_fd < 0)
                         goto finish;
         }
@@ -188,8 +191,6 @@ int daemon_run(const DaemonConfig *config) {
         r = server_run(&sc, on_ready, &ready);
         if (r >= 0)
                 status = EXIT_SUCCESS;
-        if (n == 1)
-                listen_fd = -EBADF;     /* not ours to close before exit; harmless either way */
         goto finish;
 
 finish_unlink:

@@ -289,6 +289,8 @@ static int conn_execute(Server *s, Conn *c) {
         ProtoRequest *req = &c->req;
         ProtoResult res;
         struct timespec t0, t1;
+        /* read once: t0 is set exactly when it is used */
+        bool timed = _unlikely_(trace_enabled[TRACE_sgio_complete]);
         int flags, r;
 
         trace(request_received, c->id, req->fd, req->cdb[0], req->cdb[1] & 0x1f, req->xfer_len);
@@ -301,12 +303,12 @@ static int conn_execute(Server *s, Conn *c) {
         thread_block(s);
 
         trace(sgio_issue, c->id, req->fd, req->cdb[0], req->cdb[1] & 0x1f);
-        if (_unlikely_(trace_enabled[TRACE_sgio_complete]))
+        if (timed)
                 clock_gettime(CLOCK_MONOTONIC, &t0);
 
         backend_execute(s->config.backend, req->fd, req->cdb, req->data, req->xfer_len, thread_inbuf, &res);
 
-        if (_unlikely_(trace_enabled[TRACE_sgio_complete])) {
+        if (timed) {
                 clock_gettime(CLOCK_MONOTONIC, &t1);
                 ProtoSenseInfo si = proto_sense_parse(res.sense, PRH_SENSE_SIZE);
                 trace(sgio_complete, c->id, (unsigned) res.status, si.key, si.asc, si.ascq, res.data_len,
@@ -722,7 +724,7 @@ int server_run(const ServerConfig *config, void (*ready)(void *userdata), void *
 
         /* Small stacks: a worker needs a few KiB beyond the TLS buffer. */
         pthread_attr_init(&s.attr);
-        pthread_attr_setstacksize(&s.attr, 256 * 1024);
+        pthread_attr_setstacksize(&s.attr, (size_t) 256 * 1024);
         pthread_attr_setdetachstate(&s.attr, PTHREAD_CREATE_DETACHED);
 
         pthread_mutex_lock(&s.lock);
@@ -757,8 +759,10 @@ int server_run(const ServerConfig *config, void (*ready)(void *userdata), void *
         pthread_mutex_lock(&s.lock);
         while (atomic_load(&s.threads) > 0)
                 pthread_cond_wait(&s.cond, &s.lock);
-        while (s.conns)
-                conn_free_locked(&s, s.conns);
+        for (Conn *c = s.conns, *next; c; c = next) {
+                next = c->next;
+                conn_free_locked(&s, c);
+        }
         pthread_mutex_unlock(&s.lock);
         pthread_attr_destroy(&s.attr);
         r = 0;

@@ -43,7 +43,7 @@ int activation_listen_fds(void) {
 
 int activation_check_socket(int fd) {
         int type = 0, listening = 0;
-        struct sockaddr_storage ss;
+        struct sockaddr_storage ss = {};
         socklen_t l = sizeof type, al = sizeof ss;
 
         if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) < 0)

@@ -39,8 +39,8 @@ int main(void) {
         int fd = mkstemp(path);
         CHECK(fd >= 0);
         FILE *f = fdopen(fd, "w");
-        fputs("# comment\n\nreply_sent\nrequest_*\n-request_rejected\n", f);
-        fclose(f);
+        CHECK(fputs("# comment\n\nreply_sent\nrequest_*\n-request_rejected\n", f) >= 0);
+        CHECK(fclose(f) == 0);
         reset();
         char opt[64];
         snprintf(opt, sizeof opt, "events=%s", path);

@@ -79,17 +79,11 @@ static void list_events(void) {
                 printf("%s\n", event_names[i]);
 }
 
-int trace_parse_option(const char *arg) {
-        _cleanup_free_ char *copy = strdup(arg);
+/* The comma-separated parameters of -T, in a writable copy of the argument. */
+static int parse_params(char *copy) {
         char *save = NULL;
         int r;
 
-        if (!copy)
-                return log_error_errno(-ENOMEM, "Out of memory");
-        if (strcmp(arg, "help") == 0 || strcmp(arg, "?") == 0 || strcmp(arg, "enable=help") == 0) {
-                list_events();
-                return 1;
-        }
         for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
                 char *eq = strchr(tok, '=');
                 if (!eq) {
@@ -115,6 +109,24 @@ int trace_parse_option(const char *arg) {
                 }
         }
         return 0;
+}
+
+int trace_parse_option(const char *arg) {
+        char *copy;
+        int r;
+
+        if (strcmp(arg, "help") == 0 || strcmp(arg, "?") == 0 || strcmp(arg, "enable=help") == 0) {
+                list_events();
+                return 1;
+        }
+        /* Freed by hand, not by _cleanup_free_: clang 14's analyzer (scan-build) does not run
+         * cleanup functions and would report a leak. */
+        copy = strdup(arg);
+        if (!copy)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        r = parse_params(copy);
+        free(copy);
+        return r;
 }
 
 int trace_init(void) {

@@ -99,7 +99,7 @@ static inline int helper_start_in(HelperProc *h, const char *binary, const char 
                         h->pid = 0;
                         return -ECHILD;
                 }
-                (void) nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
+                (void) nanosleep(&(struct timespec){.tv_nsec = 10L * 1000 * 1000}, NULL);
         }
         return -ETIMEDOUT;
 }
@@ -117,7 +117,7 @@ static inline void helper_kill(HelperProc *h) {
                                 h->pid = 0;
                                 return;
                         }
-                        (void) nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
+                        (void) nanosleep(&(struct timespec){.tv_nsec = 10L * 1000 * 1000}, NULL);
                 }
                 (void) kill(h->pid, SIGKILL);
                 (void) waitpid(h->pid, NULL, 0);
@@ -131,6 +131,7 @@ static inline void helper_stop(HelperProc *h) {
 
         helper_kill(h);
         snprintf(cmd, sizeof(cmd), "rm -rf -- '%s'", h->dir);
+        /* NOLINTNEXTLINE(cert-env33-c): test code; the path is the test's own mkdtemp() directory */
         if (system(cmd) != 0)
                 fprintf(stderr, "failed to remove %s\n", h->dir);
 }

@@ -61,6 +61,8 @@ int proto_tid_encode(const PrhTransportId *t, uint8_t *out, size_t size) {
                 proto_put_be16(out + 2, (uint16_t) n);
                 memcpy(out + 4, t->iscsi_name, name_len);
                 if (t->format == 1) {
+                        /* Wire bytes, not a C string: the memset above pads the field with NULs. */
+                        /* NOLINTNEXTLINE(bugprone-not-null-terminated-result) */
                         memcpy(out + 4 + name_len, ",i,0x", 5);
                         memcpy(out + 4 + name_len + 5, t->iscsi_isid, isid_len);
                 }

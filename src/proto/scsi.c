@@ -59,10 +59,7 @@ void proto_result_from_errno(ProtoResult *r, int errnum) {
         case EBADE:
                 result_set_status(r, SCSI_STATUS_RESERVATION_CONFLICT);
                 break;
-        case ENODEV:
-                /* QEMU >= 10.1 (08b462dd99); 7.2 and 10.0.x map it to 0B/00/06. */
-                proto_result_set_check(r, SENSE_TARGET_FAILURE);
-                break;
+        case ENODEV:            /* QEMU >= 10.1 (08b462dd99); 7.2 and 10.0.x map it to 0B/00/06. */
         case EREMOTEIO:
         case ENOMEM:
                 proto_result_set_check(r, SENSE_TARGET_FAILURE);

@@ -234,7 +234,7 @@ static void test_decode_keys(void) {
         PrhKeys k;
 
         for (int i = 0; i < 3; i++)
-                proto_put_be64(d + 8 + 8 * i, 0x1000 + (uint64_t) i);
+                proto_put_be64(d + 8 + (size_t) 8 * i, 0x1000 + (uint64_t) i);
         uint8_t *g = guarded_copy(d, sizeof(d));
         CHECK_EQ(proto_pr_decode_keys(g, sizeof(d), &k), 0);
         CHECK_EQ(k.generation, 7);

@@ -56,11 +56,13 @@ static inline void freep(void *p) {
         })
 
 /* Define a cleanup function "func##p" for a pointer type freed by "func". */
+/* NOLINTBEGIN(bugprone-macro-parentheses): "type" is a type name, "(type) *p" would not declare a parameter */
 #define DEFINE_TRIVIAL_CLEANUP_FUNC(type, func) \
         static inline void func##p(type *p) {   \
                 if (*p)                         \
                         func(*p);               \
         }
+/* NOLINTEND(bugprone-macro-parentheses) */
 
 /* Return -errno from the last failed libc call, never 0. */
 static inline int negative_errno(void) {

@@ -194,6 +194,30 @@ check "no keys after CLEAR" "$(pr in 0 | sed -n 2p | cut -d' ' -f3-)" ""
 
 fi
 
+# ---- capabilities: prhd has served requests, so it is past its privilege drop.
+# Multipath support is active: CAP_SYS_ADMIN (device-mapper ioctls) stays
+# besides CAP_SYS_RAWIO; with --no-multipath only CAP_SYS_RAWIO.
+cap_eff() {             # PID
+        sed -n 's/^CapEff:[[:space:]]*//p' "/proc/$1/status"
+}
+check "prhd with multipath support active keeps CAP_SYS_RAWIO and CAP_SYS_ADMIN" "$(cap_eff "$PRHD_PID")" 0000000000220000
+rm -f /run/prhd-nompath.sock
+"$PRHD" --no-multipath -v -v -k /run/prhd-nompath.sock 2> "$results/prhd-nompath.log" &
+nompath_pid=$!
+# the drop follows the socket's creation: wait (5 s at most) until it is done
+nompath_caps=
+for _ in $(seq 1 50); do
+        nompath_caps=$(cap_eff "$nompath_pid")
+        [ -S /run/prhd-nompath.sock ] && [ "$nompath_caps" = 0000000000020000 ] && break
+        sleep 0.1
+done
+check "prhd --no-multipath keeps CAP_SYS_RAWIO only" "$nompath_caps" 0000000000020000
+check "prhd --no-multipath does not load multipath support" "$(grep -c 'Multipath support' "$results/prhd-nompath.log")" 0
+kill "$nompath_pid"
+nompath_rc=0
+wait "$nompath_pid" || nompath_rc=$?
+check "prhd --no-multipath exits 0 on SIGTERM" "$nompath_rc" 0
+
 # ---- 2. prhd vs mpathpersist from the same state --------------------------------
 if want 2; then
 echo "== 2. the same sequence through prhd and through mpathpersist"
