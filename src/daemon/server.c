@@ -67,6 +67,7 @@ typedef struct Conn {
         uint8_t hs_have;
         atomic_bool handed;             /* see conn_hand_over() */
         ProtoRequest req;
+        uint32_t revents;               /* what epoll reported, for conn_process() */
         uint8_t *out;                   /* unsent reply bytes, if the socket would block */
         size_t out_len, out_off;
         struct Conn *prev, *next;       /* s->conns */
@@ -162,7 +163,9 @@ void AnnotateIgnoreReadsEnd(const char *file, int line);
 #endif
 
 static int conn_arm(Server *s, Conn *c, uint32_t events) {
-        struct epoll_event ev = { .events = events | EPOLLONESHOT | EPOLLRDHUP, .data.ptr = c };
+        /* No EPOLLRDHUP: a half-closed peer is level-triggered readiness for it, which would wake
+         * us at once, and forever, while we wait for EPOLLOUT; EOF is seen by recv() anyway. */
+        struct epoll_event ev = { .events = events | EPOLLONESHOT, .data.ptr = c };
         int r;
 
         conn_hand_over(&c->handed);
@@ -346,8 +349,17 @@ static bool conn_written(Server *s, Conn *c, int r) {
 static void conn_process(Server *s, Conn *c) {
         int r;
 
-        if (c->out && !conn_written(s, c, conn_flush(c)))
-                return;
+        if (c->out) {
+                /* Armed for EPOLLOUT only: anything else reported means the peer is gone or the
+                 * event is stale; a flush that would block just waits again. */
+                if (!(c->revents & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+                        if (conn_arm(s, c, EPOLLOUT) < 0)
+                                conn_close(s, c, "epoll-error");
+                        return;
+                }
+                if (!conn_written(s, c, conn_flush(c)))
+                        return;
+        }
 
         for (;;) {
                 if (c->state == CONN_HANDSHAKE) {
@@ -521,7 +533,7 @@ static void server_accept(Server *s) {
                 pthread_mutex_unlock(&s->lock);
 
                 trace(conn_accept, c->id, fd);
-                struct epoll_event ev = { .events = EPOLLIN | EPOLLONESHOT | EPOLLRDHUP, .data.ptr = c };
+                struct epoll_event ev = { .events = EPOLLIN | EPOLLONESHOT, .data.ptr = c };
                 conn_hand_over(&c->handed);
                 if (epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
                         log_warning_errno(-errno, "Failed to watch connection: %m");
@@ -601,6 +613,7 @@ static void worker_dispatch(Server *s, const struct epoll_event *ev, int n) {
                         Conn *c = p;
 
                         conn_take_over(&c->handed);
+                        c->revents = ev[i].events;
                         if (!mine)
                                 mine = c;
                         else {
