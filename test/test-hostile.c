@@ -11,7 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -100,14 +103,237 @@ static void test_half_closed(const char *path) {
         helper_free(&h);
 }
 
+/* Read replies until EOF: how many were whole; -EPROTO etc. if the stream ended inside one. */
+static int read_replies_to_eof(int s, unsigned *ret_count) {
+        uint8_t cdb[PRH_CDB_SIZE];
+        Reply rep;
+        int r;
+
+        cdb_pr_in(cdb, 0, 8);
+        *ret_count = 0;
+        while ((r = client_read_reply(s, cdb, &rep, 5000)) == 0)
+                (*ret_count)++;
+        return r == 1 ? 0 : r;
+}
+
+static bool wait_path_gone(const char *path, unsigned ms) {
+        uint64_t end = now_ms() + ms;
+
+        while (path_exists(path))
+                if (now_ms() > end)
+                        return false;
+                else
+                        sleep_ms(10);
+        return true;
+}
+
+static void test_buffered_reply_at_shutdown(const char *path) {
+        Helper h;
+        int s;
+
+        test_begin("a reply blocked in write at termination is written before exit");
+        if (helper_init(&h, path) < 0) {
+                CHECK(false);
+                return;
+        }
+        h.quiet = true;
+        if (helper_start(&h, (const char *const[]) { "-T", "reply_sent", NULL }) < 0) {
+                CHECK_MSG(false, "could not start %s", path);
+                helper_free(&h);
+                return;
+        }
+        s = client_open(h.sock);
+        CHECK(s >= 0);
+        if (s >= 0) {
+                unsigned sent = pipeline_until_stuck(s, 20000), got = 0;
+                CHECK_MSG(sent > 100, "only %u requests sent", sent);
+                CHECK(kill(h.pid, SIGTERM) == 0);
+                /* The helper unlinks its socket when it starts terminating. */
+                CHECK(wait_path_gone(h.sock, 5000));
+                sleep_ms(300);
+                int r = read_replies_to_eof(s, &got);
+                CHECK_MSG(r == 0, "the reply stream ended inside a reply (%s) after %u replies", strerror(-r), got);
+                int code = -1, status;
+                if (helper_wait_exit(&h, 10000, &status) == 0)
+                        code = helper_exit_code(&h);
+                CHECK_MSG(code == 0, "exit code %d", code);
+                helper_output_drain(&h, 2000);
+                unsigned executed = helper_stderr_count(&h, "reply_sent");
+                printf("  %u requests sent, %u executed, %u replies received\n", sent, executed, got);
+                CHECK_MSG(got == executed && got > 0, "%u replies received for %u executed", got, executed);
+                safe_close(s);
+        }
+        helper_free(&h);
+}
+
+/* The client's file status flags are its own: prhd leaves O_NONBLOCK alone, the reference clears it. */
+static void test_fd_flags_unchanged(const char *path) {
+        uint8_t cdb[PRH_CDB_SIZE];
+        Helper h;
+        Reply rep;
+        int s, fd;
+
+        test_begin(harness_is_reference(path) ? "the reference clears O_NONBLOCK on the client's file description"
+                                              : "the client's file status flags are unchanged after a request");
+        if (helper_init(&h, path) < 0 || helper_start(&h, NULL) < 0) {
+                CHECK_MSG(false, "could not start %s", path);
+                helper_free(&h);
+                return;
+        }
+        fd = open("/dev/null", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+        s = client_open(h.sock);
+        CHECK(fd >= 0 && s >= 0);
+        if (fd >= 0 && s >= 0) {
+                int before = fcntl(fd, F_GETFL);
+                cdb_pr_in(cdb, 0, 8);
+                CHECK(client_roundtrip(s, cdb, NULL, fd, &rep) == 0);
+                int after = fcntl(fd, F_GETFL);
+                printf("  file status flags before 0%o, after 0%o\n", (unsigned) before, (unsigned) after);
+                CHECK(before >= 0 && (before & O_NONBLOCK));
+                if (harness_is_reference(path))
+                        CHECK_MSG(after == (before & ~O_NONBLOCK), "after: 0%o", (unsigned) after);
+                else
+                        CHECK_MSG(after == before, "after: 0%o", (unsigned) after);
+        }
+        safe_close(fd);
+        safe_close(s);
+        helper_free(&h);
+}
+
+static int bind_unix(const char *path, int type) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
+
+        snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+        if (fd < 0 || bind(fd, (struct sockaddr *) &sa, sizeof sa) < 0 ||
+            (type == SOCK_STREAM && listen(fd, 16) < 0)) {
+                int r = -errno;
+                safe_close(fd);
+                return r;
+        }
+        return fd;
+}
+
+static ino_t inode_of(const char *path) {
+        struct stat st;
+
+        return lstat(path, &st) == 0 ? st.st_ino : 0;
+}
+
+/* Start path with "-k sock" (as uid/gid when set_ids); it must exit 1 and leave sock alone. */
+static void expect_refused(const char *path, const char *sock, bool set_ids, const char *what) {
+        Helper h;
+        ino_t ino = inode_of(sock);
+
+        if (helper_init(&h, path) < 0) {
+                CHECK(false);
+                return;
+        }
+        h.quiet = true;
+        int code = helper_run(&h, &(HelperSpawn) {
+                .args = (const char *const[]) { "-k", sock, NULL },
+                .set_ids = set_ids, .uid = 65534, .gid = 65534,
+        }, 5000);
+        _cleanup_free_ char *err = helper_stderr(&h);
+        printf("  %s: exit %d, stderr: %s", what, code, err ? err : "(none)\n");
+        CHECK_MSG(code == 1, "%s: exit code %d", what, code);
+        CHECK_MSG(ino != 0 && inode_of(sock) == ino, "%s: the socket file was replaced", what);
+        CHECK(err && strstr(err, "not known to be stale"));
+        helper_free(&h);
+}
+
+static void test_socket_replacement(const char *path) {
+        Helper h;
+        char dir[400], sock[450];
+        int live;
+
+        if (helper_init(&h, path) < 0) {
+                CHECK(false);
+                return;
+        }
+        test_begin("a socket prhd may not connect to (EACCES) is not replaced");
+        snprintf(dir, sizeof dir, "%s/open", h.dir);
+        snprintf(sock, sizeof sock, "%s/sock", dir);
+        CHECK(chmod(h.dir, 0755) == 0);
+        CHECK(mkdir(dir, 0777) == 0 && chmod(dir, 0777) == 0);
+        live = bind_unix(sock, SOCK_STREAM);
+        CHECK(live >= 0 && chmod(sock, 0700) == 0);
+        expect_refused(path, sock, true, "EACCES");
+        CHECK_MSG(socket_is_live(sock), "the live socket stopped answering");
+        safe_close(live);
+        (void) unlink(sock);
+
+        test_begin("a live datagram socket (EPROTOTYPE) is not replaced");
+        live = bind_unix(sock, SOCK_DGRAM);
+        CHECK(live >= 0);
+        expect_refused(path, sock, false, "EPROTOTYPE");
+        safe_close(live);
+        (void) unlink(sock);
+        helper_free(&h);
+}
+
+/* A socket file nobody listens on. */
+static int make_stale(const char *sock) {
+        int fd = bind_unix(sock, SOCK_STREAM);
+
+        if (fd < 0)
+                return fd;
+        safe_close(fd);
+        return 0;
+}
+
+static void test_two_instances(const char *path) {
+        enum { ROUNDS = 100 };
+        char sock[400];
+        unsigned bad = 0;
+
+        test_begin("two instances started at once on a stale socket: exactly one serves");
+        for (unsigned round = 0; round < ROUNDS; round++) {
+                Helper a, b;
+                if (helper_init(&a, path) < 0 || helper_init(&b, path) < 0) {
+                        CHECK(false);
+                        return;
+                }
+                a.quiet = b.quiet = true;
+                snprintf(sock, sizeof sock, "%s/shared", a.dir);
+                CHECK(make_stale(sock) == 0);
+                const char *const args[] = { "-k", sock, NULL };
+                CHECK(helper_spawn(&a, &(HelperSpawn) { .args = args }) == 0);
+                CHECK(helper_spawn(&b, &(HelperSpawn) { .args = args }) == 0);
+                /* The loser exits at once (after the winner listens); both running is the failure. */
+                int status;
+                uint64_t end = now_ms() + 1500;
+                while (helper_alive(&a) && helper_alive(&b) && now_ms() < end)
+                        sleep_ms(5);
+                bool a_gone = helper_wait_exit(&a, 50, &status) == 0;
+                bool b_gone = helper_wait_exit(&b, 50, &status) == 0;
+                int c = client_open(sock);
+                bool ok = a_gone != b_gone && c >= 0 &&
+                          helper_exit_code(a_gone ? &a : &b) == 1;
+                if (!ok && bad++ < 3)
+                        printf("  round %u: first %s (exit %d), second %s (exit %d), connect: %s\n", round,
+                               a_gone ? "exited" : "running", helper_exit_code(&a),
+                               b_gone ? "exited" : "running", helper_exit_code(&b), c >= 0 ? "ok" : strerror(-c));
+                safe_close(c);
+                helper_free(&a);
+                helper_free(&b);
+        }
+        printf("  %u of %u rounds without exactly one serving instance\n", bad, ROUNDS);
+        CHECK_MSG(bad == 0, "%u rounds failed", bad);
+}
+
 int main(int argc, char **argv) {
         const char *path = harness_helper_path(argc, argv);
 
         test_require_root();
-        if (harness_is_reference(path))
-                test_skip("prhd-only bounds");
         null_rw = open("/dev/null", O_RDWR | O_CLOEXEC);
 
+        test_fd_flags_unchanged(path);
+        if (harness_is_reference(path))
+                return tests_finish("test-hostile");
         test_half_closed(path);
+        test_buffered_reply_at_shutdown(path);
+        test_socket_replacement(path);
+        test_two_instances(path);
         return tests_finish("test-hostile");
 }

@@ -167,6 +167,7 @@ int daemon_run(const DaemonConfig *config) {
                 .max_connections = 0,
                 .max_requests = config->max_requests,
                 .min_threads = 2,
+                .shutdown_timeout_ms = config->shutdown_timeout_ms,
                 .verbose = config->verbose,
                 .backend = backend,
         };
@@ -182,6 +183,11 @@ int daemon_run(const DaemonConfig *config) {
         r = server_run(&sc, on_ready, &ready);
         if (r >= 0)
                 status = EXIT_SUCCESS;
+        if (r > 0) {
+                /* Threads stuck in the kernel still use the backend: leave it to the exit. */
+                daemonize_report(ready.report_fd, status);
+                return status;
+        }
         if (n == 1)
                 listen_fd = -EBADF;     /* not ours to close before exit; harmless either way */
         goto finish;

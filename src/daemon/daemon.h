@@ -24,6 +24,7 @@ typedef struct DaemonConfig {
         unsigned max_connections;
         bool max_connections_given;     /* explicit: warn if the fd limit lowers it */
         unsigned max_requests;
+        unsigned shutdown_timeout_ms;
         bool multipath;
 } DaemonConfig;
 

@@ -23,6 +23,7 @@
 #define DEFAULT_SGIO_TIMEOUT_MS 5000u
 #define DEFAULT_MAX_CONNECTIONS 16384u
 #define DEFAULT_MAX_REQUESTS 64u
+#define DEFAULT_SHUTDOWN_TIMEOUT_MS 10000u
 
 static const char *arg_socket;
 static const char *arg_pidfile;
@@ -37,6 +38,7 @@ static unsigned arg_max_connections = DEFAULT_MAX_CONNECTIONS;
 static bool arg_max_connections_given;
 static unsigned arg_max_requests = DEFAULT_MAX_REQUESTS;
 static bool arg_multipath = true;
+static unsigned arg_shutdown_timeout_ms = DEFAULT_SHUTDOWN_TIMEOUT_MS;
 
 static void help(const char *argv0) {
         printf("Usage: %s [OPTIONS]\n"
@@ -61,10 +63,13 @@ static void help(const char *argv0) {
                "      --max-connections=N   connections served at once (default %u)\n"
                "      --max-requests=N      requests executed at once (default %u)\n"
                "      --no-multipath        do not use libmpathpersist for dm-multipath devices\n"
+               "      --shutdown-timeout=MSEC\n"
+               "                            at termination, wait this long for requests in flight\n"
+               "                            and unsent replies, then exit anyway (default %u)\n"
                "\n"
                "See prhd(8) for details.\n",
                argv0, PRH_DEFAULT_PIDFILE, PRH_DEFAULT_SOCKET, DEFAULT_SGIO_TIMEOUT_MS, DEFAULT_MAX_CONNECTIONS,
-               DEFAULT_MAX_REQUESTS);
+               DEFAULT_MAX_REQUESTS, DEFAULT_SHUTDOWN_TIMEOUT_MS);
 }
 
 static void version(const char *argv0) {
@@ -83,6 +88,7 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_MAX_CONNECTIONS,
                 ARG_MAX_REQUESTS,
                 ARG_NO_MULTIPATH,
+                ARG_SHUTDOWN_TIMEOUT,
         };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
@@ -99,6 +105,7 @@ static int parse_argv(int argc, char *argv[]) {
                 { "max-connections", required_argument, NULL, ARG_MAX_CONNECTIONS },
                 { "max-requests", required_argument, NULL, ARG_MAX_REQUESTS },
                 { "no-multipath", no_argument, NULL, ARG_NO_MULTIPATH },
+                { "shutdown-timeout", required_argument, NULL, ARG_SHUTDOWN_TIMEOUT },
                 {}
         };
         uint32_t u;
@@ -187,6 +194,13 @@ static int parse_argv(int argc, char *argv[]) {
                 case ARG_NO_MULTIPATH:
                         arg_multipath = false;
                         break;
+                case ARG_SHUTDOWN_TIMEOUT:
+                        if (safe_atou32(optarg, &u) < 0 || u > 3600000) {
+                                log_error("invalid shutdown timeout '%s'", optarg);
+                                return -EINVAL;
+                        }
+                        arg_shutdown_timeout_ms = u;
+                        break;
                 default:
                         /* getopt printed its own message. */
                         log_error("Try `%s --help' for more information.", argv[0]);
@@ -236,6 +250,7 @@ int main(int argc, char *argv[]) {
                 .max_connections_given = arg_max_connections_given,
                 .max_requests = arg_max_requests,
                 .multipath = arg_multipath,
+                .shutdown_timeout_ms = arg_shutdown_timeout_ms,
         };
         return daemon_run(&config);
 }

@@ -30,6 +30,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -68,6 +70,7 @@ typedef struct Conn {
         atomic_bool handed;             /* see conn_hand_over() */
         ProtoRequest req;
         uint32_t revents;               /* what epoll reported, for conn_process() */
+        atomic_bool busy;               /* its request is executing (for the shutdown log) */
         uint8_t *out;                   /* unsent reply bytes, if the socket would block */
         size_t out_len, out_off;
         struct Conn *prev, *next;       /* s->conns */
@@ -85,6 +88,7 @@ typedef struct Server {
         pthread_cond_t cond;            /* a thread ended */
         pthread_cond_t slot;            /* an execution slot became free */
         atomic_bool terminating;
+        atomic_int failure;             /* -errno that ends the server (listening socket lost) */
         atomic_uint threads;            /* worker threads alive (changed under lock) */
         atomic_uint serving;            /* threads neither in epoll_wait nor blocked */
         atomic_uint executing;          /* threads holding an execution slot */
@@ -291,15 +295,13 @@ static int conn_execute(Server *s, Conn *c) {
         ProtoRequest *req = &c->req;
         ProtoResult res;
         struct timespec t0, t1;
-        int flags, r;
+        int r;
 
         trace(request_received, c->id, req->fd, req->cdb[0], req->cdb[1] & 0x1f, req->xfer_len);
 
-        /* Like the reference: the received fd is made blocking (it shares QEMU's file description). */
-        flags = fcntl(req->fd, F_GETFL);
-        if (flags >= 0 && (flags & O_NONBLOCK))
-                (void) fcntl(req->fd, F_SETFL, flags & ~O_NONBLOCK);
-
+        /* Unlike the reference, the received fd is not made blocking: it shares the client's file
+         * description, and O_NONBLOCK has no effect on SG_IO (docs/compatibility.md). */
+        atomic_store(&c->busy, true);
         thread_block(s);
 
         trace(sgio_issue, c->id, req->fd, req->cdb[0], req->cdb[1] & 0x1f);
@@ -315,11 +317,13 @@ static int conn_execute(Server *s, Conn *c) {
                       (unsigned long long) ((t1.tv_sec - t0.tv_sec) * 1000000LL + (t1.tv_nsec - t0.tv_nsec) / 1000));
         }
 
-        thread_unblock(s);
-
-        /* The fd is closed after every request, whatever the result. */
+        /* The fd is closed after every request, whatever the result, while the thread still counts
+         * as blocked: the last close of a block device may wait for writeback. */
         proto_request_reset(req);
         c->req.data = NULL;
+
+        thread_unblock(s);
+        atomic_store(&c->busy, false);
 
         r = conn_send_reply(c, &res, thread_inbuf);
         if (r >= 0)
@@ -467,6 +471,17 @@ static void conn_process(Server *s, Conn *c) {
                 conn_close(s, c, "epoll-error");
 }
 
+/*
+ * The server cannot go on (it would silently stop accepting): end it like
+ * a termination signal would, and make server_run() return the error.
+ */
+static void server_fail(Server *s, int error) {
+        int expected = 0;
+
+        if (atomic_compare_exchange_strong(&s->failure, &expected, error))
+                (void) kill(getpid(), SIGTERM);
+}
+
 static void refuse(Server *s, int fd, const char *reason) {
         time_t now = time(NULL);
 
@@ -543,8 +558,9 @@ static void server_accept(Server *s) {
 
         struct epoll_event ev = { .events = EPOLLIN | EPOLLONESHOT, .data.ptr = &tag_listen };
         conn_hand_over(&s->accept_handed);
-        if (!atomic_load_explicit(&s->terminating, memory_order_relaxed))
-                (void) epoll_ctl(s->epoll_fd, EPOLL_CTL_MOD, s->config.listen_fd, &ev);
+        if (!atomic_load_explicit(&s->terminating, memory_order_relaxed) &&
+            epoll_ctl(s->epoll_fd, EPOLL_CTL_MOD, s->config.listen_fd, &ev) < 0)
+                server_fail(s, log_error_errno(-errno, "Failed to watch the listening socket again: %m"));
 }
 
 static void queue_push(Server *s, Conn *first, Conn *last, unsigned n) {
@@ -608,6 +624,7 @@ static void worker_dispatch(Server *s, const struct epoll_event *ev, int n) {
 
                 if (p == &tag_listen) {
                         conn_take_over(&s->accept_handed);
+                        /* EPOLLERR without EPOLLIN: accept() below reports the error. */
                         accept = true;
                 } else if (p != &tag_wake && p != &tag_kick) {
                         Conn *c = p;
@@ -685,8 +702,74 @@ static void thread_spawn_locked(Server *s) {
         }
 }
 
+static uint64_t now_ms(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
+}
+
+/*
+ * At termination, once no thread runs: write the replies still buffered
+ * (their clients were slow to read) until the deadline; free each
+ * connection once its reply is out or its peer is gone.
+ */
+static void flush_buffered(Server *s, uint64_t deadline) {
+        for (;;) {
+                struct pollfd pfd[64];
+                Conn *who[64];
+                nfds_t n = 0;
+                uint64_t now = now_ms();
+                int r;
+
+                for (Conn *c = s->conns; c && n < ELEMENTSOF(pfd); c = c->next)
+                        if (c->out) {
+                                pfd[n] = (struct pollfd) { .fd = c->fd, .events = POLLOUT };
+                                who[n++] = c;
+                        }
+                if (n == 0 || now >= deadline)
+                        return;
+                r = poll(pfd, n, (int) MIN(deadline - now, (uint64_t) INT_MAX));
+                if (r < 0 && errno != EINTR)
+                        return;
+                for (nfds_t i = 0; r > 0 && i < n; i++)
+                        if (pfd[i].revents && conn_flush(who[i]) != 0) {
+                                trace(conn_close, who[i]->id, "terminating");
+                                conn_free_locked(s, who[i]);
+                        }
+        }
+}
+
+/*
+ * The grace period is over and threads still execute requests: name the
+ * connections they hold.  Nothing is freed, so that a thread returning from
+ * the kernel now finds its state intact until the process exits.
+ */
+static void log_abandoned_locked(Server *s, unsigned timeout_ms) {
+        unsigned stuck = 0, buffered = 0;
+
+        for (Conn *c = s->conns; c; c = c->next)
+                if (atomic_load(&c->busy)) {
+                        log_warning("Dropping connection %u: its request has not completed", c->id);
+                        stuck++;
+                } else if (c->out)
+                        buffered++;
+        log_warning("Exiting %u ms after the termination request with %u request(s) stuck in the kernel "
+                    "and %u unsent repl%s (--shutdown-timeout).",
+                    timeout_ms, stuck, buffered, buffered == 1 ? "y" : "ies");
+}
+
 int server_run(const ServerConfig *config, void (*ready)(void *userdata), void *userdata) {
-        Server s = {
+        Server *s = calloc(1, sizeof *s);
+        pthread_condattr_t ca;
+        struct timespec ts;
+        sigset_t ss;
+        uint64_t deadline;
+        int sig, r = 0;
+
+        if (!s)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        *s = (Server) {
                 .config = *config,
                 .epoll_fd = -EBADF,
                 .wake_fd = -EBADF,
@@ -694,26 +777,28 @@ int server_run(const ServerConfig *config, void (*ready)(void *userdata), void *
                 .spare_fd = -EBADF,
                 .lock = PTHREAD_MUTEX_INITIALIZER,
                 .queue_lock = PTHREAD_MUTEX_INITIALIZER,
-                .cond = PTHREAD_COND_INITIALIZER,
                 .slot = PTHREAD_COND_INITIALIZER,
         };
-        sigset_t ss;
-        int sig, r = 0;
+        /* Thread ends are waited for with a deadline on the monotonic clock. */
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&s->cond, &ca);
+        pthread_condattr_destroy(&ca);
 
-        if (s.config.min_threads < 1)
-                s.config.min_threads = 1;
-        if (s.config.max_requests < 1)
-                s.config.max_requests = 1;
+        if (s->config.min_threads < 1)
+                s->config.min_threads = 1;
+        if (s->config.max_requests < 1)
+                s->config.max_requests = 1;
 
-        s.epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-        s.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        s.kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        s.spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        if (s.epoll_fd < 0 || s.wake_fd < 0 || s.kick_fd < 0) {
+        s->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+        s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        s->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (s->epoll_fd < 0 || s->wake_fd < 0 || s->kick_fd < 0) {
                 r = log_error_errno(-errno, "Failed to set up the event loop: %m");
                 goto finish;
         }
-        r = fd_set_nonblock(s.config.listen_fd, true);
+        r = fd_set_nonblock(s->config.listen_fd, true);
         if (r < 0) {
                 log_error_errno(r, "Failed to make the listening socket non-blocking: %m");
                 goto finish;
@@ -722,23 +807,23 @@ int server_run(const ServerConfig *config, void (*ready)(void *userdata), void *
         struct epoll_event wev = { .events = EPOLLIN, .data.ptr = &tag_wake };
         /* Edge-triggered: every write is one event for one thread, and the counter is never read. */
         struct epoll_event kev = { .events = EPOLLIN | EPOLLET, .data.ptr = &tag_kick };
-        if (epoll_ctl(s.epoll_fd, EPOLL_CTL_ADD, s.config.listen_fd, &lev) < 0 ||
-            epoll_ctl(s.epoll_fd, EPOLL_CTL_ADD, s.wake_fd, &wev) < 0 ||
-            epoll_ctl(s.epoll_fd, EPOLL_CTL_ADD, s.kick_fd, &kev) < 0) {
+        if (epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, s->config.listen_fd, &lev) < 0 ||
+            epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, s->wake_fd, &wev) < 0 ||
+            epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, s->kick_fd, &kev) < 0) {
                 r = log_error_errno(-errno, "Failed to watch the listening socket: %m");
                 goto finish;
         }
 
         /* Small stacks: a worker needs a few KiB beyond the TLS buffer. */
-        pthread_attr_init(&s.attr);
-        pthread_attr_setstacksize(&s.attr, 256 * 1024);
-        pthread_attr_setdetachstate(&s.attr, PTHREAD_CREATE_DETACHED);
+        pthread_attr_init(&s->attr);
+        pthread_attr_setstacksize(&s->attr, 256 * 1024);
+        pthread_attr_setdetachstate(&s->attr, PTHREAD_CREATE_DETACHED);
 
-        pthread_mutex_lock(&s.lock);
-        for (unsigned i = 0; i < s.config.min_threads; i++)
-                thread_spawn_locked(&s);
-        pthread_mutex_unlock(&s.lock);
-        if (atomic_load(&s.threads) == 0) {
+        pthread_mutex_lock(&s->lock);
+        for (unsigned i = 0; i < s->config.min_threads; i++)
+                thread_spawn_locked(s);
+        pthread_mutex_unlock(&s->lock);
+        if (atomic_load(&s->threads) == 0) {
                 r = log_error_errno(-EAGAIN, "Failed to start worker threads");
                 goto finish;
         }
@@ -754,28 +839,48 @@ int server_run(const ServerConfig *config, void (*ready)(void *userdata), void *
                 sig = sigwaitinfo(&ss, NULL);
         while (sig < 0 && errno == EINTR);
         log_debug("Received signal %d, terminating.", sig);
+        deadline = now_ms() + s->config.shutdown_timeout_ms;
 
         /* Stop accepting at once and remove the socket we created. */
-        atomic_store(&s.terminating, true);
-        (void) epoll_ctl(s.epoll_fd, EPOLL_CTL_DEL, s.config.listen_fd, NULL);
-        if (s.config.unlink_path && unlink(s.config.unlink_path) < 0 && errno != ENOENT)
-                log_warning_errno(-errno, "Failed to unlink socket %s: %m", s.config.unlink_path);
+        atomic_store(&s->terminating, true);
+        (void) epoll_ctl(s->epoll_fd, EPOLL_CTL_DEL, s->config.listen_fd, NULL);
+        if (s->config.unlink_path && unlink(s->config.unlink_path) < 0 && errno != ENOENT)
+                log_warning_errno(-errno, "Failed to unlink socket %s: %m", s->config.unlink_path);
 
-        /* Wake every idle thread; busy ones finish their request and reply first. */
-        (void) eventfd_write(s.wake_fd, 1);
-        pthread_mutex_lock(&s.lock);
-        while (atomic_load(&s.threads) > 0)
-                pthread_cond_wait(&s.cond, &s.lock);
-        while (s.conns)
-                conn_free_locked(&s, s.conns);
-        pthread_mutex_unlock(&s.lock);
-        pthread_attr_destroy(&s.attr);
-        r = 0;
+        /* Wake every idle thread; busy ones finish their request and reply first, within the
+         * grace period. */
+        (void) eventfd_write(s->wake_fd, 1);
+        ts = (struct timespec) { .tv_sec = (time_t) (deadline / 1000u), .tv_nsec = (long) (deadline % 1000u) * 1000000L };
+        pthread_mutex_lock(&s->lock);
+        while (atomic_load(&s->threads) > 0)
+                if (pthread_cond_timedwait(&s->cond, &s->lock, &ts) == ETIMEDOUT)
+                        break;
+        if (atomic_load(&s->threads) > 0) {
+                /* s, the connections and the backend stay allocated until the process exits. */
+                log_abandoned_locked(s, s->config.shutdown_timeout_ms);
+                pthread_mutex_unlock(&s->lock);
+                r = atomic_load(&s->failure);
+                return r < 0 ? r : 1;
+        }
+        pthread_mutex_unlock(&s->lock);
+
+        flush_buffered(s, deadline);
+        for (Conn *c = s->conns; c; c = c->next)
+                if (c->out) {
+                        log_abandoned_locked(s, s->config.shutdown_timeout_ms);
+                        break;
+                }
+        while (s->conns)
+                conn_free_locked(s, s->conns);
+        pthread_attr_destroy(&s->attr);
+        r = atomic_load(&s->failure);
 
 finish:
-        safe_close(s.spare_fd);
-        safe_close(s.kick_fd);
-        safe_close(s.wake_fd);
-        safe_close(s.epoll_fd);
+        safe_close(s->spare_fd);
+        safe_close(s->kick_fd);
+        safe_close(s->wake_fd);
+        safe_close(s->epoll_fd);
+        pthread_cond_destroy(&s->cond);
+        free(s);
         return r;
 }

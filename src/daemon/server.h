@@ -17,6 +17,7 @@ typedef struct ServerConfig {
         unsigned max_connections;
         unsigned max_requests;          /* threads executing requests at once */
         unsigned min_threads;
+        unsigned shutdown_timeout_ms;   /* grace period for requests and replies at termination */
         int verbose;                    /* 0: no per-connection messages */
         Backend *backend;
 } ServerConfig;
@@ -25,6 +26,9 @@ typedef struct ServerConfig {
  * Serve until SIGTERM, SIGINT or SIGHUP (which the caller has blocked in
  * every thread).  Then stop accepting, remove the socket, let requests in
  * flight finish and their replies go out, drop idle connections, return 0.
+ * If that takes longer than shutdown_timeout_ms, log the connections
+ * dropped and return 1: threads still run, so the caller must exit without
+ * freeing what they use (the backend).  -errno if serving failed.
  * ready() is called once the threads run (readiness notification).
  */
 int server_run(const ServerConfig *config, void (*ready)(void *userdata), void *userdata);
