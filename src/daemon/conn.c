@@ -40,6 +40,8 @@ void conn_free_locked(Server *s, Conn *c) {
         if (c->next)
                 c->next->prev = c->prev;
         s->n_conns--;
+        if (c->peer)
+                peer_unref_locked(s, c->peer);
         free(c->req.data);
         proto_request_reset(&c->req);
         free(c->out);
@@ -213,22 +215,35 @@ static bool conn_written(Server *s, Conn *c, int r) {
         return true;
 }
 
-/* Handle readiness on a connection.  Returns with the connection re-armed or freed. */
-void conn_process(Server *s, Conn *c) {
+/*
+ * Execute the complete request and send its reply, then give back the
+ * peer's slot.  True to go on reading; false once the connection waits
+ * for EPOLLOUT or is closed.
+ */
+static bool conn_run(Server *s, Conn *c) {
+        uint8_t *data = c->req.data;
         int r;
 
-        if (c->out) {
-                /* Armed for EPOLLOUT only: anything else reported means the peer is gone or the
-                 * event is stale; a flush that would block just waits again. */
-                if (!(c->revents & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
-                        if (conn_arm(s, c, EPOLLOUT) < 0)
-                                conn_close(s, c, "epoll-error");
-                        return;
-                }
-                if (!conn_written(s, c, conn_flush(c)))
-                        return;
-        }
+        r = conn_execute(s, c);
+        free(data);
+        peer_release(s, c->peer);
+        return conn_written(s, c, r);
+}
 
+static void conn_set_deadline(Server *s, Conn *c, bool on) {
+        if (s->config.client_timeout_ms == 0)
+                return;
+        if (!on)
+                atomic_store_explicit(&c->deadline_ms, 0, memory_order_relaxed);
+        else if (atomic_load_explicit(&c->deadline_ms, memory_order_relaxed) == 0)
+                atomic_store_explicit(&c->deadline_ms, now_ms() + s->config.client_timeout_ms, memory_order_relaxed);
+}
+
+/*
+ * Read what the handshake or the request wants.  1: a request is complete;
+ * 0: nothing more to read now; -1: the connection was closed (freed).
+ */
+static int conn_read(Server *s, Conn *c) {
         for (;;) {
                 if (c->state == CONN_HANDSHAKE) {
                         /* No ancillary buffer: fds sent with the handshake are discarded by the kernel. */
@@ -236,17 +251,22 @@ void conn_process(Server *s, Conn *c) {
                         if (k < 0 && errno == EINTR)
                                 continue;
                         if (k < 0 && errno == EAGAIN)
-                                break;
-                        if (k <= 0)
-                                return conn_close(s, c, k == 0 ? "eof" : "read-error");
+                                return 0;
+                        if (k <= 0) {
+                                conn_close(s, c, atomic_load(&c->timed_out) ? "timeout" : k == 0 ? "eof" : "read-error");
+                                return -1;
+                        }
                         c->hs_have += (uint8_t) k;
                         if (c->hs_have < PRH_HANDSHAKE_SIZE)
                                 continue;
                         uint32_t features = proto_handshake_decode(c->hs);
                         trace(conn_handshake, c->id, features);
-                        if (features & ~PRH_SUPPORTED_FEATURES)
-                                return conn_close(s, c, "unsupported-features");
+                        if (features & ~PRH_SUPPORTED_FEATURES) {
+                                conn_close(s, c, "unsupported-features");
+                                return -1;
+                        }
                         c->state = CONN_REQUEST;
+                        conn_set_deadline(s, c, false);
                         continue;
                 }
 
@@ -269,17 +289,22 @@ void conn_process(Server *s, Conn *c) {
                                 k = -errno;
                 }
                 if (k == -EAGAIN)
-                        break;
+                        return 0;
                 if (k < 0) {
                         /* Like the reference: only a failure within the PR OUT data is reported. */
                         if (req->phase == PROTO_PHASE_DATA)
                                 conn_log(s, (int) k, "Unable to read from socket: %m");
-                        return conn_close(s, c, "read-error");
+                        conn_close(s, c, "read-error");
+                        return -1;
                 }
                 if (k == 0) {
-                        if (req->phase == PROTO_PHASE_DATA)
+                        if (atomic_load(&c->timed_out))
+                                conn_log(s, 0, "Closing connection %u: request not complete within %u ms "
+                                         "(--client-timeout)", c->id, s->config.client_timeout_ms);
+                        else if (req->phase == PROTO_PHASE_DATA)
                                 conn_log(s, 0, "Unexpected end-of-file before all data were read");
-                        return conn_close(s, c, "eof");
+                        conn_close(s, c, atomic_load(&c->timed_out) ? "timeout" : "eof");
+                        return -1;
                 }
 
                 ProtoStep step;
@@ -292,11 +317,13 @@ void conn_process(Server *s, Conn *c) {
                         step = proto_request_advance(req, (size_t) k, fds, n_fds);
 
                 if (step == PROTO_NEED_MORE) {
+                        conn_set_deadline(s, c, true);
                         if (req->phase == PROTO_PHASE_DATA && !req->data) {
                                 req->data = malloc(req->xfer_len);
                                 if (!req->data) {
                                         conn_log(s, -ENOMEM, "Out of memory");
-                                        return conn_close(s, c, "oom");
+                                        conn_close(s, c, "oom");
+                                        return -1;
                                 }
                         }
                         continue;
@@ -309,17 +336,54 @@ void conn_process(Server *s, Conn *c) {
                               step == PROTO_ERR_BAD_OPCODE ? "bad-opcode" : "too-long");
                         if (msg)
                                 conn_log(s, 0, "%s", msg);
-                        return conn_close(s, c, "protocol-violation");
+                        conn_close(s, c, "protocol-violation");
+                        return -1;
                 }
+                conn_set_deadline(s, c, false);
+                return 1;
+        }
+}
 
+/* Handle readiness on a connection.  Returns with the connection re-armed, parked or freed. */
+void conn_process(Server *s, Conn *c) {
+        int r;
+
+        if (c->granted) {
+                /* Parked for a slot of its peer, which it now holds: its request is complete. */
+                c->granted = false;
+                if (atomic_load_explicit(&s->terminating, memory_order_relaxed)) {
+                        peer_release(s, c->peer);
+                        return conn_close(s, c, "terminating");
+                }
+                if (!conn_run(s, c))
+                        return;
+                if (atomic_load_explicit(&s->terminating, memory_order_relaxed))
+                        return conn_close(s, c, "terminating");
+                goto arm;
+        }
+
+        if (c->out) {
+                /* Armed for EPOLLOUT only: anything else reported means the peer is gone or the
+                 * event is stale; a flush that would block just waits again. */
+                if (!(c->revents & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+                        if (conn_arm(s, c, EPOLLOUT) < 0)
+                                conn_close(s, c, "epoll-error");
+                        return;
+                }
+                if (!conn_written(s, c, conn_flush(c)))
+                        return;
+        }
+
+        r = conn_read(s, c);
+        if (r < 0)
+                return;
+        if (r > 0) {
                 /* After a termination request, requests not yet started are not executed. */
                 if (atomic_load_explicit(&s->terminating, memory_order_relaxed))
                         return conn_close(s, c, "terminating");
-
-                uint8_t *data = req->data;
-                r = conn_execute(s, c);
-                free(data);
-                if (!conn_written(s, c, r))
+                if (!peer_take_or_park(s, c))
+                        return;
+                if (!conn_run(s, c))
                         return;
                 if (atomic_load_explicit(&s->terminating, memory_order_relaxed))
                         return conn_close(s, c, "terminating");
@@ -328,9 +392,9 @@ void conn_process(Server *s, Conn *c) {
                  * has sent nothing more, and a pipelined request is reported by the
                  * re-armed one-shot event at once, so the extra read would only fail.
                  */
-                break;
         }
 
+arm:
         if (conn_arm(s, c, EPOLLIN) < 0)
                 conn_close(s, c, "epoll-error");
 }

@@ -24,6 +24,7 @@
 #define DEFAULT_MAX_CONNECTIONS 16384u
 #define DEFAULT_MAX_REQUESTS 64u
 #define DEFAULT_SHUTDOWN_TIMEOUT_MS 10000u
+#define DEFAULT_CLIENT_TIMEOUT_MS 10000u
 
 static const char *arg_socket;
 static const char *arg_pidfile;
@@ -39,6 +40,9 @@ static bool arg_max_connections_given;
 static unsigned arg_max_requests = DEFAULT_MAX_REQUESTS;
 static bool arg_multipath = true;
 static unsigned arg_shutdown_timeout_ms = DEFAULT_SHUTDOWN_TIMEOUT_MS;
+static unsigned arg_client_timeout_ms = DEFAULT_CLIENT_TIMEOUT_MS;
+static unsigned arg_max_connections_per_peer;
+static unsigned arg_max_requests_per_peer;
 
 static void help(const char *argv0) {
         printf("Usage: %s [OPTIONS]\n"
@@ -62,6 +66,15 @@ static void help(const char *argv0) {
                "      --sgio-timeout=MSEC   SG_IO timeout in milliseconds (default %u)\n"
                "      --max-connections=N   connections served at once (default %u)\n"
                "      --max-requests=N      requests executed at once (default %u)\n"
+               "      --max-connections-per-peer=N\n"
+               "                            connections of one user (uid) at once\n"
+               "                            (default: three quarters of --max-connections)\n"
+               "      --max-requests-per-peer=N\n"
+               "                            requests of one user executed at once\n"
+               "                            (default: three quarters of --max-requests)\n"
+               "      --client-timeout=MSEC close a connection that has not completed its\n"
+               "                            handshake, or a request it started, within MSEC\n"
+               "                            (default %u; 0: never)\n"
                "      --no-multipath        do not use libmpathpersist for dm-multipath devices\n"
                "      --shutdown-timeout=MSEC\n"
                "                            at termination, wait this long for requests in flight\n"
@@ -69,7 +82,7 @@ static void help(const char *argv0) {
                "\n"
                "See prhd(8) for details.\n",
                argv0, PRH_DEFAULT_PIDFILE, PRH_DEFAULT_SOCKET, DEFAULT_SGIO_TIMEOUT_MS, DEFAULT_MAX_CONNECTIONS,
-               DEFAULT_MAX_REQUESTS, DEFAULT_SHUTDOWN_TIMEOUT_MS);
+               DEFAULT_MAX_REQUESTS, DEFAULT_CLIENT_TIMEOUT_MS, DEFAULT_SHUTDOWN_TIMEOUT_MS);
 }
 
 static void version(const char *argv0) {
@@ -89,6 +102,9 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_MAX_REQUESTS,
                 ARG_NO_MULTIPATH,
                 ARG_SHUTDOWN_TIMEOUT,
+                ARG_CLIENT_TIMEOUT,
+                ARG_MAX_CONNECTIONS_PER_PEER,
+                ARG_MAX_REQUESTS_PER_PEER,
         };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
@@ -106,6 +122,9 @@ static int parse_argv(int argc, char *argv[]) {
                 { "max-requests", required_argument, NULL, ARG_MAX_REQUESTS },
                 { "no-multipath", no_argument, NULL, ARG_NO_MULTIPATH },
                 { "shutdown-timeout", required_argument, NULL, ARG_SHUTDOWN_TIMEOUT },
+                { "client-timeout", required_argument, NULL, ARG_CLIENT_TIMEOUT },
+                { "max-connections-per-peer", required_argument, NULL, ARG_MAX_CONNECTIONS_PER_PEER },
+                { "max-requests-per-peer", required_argument, NULL, ARG_MAX_REQUESTS_PER_PEER },
                 {}
         };
         uint32_t u;
@@ -201,6 +220,27 @@ static int parse_argv(int argc, char *argv[]) {
                         }
                         arg_shutdown_timeout_ms = u;
                         break;
+                case ARG_CLIENT_TIMEOUT:
+                        if (safe_atou32(optarg, &u) < 0 || u > 3600000) {
+                                log_error("invalid client timeout '%s'", optarg);
+                                return -EINVAL;
+                        }
+                        arg_client_timeout_ms = u;
+                        break;
+                case ARG_MAX_CONNECTIONS_PER_PEER:
+                        if (safe_atou32(optarg, &u) < 0 || u == 0 || u > 1000000) {
+                                log_error("invalid per-peer connection limit '%s'", optarg);
+                                return -EINVAL;
+                        }
+                        arg_max_connections_per_peer = u;
+                        break;
+                case ARG_MAX_REQUESTS_PER_PEER:
+                        if (safe_atou32(optarg, &u) < 0 || u == 0 || u > 4096) {
+                                log_error("invalid per-peer request limit '%s'", optarg);
+                                return -EINVAL;
+                        }
+                        arg_max_requests_per_peer = u;
+                        break;
                 default:
                         /* getopt printed its own message. */
                         log_error("Try `%s --help' for more information.", argv[0]);
@@ -251,6 +291,9 @@ int main(int argc, char *argv[]) {
                 .max_requests = arg_max_requests,
                 .multipath = arg_multipath,
                 .shutdown_timeout_ms = arg_shutdown_timeout_ms,
+                .client_timeout_ms = arg_client_timeout_ms,
+                .max_connections_per_peer = arg_max_connections_per_peer,
+                .max_requests_per_peer = arg_max_requests_per_peer,
         };
         return daemon_run(&config);
 }

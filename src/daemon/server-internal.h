@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/epoll.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include "server.h"
@@ -27,7 +28,22 @@ typedef enum ConnState {
         CONN_REQUEST,
 } ConnState;
 
-typedef struct Conn {
+typedef struct Conn Conn;
+
+/*
+ * A client uid (SO_PEERCRED at accept), for the per-peer bounds.  Exists
+ * while it has connections; under s->lock except the atomics.
+ */
+typedef struct Peer {
+        uid_t uid;
+        unsigned conns;
+        atomic_uint executing;          /* requests holding one of this peer's slots */
+        atomic_uint n_parked;
+        Conn *parked_head, *parked_tail;/* complete requests waiting for one of them */
+        struct Peer *next;
+} Peer;
+
+struct Conn {
         int fd;
         unsigned id;
         uint8_t state;                  /* ConnState, in a byte to keep the struct at 104 bytes */
@@ -37,11 +53,16 @@ typedef struct Conn {
         ProtoRequest req;
         uint32_t revents;               /* what epoll reported, for conn_process() */
         atomic_bool busy;               /* its request is executing (for the shutdown log) */
+        bool granted;                   /* parked, then given a peer slot: execute at once */
+        Peer *peer;
+        struct Conn *park_next;         /* peer->parked_head */
+        _Atomic uint64_t deadline_ms;   /* handshake or started request must complete by then; 0 none */
+        atomic_bool timed_out;
         uint8_t *out;                   /* unsent reply bytes, if the socket would block */
         size_t out_len, out_off;
         struct Conn *prev, *next;       /* s->conns */
         struct Conn *queue_next;        /* s->queue_head */
-} Conn;
+};
 
 typedef struct Server {
         ServerConfig config;
@@ -61,6 +82,7 @@ typedef struct Server {
         atomic_uint slot_waiters;       /* threads waiting for one (changed under lock) */
         unsigned n_conns;
         Conn *conns;
+        Peer *peers;
         pthread_attr_t attr;
 
         pthread_mutex_t queue_lock;
@@ -82,6 +104,8 @@ extern char tag_listen, tag_wake, tag_kick;
                         (void) log_error_errno((error), __VA_ARGS__);   \
         } while (0)
 
+uint64_t now_ms(void);
+
 /* conn.c */
 void conn_free_locked(Server *s, Conn *c);
 void conn_close(Server *s, Conn *c, const char *reason);
@@ -101,5 +125,11 @@ void queue_push(Server *s, Conn *first, Conn *last, unsigned n);
 
 /* listener.c */
 void listener_accept(Server *s);
+/* Per-peer request slots: take one, or park c until one is free (false); give one back. */
+bool peer_take_or_park(Server *s, Conn *c);
+void peer_release(Server *s, Peer *p);
+void peer_unref_locked(Server *s, Peer *p);
+/* Shut down connections past their --client-timeout deadline (called about once a second). */
+void listener_expire(Server *s);
 /* End the server with error (< 0) as a termination signal would. */
 void server_fail(Server *s, int error);

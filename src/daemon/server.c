@@ -56,7 +56,7 @@
 
 char tag_listen, tag_wake, tag_kick;
 
-static uint64_t now_ms(void) {
+uint64_t now_ms(void) {
         struct timespec ts;
 
         clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -95,13 +95,19 @@ static void flush_buffered(Server *s, uint64_t deadline) {
 }
 
 /*
- * The grace period is over and threads still execute requests: name the
- * connections they hold.  Nothing is freed, so that a thread returning from
- * the kernel now finds its state intact until the process exits.
+ * The grace period is over: name the connections still holding a request
+ * or a reply, and end every connection for its client (shutdown(), since a
+ * thread may still use the fd).  Nothing is freed, so that a thread
+ * returning from the kernel now finds its state intact until the process
+ * exits.  The process ends when the last such thread leaves the kernel: a
+ * thread in SG_IO, or in a FUSE request the server has already taken,
+ * waits uninterruptibly, even for SIGKILL.
  */
 static void log_abandoned_locked(Server *s, unsigned timeout_ms) {
         unsigned stuck = 0, buffered = 0;
 
+        for (Conn *c = s->conns; c; c = c->next)
+                (void) shutdown(c->fd, SHUT_RDWR);
         for (Conn *c = s->conns; c; c = c->next)
                 if (atomic_load(&c->busy)) {
                         log_warning("Dropping connection %u: its request has not completed", c->id);
@@ -143,6 +149,10 @@ int server_run(const ServerConfig *config, void (*ready)(void *userdata), void *
                 s->config.min_threads = 1;
         if (s->config.max_requests < 1)
                 s->config.max_requests = 1;
+        if (s->config.max_requests_per_peer < 1 || s->config.max_requests_per_peer > s->config.max_requests)
+                s->config.max_requests_per_peer = s->config.max_requests;
+        if (s->config.max_connections_per_peer < 1 || s->config.max_connections_per_peer > s->config.max_connections)
+                s->config.max_connections_per_peer = s->config.max_connections;
 
         s->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
         s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -189,9 +199,16 @@ int server_run(const ServerConfig *config, void (*ready)(void *userdata), void *
         sigaddset(&ss, SIGTERM);
         sigaddset(&ss, SIGINT);
         sigaddset(&ss, SIGHUP);
-        do
-                sig = sigwaitinfo(&ss, NULL);
-        while (sig < 0 && errno == EINTR);
+        /* Wake to end connections past --client-timeout: late by at most a quarter of it (or 1 s). */
+        unsigned every_ms = MIN(MAX(s->config.client_timeout_ms / 4, 50u), 1000u);
+        struct timespec expire_every = { .tv_sec = every_ms / 1000u, .tv_nsec = (long) (every_ms % 1000u) * 1000000L };
+        for (;;) {
+                sig = sigtimedwait(&ss, NULL, &expire_every);
+                if (sig >= 0)
+                        break;
+                if (errno == EAGAIN && s->config.client_timeout_ms > 0)
+                        listener_expire(s);
+        }
         log_debug("Received signal %d, terminating.", sig);
         deadline = now_ms() + s->config.shutdown_timeout_ms;
 
@@ -225,7 +242,7 @@ int server_run(const ServerConfig *config, void (*ready)(void *userdata), void *
                         break;
                 }
         while (s->conns)
-                conn_free_locked(s, s->conns);
+                conn_free_locked(s, s->conns);  /* the last connection of a peer frees it */
         pthread_attr_destroy(&s->attr);
         r = atomic_load(&s->failure);
 

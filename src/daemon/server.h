@@ -16,6 +16,9 @@ typedef struct ServerConfig {
         const char *unlink_path;        /* socket to remove at exit (NULL: activated) */
         unsigned max_connections;
         unsigned max_requests;          /* threads executing requests at once */
+        unsigned max_connections_per_peer;      /* per uid (SO_PEERCRED) */
+        unsigned max_requests_per_peer;         /* per uid: executing or waiting for a slot */
+        unsigned client_timeout_ms;     /* to complete the handshake or a started request; 0: none */
         unsigned min_threads;
         unsigned shutdown_timeout_ms;   /* grace period for requests and replies at termination */
         int verbose;                    /* 0: no per-connection messages */
