@@ -150,6 +150,78 @@ static void refuse(Server *s, int fd, const char *reason) {
         safe_close(fd);
 }
 
+/*
+ * Take a newly accepted connection: check the bounds, send the handshake,
+ * watch it.  0, or -errno once fd is closed (refused, or no handshake).
+ */
+int listener_adopt(Server *s, int fd) {
+        struct ucred cred;
+        socklen_t cl = sizeof cred;
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0) {
+                refuse(s, fd, "no peer credentials");
+                return -ECONNREFUSED;
+        }
+
+        Conn *c = calloc(1, sizeof *c);
+        if (!c) {
+                refuse(s, fd, "out of memory");
+                return -ECONNREFUSED;
+        }
+        c->fd = fd;
+        c->id = atomic_fetch_add(&s->next_id, 1) + 1;
+        proto_request_init(&c->req);
+        if (s->config.client_timeout_ms > 0)
+                c->deadline_ms = now_ms() + s->config.client_timeout_ms;
+
+        const char *why = NULL;
+        pthread_mutex_lock(&s->lock);
+        if (s->n_conns >= s->config.max_connections)
+                why = "connection limit reached (--max-connections)";
+        else if (!(c->peer = peer_get_locked(s, cred.uid)))
+                why = "out of memory";
+        else if (c->peer->conns >= s->config.max_connections_per_peer) {
+                /* The peer has connections (the bound is at least 1): it stays. */
+                why = "connection limit of its user reached (--max-connections-per-peer)";
+        } else
+                c->peer->conns++;
+        pthread_mutex_unlock(&s->lock);
+        if (why) {
+                refuse(s, fd, why);
+                free(c);
+                return -ECONNREFUSED;
+        }
+
+        /* The helper speaks first: its supported features. */
+        uint8_t hs[PRH_HANDSHAKE_SIZE];
+        proto_handshake_encode(hs, PRH_SUPPORTED_FEATURES);
+        if (send(fd, hs, sizeof hs, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t) sizeof hs) {
+                pthread_mutex_lock(&s->lock);
+                peer_unref_locked(s, c->peer);
+                pthread_mutex_unlock(&s->lock);
+                safe_close(fd);
+                free(c);
+                return -ECONNREFUSED;
+        }
+
+        pthread_mutex_lock(&s->lock);
+        c->next = s->conns;
+        if (s->conns)
+                s->conns->prev = c;
+        s->conns = c;
+        s->n_conns++;
+        pthread_mutex_unlock(&s->lock);
+
+        trace(conn_accept, c->id, fd);
+        struct epoll_event ev = { .events = EPOLLIN | EPOLLONESHOT, .data.ptr = c };
+        conn_hand_over(&c->handed);
+        if (epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+                log_warning_errno(-errno, "Failed to watch connection: %m");
+                conn_close(s, c, "epoll-error");
+                return -EIO;
+        }
+        return 0;
+}
+
 void listener_accept(Server *s) {
         for (int i = 0; i < ACCEPTS_PER_WAKEUP; i++) {
                 int fd = accept4(s->config.listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -180,69 +252,7 @@ void listener_accept(Server *s) {
                         break;
                 }
 
-                struct ucred cred;
-                socklen_t cl = sizeof cred;
-                if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0) {
-                        refuse(s, fd, "no peer credentials");
-                        continue;
-                }
-
-                Conn *c = calloc(1, sizeof *c);
-                if (!c) {
-                        refuse(s, fd, "out of memory");
-                        continue;
-                }
-                c->fd = fd;
-                c->id = atomic_fetch_add(&s->next_id, 1) + 1;
-                proto_request_init(&c->req);
-                if (s->config.client_timeout_ms > 0)
-                        c->deadline_ms = now_ms() + s->config.client_timeout_ms;
-
-                const char *why = NULL;
-                pthread_mutex_lock(&s->lock);
-                if (s->n_conns >= s->config.max_connections)
-                        why = "connection limit reached (--max-connections)";
-                else if (!(c->peer = peer_get_locked(s, cred.uid)))
-                        why = "out of memory";
-                else if (c->peer->conns >= s->config.max_connections_per_peer) {
-                        /* The peer has connections (the bound is at least 1): it stays. */
-                        why = "connection limit of its user reached (--max-connections-per-peer)";
-                } else
-                        c->peer->conns++;
-                pthread_mutex_unlock(&s->lock);
-                if (why) {
-                        refuse(s, fd, why);
-                        free(c);
-                        continue;
-                }
-
-                /* The helper speaks first: its supported features. */
-                uint8_t hs[PRH_HANDSHAKE_SIZE];
-                proto_handshake_encode(hs, PRH_SUPPORTED_FEATURES);
-                if (send(fd, hs, sizeof hs, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t) sizeof hs) {
-                        pthread_mutex_lock(&s->lock);
-                        peer_unref_locked(s, c->peer);
-                        pthread_mutex_unlock(&s->lock);
-                        safe_close(fd);
-                        free(c);
-                        continue;
-                }
-
-                pthread_mutex_lock(&s->lock);
-                c->next = s->conns;
-                if (s->conns)
-                        s->conns->prev = c;
-                s->conns = c;
-                s->n_conns++;
-                pthread_mutex_unlock(&s->lock);
-
-                trace(conn_accept, c->id, fd);
-                struct epoll_event ev = { .events = EPOLLIN | EPOLLONESHOT, .data.ptr = c };
-                conn_hand_over(&c->handed);
-                if (epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-                        log_warning_errno(-errno, "Failed to watch connection: %m");
-                        conn_close(s, c, "epoll-error");
-                }
+                (void) listener_adopt(s, fd);
         }
 
         struct epoll_event ev = { .events = EPOLLIN | EPOLLONESHOT, .data.ptr = &tag_listen };

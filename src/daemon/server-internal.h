@@ -123,8 +123,13 @@ void pool_block(Server *s);
 void pool_unblock(Server *s);
 void queue_push(Server *s, Conn *first, Conn *last, unsigned n);
 
+/* server.c: the state without threads (listen_fd < 0: none), as the fuzzer uses it too. */
+int server_new(const ServerConfig *config, Server **ret);
+Server *server_free(Server *s);
+
 /* listener.c */
 void listener_accept(Server *s);
+int listener_adopt(Server *s, int fd);
 /* Per-peer request slots: take one, or park c until one is free (false); give one back. */
 bool peer_take_or_park(Server *s, Conn *c);
 void peer_release(Server *s, Peer *p);

@@ -119,13 +119,24 @@ static void log_abandoned_locked(Server *s, unsigned timeout_ms) {
                     timeout_ms, stuck, buffered, buffered == 1 ? "y" : "ies");
 }
 
-int server_run(const ServerConfig *config, void (*ready)(void *userdata), void *userdata) {
+Server *server_free(Server *s) {
+        if (!s)
+                return NULL;
+        while (s->conns)
+                conn_free_locked(s, s->conns);  /* the last connection of a peer frees it */
+        safe_close(s->spare_fd);
+        safe_close(s->kick_fd);
+        safe_close(s->wake_fd);
+        safe_close(s->epoll_fd);
+        pthread_cond_destroy(&s->cond);
+        free(s);
+        return NULL;
+}
+
+int server_new(const ServerConfig *config, Server **ret) {
         Server *s = calloc(1, sizeof *s);
         pthread_condattr_t ca;
-        struct timespec ts;
-        sigset_t ss;
-        uint64_t deadline;
-        int sig, r = 0;
+        int r;
 
         if (!s)
                 return log_error_errno(-ENOMEM, "Out of memory");
@@ -149,6 +160,8 @@ int server_run(const ServerConfig *config, void (*ready)(void *userdata), void *
                 s->config.min_threads = 1;
         if (s->config.max_requests < 1)
                 s->config.max_requests = 1;
+        if (s->config.max_connections < 1)
+                s->config.max_connections = 1;
         if (s->config.max_requests_per_peer < 1 || s->config.max_requests_per_peer > s->config.max_requests)
                 s->config.max_requests_per_peer = s->config.max_requests;
         if (s->config.max_connections_per_peer < 1 || s->config.max_connections_per_peer > s->config.max_connections)
@@ -160,23 +173,46 @@ int server_run(const ServerConfig *config, void (*ready)(void *userdata), void *
         s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
         if (s->epoll_fd < 0 || s->wake_fd < 0 || s->kick_fd < 0) {
                 r = log_error_errno(-errno, "Failed to set up the event loop: %m");
-                goto finish;
+                goto fail;
         }
-        r = fd_set_nonblock(s->config.listen_fd, true);
-        if (r < 0) {
-                log_error_errno(r, "Failed to make the listening socket non-blocking: %m");
-                goto finish;
-        }
-        struct epoll_event lev = { .events = EPOLLIN | EPOLLONESHOT, .data.ptr = &tag_listen };
         struct epoll_event wev = { .events = EPOLLIN, .data.ptr = &tag_wake };
         /* Edge-triggered: every write is one event for one thread, and the counter is never read. */
         struct epoll_event kev = { .events = EPOLLIN | EPOLLET, .data.ptr = &tag_kick };
-        if (epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, s->config.listen_fd, &lev) < 0 ||
-            epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, s->wake_fd, &wev) < 0 ||
+        if (epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, s->wake_fd, &wev) < 0 ||
             epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, s->kick_fd, &kev) < 0) {
-                r = log_error_errno(-errno, "Failed to watch the listening socket: %m");
-                goto finish;
+                r = log_error_errno(-errno, "Failed to set up the event loop: %m");
+                goto fail;
         }
+        if (s->config.listen_fd >= 0) {
+                struct epoll_event lev = { .events = EPOLLIN | EPOLLONESHOT, .data.ptr = &tag_listen };
+                r = fd_set_nonblock(s->config.listen_fd, true);
+                if (r < 0) {
+                        log_error_errno(r, "Failed to make the listening socket non-blocking: %m");
+                        goto fail;
+                }
+                if (epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, s->config.listen_fd, &lev) < 0) {
+                        r = log_error_errno(-errno, "Failed to watch the listening socket: %m");
+                        goto fail;
+                }
+        }
+        *ret = s;
+        return 0;
+
+fail:
+        server_free(s);
+        return r;
+}
+
+int server_run(const ServerConfig *config, void (*ready)(void *userdata), void *userdata) {
+        Server *s = NULL;
+        struct timespec ts;
+        sigset_t ss;
+        uint64_t deadline;
+        int sig, r;
+
+        r = server_new(config, &s);
+        if (r < 0)
+                return r;
 
         /* Small stacks: a worker needs a few KiB beyond the TLS buffer. */
         pthread_attr_init(&s->attr);
@@ -241,18 +277,10 @@ int server_run(const ServerConfig *config, void (*ready)(void *userdata), void *
                         log_abandoned_locked(s, s->config.shutdown_timeout_ms);
                         break;
                 }
-        while (s->conns)
-                conn_free_locked(s, s->conns);  /* the last connection of a peer frees it */
         pthread_attr_destroy(&s->attr);
         r = atomic_load(&s->failure);
 
 finish:
-        safe_close(s->spare_fd);
-        safe_close(s->kick_fd);
-        safe_close(s->wake_fd);
-        safe_close(s->epoll_fd);
-        pthread_cond_destroy(&s->cond);
-        free(s);
+        server_free(s);
         return r;
 }
-
