@@ -46,7 +46,7 @@ typedef struct Peer {
 struct Conn {
         int fd;
         unsigned id;
-        uint8_t state;                  /* ConnState, in a byte to keep the struct at 104 bytes */
+        uint8_t state;                  /* ConnState, in a byte to keep the struct small (144 bytes) */
         uint8_t hs[PRH_HANDSHAKE_SIZE];
         uint8_t hs_have;
         atomic_bool handed;             /* see conn_hand_over() */
