@@ -6,7 +6,9 @@
  * Single-threaded: the harness takes the epoll events and calls
  * conn_process() itself, as a worker thread would.
  *
- * The input is a script.  Byte 0, bit 0: send a valid handshake first.
+ * The input is a script.  Byte 0, bit 0: send a valid handshake first;
+ * bit 1: the smallest send buffer on the server's end, so that a few
+ * unread replies make it wait for EPOLLOUT and buffer a reply.
  * Then operations, each one byte (modulo 5) and its operands:
  *   0 SEND  len, fds, kinds: len bytes of the input, with 0-2 fds attached
  *           (a memfd, /dev/null read-only or read-write, a pipe)
@@ -275,6 +277,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         FUZZ_ASSERT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == 0);
         cl = sp[0];
         FUZZ_ASSERT(fd_set_nonblock(sp[1], true) == 0);
+        if (data[0] & 2) {
+                int small = 1;  /* the kernel raises it to its minimum */
+                FUZZ_ASSERT(setsockopt(sp[1], SOL_SOCKET, SO_SNDBUF, &small, sizeof small) == 0);
+        }
         FUZZ_ASSERT(listener_adopt(S, sp[1]) == 0);
         if (data[0] & 1) {
                 static const uint8_t hs[PRH_HANDSHAKE_SIZE];
