@@ -176,11 +176,15 @@ int daemon_run(const DaemonConfig *config) {
                 .max_connections = 0,
                 .max_requests = config->max_requests,
                 .min_threads = 2,
+                .shutdown_timeout_ms = config->shutdown_timeout_ms,
+                .client_timeout_ms = config->client_timeout_ms,
                 .verbose = config->verbose,
                 .backend = backend,
         };
-        unsigned avail = raise_fd_limit(config->max_connections + config->max_requests);
-        sc.max_connections = avail > config->max_requests ? avail - config->max_requests : 1;
+        /* Two fds per connection: its socket, and the device fd of a request being received, parked or
+         * executed.  Every admitted connection can then always receive its fd (no MSG_CTRUNC). */
+        unsigned avail = raise_fd_limit(2 * config->max_connections);
+        sc.max_connections = avail / 2 > 0 ? avail / 2 : 1;
         if (sc.max_connections > config->max_connections)
                 sc.max_connections = config->max_connections;
         if (sc.max_connections < config->max_connections)
@@ -188,9 +192,19 @@ int daemon_run(const DaemonConfig *config) {
                          "File descriptor limit allows only %u connections (--max-connections=%u).",
                          sc.max_connections, config->max_connections);
 
+        sc.max_connections_per_peer = config->max_connections_per_peer ? config->max_connections_per_peer
+                                                                        : sc.max_connections - sc.max_connections / 4;
+        sc.max_requests_per_peer = config->max_requests_per_peer ? config->max_requests_per_peer
+                                                                  : sc.max_requests - sc.max_requests / 4;
+
         r = server_run(&sc, on_ready, &ready);
         if (r >= 0)
                 status = EXIT_SUCCESS;
+        if (r > 0) {
+                /* Threads stuck in the kernel still use the backend: leave it to the exit. */
+                daemonize_report(ready.report_fd, status);
+                return status;
+        }
         goto finish;
 
 finish_unlink:

@@ -24,6 +24,10 @@ typedef struct DaemonConfig {
         unsigned max_connections;
         bool max_connections_given;     /* explicit: warn if the fd limit lowers it */
         unsigned max_requests;
+        unsigned shutdown_timeout_ms;
+        unsigned client_timeout_ms;
+        unsigned max_connections_per_peer;      /* 0: three quarters of max_connections */
+        unsigned max_requests_per_peer;         /* 0: three quarters of max_requests */
         bool multipath;
         bool unsafe_any_fd;             /* --unsafe-any-fd: no fd check (testing only) */
 } DaemonConfig;

@@ -23,6 +23,8 @@
 #define DEFAULT_SGIO_TIMEOUT_MS 5000u
 #define DEFAULT_MAX_CONNECTIONS 16384u
 #define DEFAULT_MAX_REQUESTS 64u
+#define DEFAULT_SHUTDOWN_TIMEOUT_MS 10000u
+#define DEFAULT_CLIENT_TIMEOUT_MS 10000u
 
 static const char *arg_socket;
 static const char *arg_pidfile;
@@ -38,6 +40,10 @@ static bool arg_max_connections_given;
 static unsigned arg_max_requests = DEFAULT_MAX_REQUESTS;
 static bool arg_multipath = true;
 static bool arg_unsafe_any_fd;
+static unsigned arg_shutdown_timeout_ms = DEFAULT_SHUTDOWN_TIMEOUT_MS;
+static unsigned arg_client_timeout_ms = DEFAULT_CLIENT_TIMEOUT_MS;
+static unsigned arg_max_connections_per_peer;
+static unsigned arg_max_requests_per_peer;
 
 static void help(const char *argv0) {
         printf("Usage: %s [OPTIONS]\n"
@@ -61,13 +67,25 @@ static void help(const char *argv0) {
                "      --sgio-timeout=MSEC   SG_IO timeout in milliseconds (default %u)\n"
                "      --max-connections=N   connections served at once (default %u)\n"
                "      --max-requests=N      requests executed at once (default %u)\n"
+               "      --max-connections-per-peer=N\n"
+               "                            connections of one user (uid) at once\n"
+               "                            (default: three quarters of --max-connections)\n"
+               "      --max-requests-per-peer=N\n"
+               "                            requests of one user executed at once\n"
+               "                            (default: three quarters of --max-requests)\n"
+               "      --client-timeout=MSEC close a connection that has not completed its\n"
+               "                            handshake, or a request it started, within MSEC\n"
+               "                            (default %u; 0: never)\n"
                "      --no-multipath        do not use libmpathpersist for dm-multipath devices\n"
                "      --unsafe-any-fd       act on any fd a client sends, partitions included:\n"
                "                            FOR TESTING ONLY (see prhd(8))\n"
+               "      --shutdown-timeout=MSEC\n"
+               "                            at termination, wait this long for requests in flight\n"
+               "                            and unsent replies, then exit anyway (default %u)\n"
                "\n"
                "See prhd(8) for details.\n",
                argv0, PRH_DEFAULT_PIDFILE, PRH_DEFAULT_SOCKET, DEFAULT_SGIO_TIMEOUT_MS, DEFAULT_MAX_CONNECTIONS,
-               DEFAULT_MAX_REQUESTS);
+               DEFAULT_MAX_REQUESTS, DEFAULT_CLIENT_TIMEOUT_MS, DEFAULT_SHUTDOWN_TIMEOUT_MS);
 }
 
 static void version(const char *argv0) {
@@ -87,6 +105,10 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_MAX_REQUESTS,
                 ARG_NO_MULTIPATH,
                 ARG_UNSAFE_ANY_FD,
+                ARG_SHUTDOWN_TIMEOUT,
+                ARG_CLIENT_TIMEOUT,
+                ARG_MAX_CONNECTIONS_PER_PEER,
+                ARG_MAX_REQUESTS_PER_PEER,
         };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
@@ -104,6 +126,10 @@ static int parse_argv(int argc, char *argv[]) {
                 { "max-requests", required_argument, NULL, ARG_MAX_REQUESTS },
                 { "no-multipath", no_argument, NULL, ARG_NO_MULTIPATH },
                 { "unsafe-any-fd", no_argument, NULL, ARG_UNSAFE_ANY_FD },
+                { "shutdown-timeout", required_argument, NULL, ARG_SHUTDOWN_TIMEOUT },
+                { "client-timeout", required_argument, NULL, ARG_CLIENT_TIMEOUT },
+                { "max-connections-per-peer", required_argument, NULL, ARG_MAX_CONNECTIONS_PER_PEER },
+                { "max-requests-per-peer", required_argument, NULL, ARG_MAX_REQUESTS_PER_PEER },
                 {}
         };
         uint32_t u;
@@ -195,6 +221,34 @@ static int parse_argv(int argc, char *argv[]) {
                 case ARG_UNSAFE_ANY_FD:
                         arg_unsafe_any_fd = true;
                         break;
+                case ARG_SHUTDOWN_TIMEOUT:
+                        if (safe_atou32(optarg, &u) < 0 || u > 3600000) {
+                                log_error("invalid shutdown timeout '%s'", optarg);
+                                return -EINVAL;
+                        }
+                        arg_shutdown_timeout_ms = u;
+                        break;
+                case ARG_CLIENT_TIMEOUT:
+                        if (safe_atou32(optarg, &u) < 0 || u > 3600000) {
+                                log_error("invalid client timeout '%s'", optarg);
+                                return -EINVAL;
+                        }
+                        arg_client_timeout_ms = u;
+                        break;
+                case ARG_MAX_CONNECTIONS_PER_PEER:
+                        if (safe_atou32(optarg, &u) < 0 || u == 0 || u > 1000000) {
+                                log_error("invalid per-peer connection limit '%s'", optarg);
+                                return -EINVAL;
+                        }
+                        arg_max_connections_per_peer = u;
+                        break;
+                case ARG_MAX_REQUESTS_PER_PEER:
+                        if (safe_atou32(optarg, &u) < 0 || u == 0 || u > 4096) {
+                                log_error("invalid per-peer request limit '%s'", optarg);
+                                return -EINVAL;
+                        }
+                        arg_max_requests_per_peer = u;
+                        break;
                 default:
                         /* getopt printed its own message. */
                         log_error("Try `%s --help' for more information.", argv[0]);
@@ -245,6 +299,10 @@ int main(int argc, char *argv[]) {
                 .max_requests = arg_max_requests,
                 .multipath = arg_multipath,
                 .unsafe_any_fd = arg_unsafe_any_fd,
+                .shutdown_timeout_ms = arg_shutdown_timeout_ms,
+                .client_timeout_ms = arg_client_timeout_ms,
+                .max_connections_per_peer = arg_max_connections_per_peer,
+                .max_requests_per_peer = arg_max_requests_per_peer,
         };
         return daemon_run(&config);
 }

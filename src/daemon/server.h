@@ -16,7 +16,11 @@ typedef struct ServerConfig {
         const char *unlink_path;        /* socket to remove at exit (NULL: activated) */
         unsigned max_connections;
         unsigned max_requests;          /* threads executing requests at once */
+        unsigned max_connections_per_peer;      /* per uid (SO_PEERCRED) */
+        unsigned max_requests_per_peer;         /* per uid: executing or waiting for a slot */
+        unsigned client_timeout_ms;     /* to complete the handshake or a started request; 0: none */
         unsigned min_threads;
+        unsigned shutdown_timeout_ms;   /* grace period for requests and replies at termination */
         int verbose;                    /* 0: no per-connection messages */
         Backend *backend;
 } ServerConfig;
@@ -25,6 +29,9 @@ typedef struct ServerConfig {
  * Serve until SIGTERM, SIGINT or SIGHUP (which the caller has blocked in
  * every thread).  Then stop accepting, remove the socket, let requests in
  * flight finish and their replies go out, drop idle connections, return 0.
+ * If that takes longer than shutdown_timeout_ms, log the connections
+ * dropped and return 1: threads still run, so the caller must exit without
+ * freeing what they use (the backend).  -errno if serving failed.
  * ready() is called once the threads run (readiness notification).
  */
 int server_run(const ServerConfig *config, void (*ready)(void *userdata), void *userdata);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -59,7 +60,12 @@ int activation_check_socket(int fd) {
         return 0;
 }
 
-/* 1 if something accepts connections at addr, 0 if not (stale or absent). */
+/*
+ * 0 if the socket file at addr is stale (nobody listens: ECONNREFUSED),
+ * 1 if something accepts on it, -errno if connect() says anything else
+ * (EACCES, EPROTOTYPE for a datagram socket, ...): we cannot tell, so the
+ * file is not ours to replace.
+ */
 static int socket_is_live(const struct sockaddr_un *sa, socklen_t len) {
         _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 
@@ -67,13 +73,48 @@ static int socket_is_live(const struct sockaddr_un *sa, socklen_t len) {
                 return -errno;
         if (connect(fd, (const struct sockaddr *) sa, len) == 0)
                 return 1;
+        if (errno == ECONNREFUSED)
+                return 0;
         /* A full backlog still means a live listener. */
-        return errno == EAGAIN ? 1 : 0;
+        return errno == EAGAIN ? 1 : -errno;
+}
+
+/*
+ * Serialise probe, unlink and bind with other prhd instances starting on a
+ * socket in the same directory: flock() on the directory itself, so that
+ * no lock file is left behind in directories libvirt or systemd own.  The
+ * lock is advisory (the reference does not take it) and held only until
+ * listen().  Without read access to the directory there is no lock.
+ */
+static int socket_dir_lock(const char *path) {
+        _cleanup_free_ char *dir = strdup(path);
+        char *slash;
+        int fd;
+
+        if (!dir)
+                return -ENOMEM;
+        slash = strrchr(dir, '/');
+        if (slash == dir)
+                slash[1] = 0;
+        else if (slash)
+                *slash = 0;
+        else
+                strcpy(dir, ".");
+        fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return log_debug_errno(-errno, "Cannot open %s to lock it: %m", dir);
+        while (flock(fd, LOCK_EX) < 0)
+                if (errno != EINTR) {
+                        int r = log_debug_errno(-errno, "Cannot lock %s: %m", dir);
+                        safe_close(fd);
+                        return r;
+                }
+        return fd;
 }
 
 int socket_listen_unix(const char *path, int backlog) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        _cleanup_close_ int fd = -EBADF;
+        _cleanup_close_ int fd = -EBADF, lock_fd = -EBADF;
         size_t n = strlen(path);
         socklen_t len;
         struct stat st;
@@ -91,6 +132,7 @@ int socket_listen_unix(const char *path, int backlog) {
         if (fd < 0)
                 return log_error_errno(-errno, "Failed to create socket: %m");
 
+        lock_fd = socket_dir_lock(path);
         if (lstat(path, &st) == 0) {
                 if (!S_ISSOCK(st.st_mode))
                         return log_error_errno(-EEXIST, "Failed to bind socket to %s: '%s' exists and is not a socket",
@@ -100,6 +142,9 @@ int socket_listen_unix(const char *path, int backlog) {
                         return log_error_errno(-EADDRINUSE,
                                                "Failed to bind socket to %s: another helper is listening on it",
                                                path);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to bind socket to %s: it exists and connecting to it "
+                                               "failed (%m), so it is not known to be stale", path);
                 if (unlink(path) < 0 && errno != ENOENT)
                         return log_error_errno(-errno, "Failed to unlink socket %s: %m", path);
         }

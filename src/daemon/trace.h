@@ -19,6 +19,7 @@
         X(conn_close, "conn=%u reason=%s")                                                      \
         X(request_received, "conn=%u devfd=%d cmd=0x%02x sa=0x%02x len=%u")                     \
         X(request_rejected, "conn=%u reason=%s")                                                \
+        X(request_parked, "conn=%u uid=%u")                                                     \
         X(sgio_issue, "conn=%u devfd=%d cmd=0x%02x sa=0x%02x")                                  \
         X(sgio_complete, "conn=%u status=0x%02x sense=%02x/%02x/%02x len=%u usec=%llu")         \
         X(reply_sent, "conn=%u status=0x%02x len=%u")

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,8 @@
 
 static const char *program_name = "prh";
 static int max_level = LOG_INFO;
-static LogTarget target = LOG_TARGET_STDERR;
+/* Switched by the daemon while worker threads may log (after -d's readiness). */
+static _Atomic LogTarget target = LOG_TARGET_STDERR;
 static bool prefix_priority = false;
 
 static bool stderr_is_journal(void) {
@@ -60,9 +62,10 @@ int log_get_max_level(void) {
 }
 
 void log_set_target(LogTarget t) {
-        if (t == LOG_TARGET_SYSLOG && target != LOG_TARGET_SYSLOG)
+        /* openlog() happens before the switch is visible (release/acquire with log_internal()). */
+        if (t == LOG_TARGET_SYSLOG && atomic_load(&target) != LOG_TARGET_SYSLOG)
                 openlog(program_name, LOG_PID | LOG_NDELAY, LOG_DAEMON);
-        target = t;
+        atomic_store_explicit(&target, t, memory_order_release);
 }
 
 void log_set_prefix_priority(bool b) {
@@ -86,7 +89,7 @@ int log_internal(int level, int error, const char *file, int line, const char *f
         (void) vsnprintf(msg, sizeof msg, fmt, ap);
         va_end(ap);
 
-        if (target == LOG_TARGET_SYSLOG)
+        if (atomic_load_explicit(&target, memory_order_acquire) == LOG_TARGET_SYSLOG)
                 syslog(level, "%s", msg);
         else {
                 if (prefix_priority)
