@@ -100,13 +100,19 @@ HelperVariant harness_variant(const char *path) {
         const char *e = getenv("PRH_VARIANT");
         const char *base;
 
-        if (e && strcmp(e, "reference") == 0)
+        if (e && (strcmp(e, "reference") == 0 || strcmp(e, "reference10") == 0))
                 return VARIANT_REFERENCE;
         if (e && strcmp(e, "prhd") == 0)
                 return VARIANT_PRHD;
         base = strrchr(path, '/');
         base = base ? base + 1 : path;
         return strstr(base, "qemu-pr-helper") ? VARIANT_REFERENCE : VARIANT_PRHD;
+}
+
+bool harness_is_reference10(void) {
+        const char *e = getenv("PRH_VARIANT");
+
+        return e && strcmp(e, "reference10") == 0;
 }
 
 /* ---- temp dirs ---- */
