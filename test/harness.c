@@ -111,7 +111,7 @@ HelperVariant harness_variant(const char *path) {
         const char *e = getenv("PRH_VARIANT");
         const char *base;
 
-        if (e && strcmp(e, "reference") == 0)
+        if (e && (strcmp(e, "reference") == 0 || strcmp(e, "reference10") == 0))
                 return VARIANT_REFERENCE;
         if (e && strcmp(e, "prhd") == 0)
                 return VARIANT_PRHD;
@@ -124,6 +124,12 @@ static bool default_unsafe_any_fd;
 
 void harness_set_unsafe_any_fd(bool b) {
         default_unsafe_any_fd = b;
+}
+
+bool harness_is_reference10(void) {
+        const char *e = getenv("PRH_VARIANT");
+
+        return e && strcmp(e, "reference10") == 0;
 }
 
 /* ---- temp dirs ---- */

@@ -6,7 +6,7 @@
  * (stderr lines, /proc/PID/fd, /proc/PID/status).
  *
  * The binary under test is a parameter: $PRH_HELPER, else argv[1], else
- * /usr/bin/qemu-pr-helper.  $PRH_VARIANT ("reference" or "prhd") says which
+ * /usr/bin/qemu-pr-helper.  $PRH_VARIANT ("reference", "reference10" or "prhd") says which
  * behaviour to expect where the two deliberately differ; without it the
  * variant is guessed from the binary's name.
  *
@@ -82,6 +82,10 @@ HelperVariant harness_variant(const char *path);
 static inline bool harness_is_reference(const char *path) {
         return harness_variant(path) == VARIANT_REFERENCE;
 }
+/* $PRH_VARIANT is "reference10": the reference is qemu-pr-helper 10.0.2
+ * (tools/fetch-qemu10).  It counts as a reference everywhere; tests check
+ * this only where 10.0 behaves differently from 7.2 (docs/compatibility.md). */
+bool harness_is_reference10(void);
 
 /* Default for Helper.unsafe_any_fd of every helper_init() after this call. */
 void harness_set_unsafe_any_fd(bool b);
