@@ -330,7 +330,9 @@ static void test_fd3_kinds(void) {
                         sleep_ms(2000);
                         t1 = proc_cpu_ticks(h.pid);
                         fprintf(stderr, "  the reference used %llu clock ticks of CPU in 2 s\n", t1 - t0);
-                        CHECK_MSG(t1 - t0 >= 10, "the reference used %llu ticks in 2 s: no longer spinning", t1 - t0);
+                        /* A helper waiting in poll() uses 0 ticks; a spinning one 45-120 on a loaded
+                         * 2-core machine, and once 8 under a load average of 8 (2026-12-01). */
+                        CHECK_MSG(t1 - t0 >= 3, "the reference used %llu ticks in 2 s: no longer spinning", t1 - t0);
                         break;
                 }
                 case FD3_UNIX_SEQPACKET:
