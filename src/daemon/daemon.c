@@ -8,7 +8,9 @@
  *  - the socket exists before privileges drop (it may live in a
  *    root-only directory), and an existing live socket is never stolen;
  *  - privileges are dropped before any thread starts (capabilities are
- *    per thread), and verified.
+ *    per thread), and verified;
+ *  - the seccomp filter goes on last, just before serving: start-up needs
+ *    calls service never makes (bind, capset, setrlimit, ...).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,6 +29,7 @@
 #include "notify.h"
 #include "pidfile.h"
 #include "privileges.h"
+#include "sandbox.h"
 #include "server.h"
 #include "socket.h"
 
@@ -55,6 +58,7 @@ static void on_ready(void *userdata) {
                         safe_close(null);
                 }
         }
+        sandbox_selftest();
 }
 
 static unsigned raise_fd_limit(unsigned wanted) {
@@ -178,6 +182,10 @@ int daemon_run(const DaemonConfig *config) {
                 log_full(config->max_connections_given ? LOG_WARNING : LOG_INFO,
                          "File descriptor limit allows only %u connections (--max-connections=%u).",
                          sc.max_connections, config->max_connections);
+
+        r = sandbox_install((SandboxMode) config->seccomp);
+        if (r < 0)
+                goto finish_unlink;
 
         r = server_run(&sc, on_ready, &ready);
         if (r >= 0)

@@ -25,6 +25,7 @@ typedef struct DaemonConfig {
         bool max_connections_given;     /* explicit: warn if the fd limit lowers it */
         unsigned max_requests;
         bool multipath;
+        int seccomp;                    /* SandboxMode */
 } DaemonConfig;
 
 /* Returns the process exit status. */

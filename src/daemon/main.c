@@ -16,6 +16,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "parse-util.h"
+#include "sandbox.h"
 #include "trace.h"
 
 #include "config.h"
@@ -37,6 +38,7 @@ static unsigned arg_max_connections = DEFAULT_MAX_CONNECTIONS;
 static bool arg_max_connections_given;
 static unsigned arg_max_requests = DEFAULT_MAX_REQUESTS;
 static bool arg_multipath = true;
+static SandboxMode arg_seccomp = SANDBOX_KILL;
 
 static void help(const char *argv0) {
         printf("Usage: %s [OPTIONS]\n"
@@ -61,6 +63,8 @@ static void help(const char *argv0) {
                "      --max-connections=N   connections served at once (default %u)\n"
                "      --max-requests=N      requests executed at once (default %u)\n"
                "      --no-multipath        do not use libmpathpersist for dm-multipath devices\n"
+               "      --seccomp=MODE        system calls outside prhd's list: kill (default),\n"
+               "                            log (allow, kernel logs them: debugging), off\n"
                "\n"
                "See prhd(8) for details.\n",
                argv0, PRH_DEFAULT_PIDFILE, PRH_DEFAULT_SOCKET, DEFAULT_SGIO_TIMEOUT_MS, DEFAULT_MAX_CONNECTIONS,
@@ -83,6 +87,7 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_MAX_CONNECTIONS,
                 ARG_MAX_REQUESTS,
                 ARG_NO_MULTIPATH,
+                ARG_SECCOMP,
         };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
@@ -99,6 +104,7 @@ static int parse_argv(int argc, char *argv[]) {
                 { "max-connections", required_argument, NULL, ARG_MAX_CONNECTIONS },
                 { "max-requests", required_argument, NULL, ARG_MAX_REQUESTS },
                 { "no-multipath", no_argument, NULL, ARG_NO_MULTIPATH },
+                { "seccomp", required_argument, NULL, ARG_SECCOMP },
                 {}
         };
         uint32_t u;
@@ -187,6 +193,14 @@ static int parse_argv(int argc, char *argv[]) {
                 case ARG_NO_MULTIPATH:
                         arg_multipath = false;
                         break;
+                case ARG_SECCOMP:
+                        r = sandbox_mode_from_string(optarg);
+                        if (r < 0) {
+                                log_error("invalid seccomp mode '%s' (kill, log or off)", optarg);
+                                return -EINVAL;
+                        }
+                        arg_seccomp = (SandboxMode) r;
+                        break;
                 default:
                         /* getopt printed its own message. */
                         log_error("Try `%s --help' for more information.", argv[0]);
@@ -236,6 +250,7 @@ int main(int argc, char *argv[]) {
                 .max_connections_given = arg_max_connections_given,
                 .max_requests = arg_max_requests,
                 .multipath = arg_multipath,
+                .seccomp = arg_seccomp,
         };
         return daemon_run(&config);
 }
