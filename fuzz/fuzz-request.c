@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fuzz.h"
 #include "wire.h"
@@ -119,12 +120,12 @@ static ProtoStep model_step(Model *m, const uint8_t *bytes, size_t n, size_t n_f
         return PROTO_COMPLETE;
 }
 
-static void check_complete(const ProtoRequest *r, const Model *m) {
+static void check_complete(ProtoRequest *r, const Model *m) {
         uint8_t *dst = (uint8_t *) 1;
         bool fds_ok = true;
 
         FUZZ_ASSERT(r->phase == PROTO_PHASE_DONE);
-        FUZZ_ASSERT(proto_request_wanted((ProtoRequest *) r, &dst, &fds_ok) == 0);
+        FUZZ_ASSERT(proto_request_wanted(r, &dst, &fds_ok) == 0);
         FUZZ_ASSERT(!dst && !fds_ok);
         FUZZ_ASSERT(r->cdb[0] == SCSI_OP_PR_IN || r->cdb[0] == SCSI_OP_PR_OUT);
         FUZZ_ASSERT(memcmp(r->cdb, m->cdb, PRH_CDB_SIZE) == 0);
