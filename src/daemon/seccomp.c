@@ -111,6 +111,18 @@ static const SandboxCall allow_list_multipath[] = {
         CALL(faccessat2),
 };
 
+#if PRH_SANITIZER_BUILD
+/*
+ * ASan/UBSan/LSan runtimes (-Db_sanitize=...: tests only), found with
+ * --seccomp=log over the host suite of such a build.
+ */
+static const SandboxCall allow_list_sanitizer[] = {
+        CALL(sigaltstack),      /* per-thread alternate signal stack */
+        CALL(sched_getaffinity),
+        CALL(prctl),
+};
+#endif
+
 int sandbox_mode_from_string(const char *s) {
         static const char *const names[_SANDBOX_MODE_MAX] = {
                 [SANDBOX_KILL] = "kill",
@@ -167,9 +179,15 @@ int sandbox_install(SandboxMode mode) {
                 log_error_errno(r, "Failed to configure the seccomp filter: %m");
                 goto finish;
         }
+        size_t n = ELEMENTSOF(allow_list) + ELEMENTSOF(allow_list_multipath);
         r = add_calls(ctx, allow_list, ELEMENTSOF(allow_list));
         if (r >= 0)
                 r = add_calls(ctx, allow_list_multipath, ELEMENTSOF(allow_list_multipath));
+#if PRH_SANITIZER_BUILD
+        n += ELEMENTSOF(allow_list_sanitizer);
+        if (r >= 0)
+                r = add_calls(ctx, allow_list_sanitizer, ELEMENTSOF(allow_list_sanitizer));
+#endif
         if (r < 0)
                 goto finish;
         r = seccomp_load(ctx);
@@ -178,8 +196,7 @@ int sandbox_install(SandboxMode mode) {
                 goto finish;
         }
         log_full(mode == SANDBOX_LOG ? LOG_WARNING : LOG_NOTICE,
-                 "Seccomp filter installed (%s): %zu system calls allowed, others %s.", sandbox_mode_to_string(mode),
-                 ELEMENTSOF(allow_list) + ELEMENTSOF(allow_list_multipath),
+                 "Seccomp filter installed (%s): %zu system calls allowed, others %s.", sandbox_mode_to_string(mode), n,
                  mode == SANDBOX_LOG ? "allowed and logged by the kernel (--seccomp=log)" : "kill the process");
 finish:
         seccomp_release(ctx);
