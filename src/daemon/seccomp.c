@@ -12,7 +12,7 @@
  * multipath scenario (docs/security.md, "Sandbox", tells how to redo it);
  * every entry says who makes it.  Arguments are not filtered: the point is
  * to take away what a compromised prhd could do beyond its job (exec,
- * ptrace, mount, socket families, module loading, namespace games), and
+ * ptrace, mount, module loading, namespaces, credentials), and
  * its job needs ioctl, openat and connect with arbitrary arguments once
  * multipath is active.
  */
