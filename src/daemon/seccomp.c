@@ -86,18 +86,25 @@ static const SandboxCall allow_list[] = {
 
 /*
  * What the multipath library (libmpathpersist, libmultipath, libdevmapper,
- * libudev, dlopen()ed at start) calls in a request beyond the list above:
- * see docs/security.md.
+ * liburcu, libudev, dlopen()ed at start) calls in a request beyond the list
+ * above: see docs/security.md.
  */
 static const SandboxCall allow_list_multipath[] = {
-        CALL(poll),             /* multipathd socket, udev */
+        CALL(semget),           /* libdevmapper's udev synchronisation (SysV semaphores) */
+        CALL(semctl),
+        CALL(semop),
+        CALL(semtimedop),
+        CALL(membarrier),       /* liburcu's synchronize_rcu() */
+        CALL(uname),            /* libdevmapper checks the kernel version */
+        CALL(poll),             /* multipathd's socket, udev */
         CALL(ppoll),
         CALL(getdents64),       /* sysfs directories of the map's paths */
         CALL(readlink),         /* /sys/dev/block links */
         CALL(readlinkat),
         CALL(statx),
+        CALL(statfs),           /* libudev/sysfs checks */
+        CALL(fstatfs),
         CALL(pread64),
-        CALL(uname),            /* libmultipath checks the kernel version */
         CALL(getrandom),
         CALL(nanosleep),        /* retries */
         CALL(clock_nanosleep),
