@@ -87,35 +87,22 @@ static const SandboxCall allow_list[] = {
 /*
  * What the multipath library (libmpathpersist, libmultipath, libdevmapper,
  * liburcu, libudev, dlopen()ed at start) calls in a request beyond the list
- * above: see docs/security.md.
+ * above, seen with strace -f in the rig's multipath scenario (rig-mpath),
+ * plus the rest of two families it was seen using: see docs/security.md.
  */
 static const SandboxCall allow_list_multipath[] = {
-        CALL(semget),           /* libdevmapper's udev synchronisation (SysV semaphores) */
-        CALL(semctl),
-        CALL(semop),
-        CALL(semtimedop),
-        CALL(membarrier),       /* liburcu's synchronize_rcu() */
+        CALL(semctl),           /* libdevmapper's udev synchronisation (SysV semaphores) */
+        CALL(semget),           /* not seen: the same feature when it takes a cookie */
+        CALL(semop),            /* not seen: idem */
+        CALL(semtimedop),       /* not seen: idem (glibc's semop()) */
+        CALL(membarrier),       /* liburcu (seen before the filter; synchronize_rcu()) */
         CALL(uname),            /* libdevmapper checks the kernel version */
-        CALL(poll),             /* multipathd's socket, udev */
-        CALL(ppoll),
-        CALL(getdents64),       /* sysfs directories of the map's paths */
-        CALL(readlink),         /* /sys/dev/block links */
-        CALL(readlinkat),
-        CALL(statx),
-        CALL(statfs),           /* libudev/sysfs checks */
-        CALL(fstatfs),
-        CALL(pread64),
-        CALL(getrandom),
-        CALL(nanosleep),        /* retries */
-        CALL(clock_nanosleep),
-        CALL(getuid),
-        CALL(geteuid),
-        CALL(getgid),
-        CALL(getegid),
-        CALL(sched_yield),
+        CALL(poll),             /* multipathd's socket */
+        CALL(readlinkat),       /* sysfs links of the paths */
+        CALL(fstatfs),          /* libudev checks sysfs */
+        CALL(faccessat2),       /* access() of sysfs attributes */
         CALL(access),
-        CALL(faccessat),
-        CALL(faccessat2),
+        CALL(getrandom),
 };
 
 #if PRH_SANITIZER_BUILD
