@@ -8,7 +8,9 @@
  *  - the socket exists before privileges drop (it may live in a
  *    root-only directory), and an existing live socket is never stolen;
  *  - privileges are dropped before any thread starts (capabilities are
- *    per thread), and verified.
+ *    per thread), and verified;
+ *  - the seccomp filter goes on last, just before serving: start-up needs
+ *    calls service never makes (bind, capset, setrlimit, ...).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,6 +29,7 @@
 #include "notify.h"
 #include "pidfile.h"
 #include "privileges.h"
+#include "sandbox.h"
 #include "server.h"
 #include "socket.h"
 
@@ -55,6 +58,7 @@ static void on_ready(void *userdata) {
                         safe_close(null);
                 }
         }
+        sandbox_selftest();
 }
 
 static unsigned raise_fd_limit(unsigned wanted) {
@@ -196,6 +200,9 @@ int daemon_run(const DaemonConfig *config) {
                                                                         : sc.max_connections - sc.max_connections / 4;
         sc.max_requests_per_peer = config->max_requests_per_peer ? config->max_requests_per_peer
                                                                   : sc.max_requests - sc.max_requests / 4;
+        r = sandbox_install((SandboxMode) config->seccomp);
+        if (r < 0)
+                goto finish_unlink;
 
         r = server_run(&sc, on_ready, &ready);
         if (r >= 0)

@@ -30,6 +30,7 @@ typedef struct DaemonConfig {
         unsigned max_requests_per_peer;         /* 0: three quarters of max_requests */
         bool multipath;
         bool unsafe_any_fd;             /* --unsafe-any-fd: no fd check (testing only) */
+        int seccomp;                    /* SandboxMode */
 } DaemonConfig;
 
 /* Returns the process exit status. */

@@ -16,6 +16,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "parse-util.h"
+#include "sandbox.h"
 #include "trace.h"
 
 #include "config.h"
@@ -44,6 +45,7 @@ static unsigned arg_shutdown_timeout_ms = DEFAULT_SHUTDOWN_TIMEOUT_MS;
 static unsigned arg_client_timeout_ms = DEFAULT_CLIENT_TIMEOUT_MS;
 static unsigned arg_max_connections_per_peer;
 static unsigned arg_max_requests_per_peer;
+static SandboxMode arg_seccomp = SANDBOX_KILL;
 
 static void help(const char *argv0) {
         printf("Usage: %s [OPTIONS]\n"
@@ -82,6 +84,8 @@ static void help(const char *argv0) {
                "      --shutdown-timeout=MSEC\n"
                "                            at termination, wait this long for requests in flight\n"
                "                            and unsent replies, then exit anyway (default %u)\n"
+               "      --seccomp=MODE        system calls outside prhd's list: kill (default),\n"
+               "                            log (allow, kernel logs them: debugging), off\n"
                "\n"
                "See prhd(8) for details.\n",
                argv0, PRH_DEFAULT_PIDFILE, PRH_DEFAULT_SOCKET, DEFAULT_SGIO_TIMEOUT_MS, DEFAULT_MAX_CONNECTIONS,
@@ -109,6 +113,7 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_CLIENT_TIMEOUT,
                 ARG_MAX_CONNECTIONS_PER_PEER,
                 ARG_MAX_REQUESTS_PER_PEER,
+                ARG_SECCOMP,
         };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
@@ -130,6 +135,7 @@ static int parse_argv(int argc, char *argv[]) {
                 { "client-timeout", required_argument, NULL, ARG_CLIENT_TIMEOUT },
                 { "max-connections-per-peer", required_argument, NULL, ARG_MAX_CONNECTIONS_PER_PEER },
                 { "max-requests-per-peer", required_argument, NULL, ARG_MAX_REQUESTS_PER_PEER },
+                { "seccomp", required_argument, NULL, ARG_SECCOMP },
                 {}
         };
         uint32_t u;
@@ -249,6 +255,14 @@ static int parse_argv(int argc, char *argv[]) {
                         }
                         arg_max_requests_per_peer = u;
                         break;
+                case ARG_SECCOMP:
+                        r = sandbox_mode_from_string(optarg);
+                        if (r < 0) {
+                                log_error("invalid seccomp mode '%s' (kill, log or off)", optarg);
+                                return -EINVAL;
+                        }
+                        arg_seccomp = (SandboxMode) r;
+                        break;
                 default:
                         /* getopt printed its own message. */
                         log_error("Try `%s --help' for more information.", argv[0]);
@@ -303,6 +317,7 @@ int main(int argc, char *argv[]) {
                 .client_timeout_ms = arg_client_timeout_ms,
                 .max_connections_per_peer = arg_max_connections_per_peer,
                 .max_requests_per_peer = arg_max_requests_per_peer,
+                .seccomp = arg_seccomp,
         };
         return daemon_run(&config);
 }

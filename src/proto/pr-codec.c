@@ -54,6 +54,9 @@ int proto_tid_encode(const PrhTransportId *t, uint8_t *out, size_t size) {
                 n = (text + 3) & ~(size_t) 3;
                 if (n < 20)
                         n = 20;
+                /* A long name with a long ISID: nothing proto_tid_decode() (and so we) would read back. */
+                if (4 + n > PRH_TID_MAX)
+                        return -EINVAL;
                 if (size < 4 + n)
                         return -E2BIG;
                 memset(out, 0, 4 + n);

@@ -34,7 +34,12 @@ void proto_pr_in_cdb(uint8_t cdb[PROTO_PR_CDB_SIZE], PrhInAction action, uint16_
 int proto_pr_out_encode(PrhOutAction action, const PrhOutParams *p, uint8_t cdb[PROTO_PR_CDB_SIZE], uint8_t *param,
                         size_t param_size);
 
-/* Transport IDs: binary encoding (returns length or -EINVAL/-E2BIG) and decoding (returns bytes consumed). */
+/*
+ * Transport IDs: binary encoding (returns length, -E2BIG when size is too
+ * small, -EINVAL for an ID that cannot be encoded, including one longer
+ * than PRH_TID_MAX, which decoding refuses) and decoding (returns bytes
+ * consumed).
+ */
 int proto_tid_encode(const PrhTransportId *t, uint8_t *out, size_t size);
 int proto_tid_decode(const uint8_t *in, size_t len, PrhTransportId *ret);
 /*

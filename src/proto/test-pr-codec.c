@@ -192,6 +192,21 @@ static void test_tid(void) {
         name[224] = 0;
         CHECK_EQ(proto_tid_parse(name, &t), -EINVAL);
 
+        /* The longest name with an ISID: 23 hex digits still fit PRH_TID_MAX, 24 do not (fuzz-pr-out found it). */
+        char named[300];
+        snprintf(named, sizeof(named), "iscsi,iqn.%.219s,i,0x%s", name + 4, "0123456789abcdef0123456");
+        CHECK_EQ(proto_tid_parse(named, &t), 0);
+        CHECK_EQ(proto_tid_encode(&t, buf, sizeof(buf)), (int) PRH_TID_MAX);
+        CHECK_EQ(proto_tid_decode(buf, PRH_TID_MAX, &t), (int) PRH_TID_MAX);
+        strcat(t.iscsi_isid, "7");
+        uint8_t big[2 * PRH_TID_MAX];
+        CHECK_EQ(proto_tid_encode(&t, big, sizeof(big)), -EINVAL);
+        PrhOutParams po = { .flags = PRH_FLAG_SPEC_I_PT, .tids = &t, .n_tids = 1 };
+        uint8_t po_cdb[PROTO_PR_CDB_SIZE], po_param[PRH_DATA_SIZE];
+        CHECK_EQ(proto_pr_out_encode(PRH_OUT_REGISTER, &po, po_cdb, po_param, sizeof(po_param)), -EINVAL);
+        strcat(named, "7");
+        CHECK_EQ(proto_tid_parse(named, &t), -EINVAL);
+
         CHECK_EQ(proto_tid_parse("fc,", &t), -EINVAL);
         CHECK_EQ(proto_tid_parse("fc,12345678901234567", &t), -EINVAL);
         CHECK_EQ(proto_tid_parse("fc,xyz", &t), -EINVAL);
