@@ -82,6 +82,18 @@ static const SandboxCall allow_list[] = {
         CALL(fstat),            /* stdio, syslog's time zone */
         CALL(newfstatat),
         CALL(lseek),
+        /* accept and limits (listener.c), termination (server.c) */
+        CALL(getsockopt),       /* SO_PEERCRED: the peer's uid for the per-peer bounds */
+        CALL(shutdown),         /* connections dropped at the client timeout or at termination */
+        CALL(nanosleep),        /* the 100 ms pause when accept() has no fd left */
+        CALL(clock_nanosleep),  /* glibc's nanosleep() */
+        CALL(poll),             /* flushing replies at termination; multipathd's socket */
+        /* the fd check (src/backend/fd-check.c), on every request */
+        CALL(faccessat2),       /* faccessat(AT_EACCESS) on /sys/dev; also libudev's access() */
+        CALL(faccessat),        /* the same where faccessat2 is refused */
+        CALL(readlinkat),       /* the device's name in /sys/dev; multipath: the paths' links */
+        CALL(capget),           /* a dm map is probed with CAP_SYS_RAWIO lowered on the thread */
+        CALL(capset),
 };
 
 /*
@@ -97,10 +109,7 @@ static const SandboxCall allow_list_multipath[] = {
         CALL(semtimedop),       /* not seen: idem (glibc's semop()) */
         CALL(membarrier),       /* liburcu (seen before the filter; synchronize_rcu()) */
         CALL(uname),            /* libdevmapper checks the kernel version */
-        CALL(poll),             /* multipathd's socket */
-        CALL(readlinkat),       /* sysfs links of the paths */
         CALL(fstatfs),          /* libudev checks sysfs */
-        CALL(faccessat2),       /* access() of sysfs attributes */
         CALL(access),
         CALL(getrandom),
 };
