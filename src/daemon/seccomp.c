@@ -94,6 +94,8 @@ static const SandboxCall allow_list[] = {
         CALL(readlinkat),       /* the device's name in /sys/dev; multipath: the paths' links */
         CALL(capget),           /* a dm map is probed with CAP_SYS_RAWIO lowered on the thread */
         CALL(capset),
+        /* a client's fd of the pidfile (pidfile_guard_fd()) */
+        CALL(dup3),             /* the fd is replaced by /dev/null under the same number */
 };
 
 /*
