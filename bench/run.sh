@@ -127,8 +127,10 @@ if [ -x "$PRHD" ]; then
         HELPERS+=(prhd)
         # Limits: prhd may cap connections below what the memory test opens.
         PRHD_ARGS=${PRHD_ARGS-}
-        if [ -z "$PRHD_ARGS" ] && "$PRHD" --help 2>&1 | grep -q -- '--max-connections'; then
-                PRHD_ARGS="--max-connections=20000"
+        # The load generator is one uid: the per-peer bound (3/4 of the global one by
+        # default) would cap the idle-connection test at 7,488 on a hard fd limit of 20,000.
+        if [ -z "$PRHD_ARGS" ]; then
+                PRHD_ARGS="--max-connections=20000 --max-connections-per-peer=20000"
         fi
         # The load sends /dev/null and FUSE fds, which prhd acts on only with --unsafe-any-fd.
         PRHD_ARGS="--unsafe-any-fd $PRHD_ARGS"
