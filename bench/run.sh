@@ -151,6 +151,11 @@ CMD[floor]="$FLOOR -k @SOCK@"
 # (raising it needs CAP_SYS_RESOURCE, which containers often lack).
 NOFILE=$(ulimit -Hn)
 [ "$NOFILE" = unlimited ] && NOFILE=1048576
+# prhd budgets two fds per connection plus 32: 10,000 idle connections need
+# 20,032.  Raise the limit where we may (root with CAP_SYS_RESOURCE).
+if [ "$NOFILE" -lt 65536 ] && prlimit --nofile=65536:65536 true 2>/dev/null; then
+        NOFILE=65536
+fi
 
 start_helper() {        # name -> PIDS[name], socket $TMP/name.sock
         local h=$1 sock=$TMP/$1.sock
