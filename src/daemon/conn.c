@@ -220,33 +220,34 @@ static bool conn_written(Server *s, Conn *c, int r) {
 
 /*
  * Execute the complete request and send its reply, then give back the
- * multipath lane (if it is in it) and the peer's slot.  True to go on
+ * multipath lane or the peer's slot, whichever it holds.  True to go on
  * reading; false once the connection waits for EPOLLOUT or is closed.
  */
-static bool conn_run(Server *s, Conn *c, int lane) {
+static bool conn_run(Server *s, Conn *c) {
         uint8_t *data = c->req.data;
         int r;
 
-        r = conn_execute(s, c, lane);
+        r = conn_execute(s, c, c->lane);
         free(data);
-        if (lane == BACKEND_LANE_MULTIPATH)
+        if (c->lane == BACKEND_LANE_MULTIPATH)
                 pool_mpath_release(s);
-        peer_release(s, c->peer);
+        else
+                peer_release(s, c->peer);
         return conn_written(s, c, r);
 }
 
 /*
- * With the peer's slot held: classify the request, and run it, or park it
- * until the multipath lane is free (false, as for a closed connection).
- * The classification comes first so that a multipath request never waits
- * for libmpathpersist while holding a general execution slot.
+ * Classify the complete request, then take the multipath lane or the
+ * peer's slot, or park it until one is free (false, as for a closed
+ * connection).  The classification comes first so that a multipath
+ * request never waits for libmpathpersist holding a general execution
+ * slot or one of its peer's (docs/design.md).
  */
-static bool conn_start(Server *s, Conn *c) {
-        int lane = backend_classify(s->config.backend, c->req.fd);
-
-        if (lane == BACKEND_LANE_MULTIPATH && !pool_mpath_take_or_park(s, c))
-                return false;
-        return conn_run(s, c, lane);
+static bool conn_admit(Server *s, Conn *c) {
+        c->lane = (int16_t) backend_classify(s->config.backend, c->req.fd);
+        if (c->lane == BACKEND_LANE_MULTIPATH)
+                return pool_mpath_take_or_park(s, c);
+        return peer_take_or_park(s, c);
 }
 
 static void conn_set_deadline(Server *s, Conn *c, bool on) {
@@ -373,16 +374,15 @@ void conn_process(Server *s, Conn *c) {
         if (c->granted || c->mpath_granted) {
                 /* Parked for a slot of its peer or for the multipath lane, which it now holds: its
                  * request is complete. */
-                bool mpath = c->mpath_granted;
-
                 c->granted = c->mpath_granted = false;
                 if (atomic_load_explicit(&s->terminating, memory_order_relaxed)) {
-                        if (mpath)
+                        if (c->lane == BACKEND_LANE_MULTIPATH)
                                 pool_mpath_release(s);
-                        peer_release(s, c->peer);
+                        else
+                                peer_release(s, c->peer);
                         return conn_close(s, c, "terminating");
                 }
-                if (!(mpath ? conn_run(s, c, BACKEND_LANE_MULTIPATH) : conn_start(s, c)))
+                if (!conn_run(s, c))
                         return;
                 if (atomic_load_explicit(&s->terminating, memory_order_relaxed))
                         return conn_close(s, c, "terminating");
@@ -408,9 +408,9 @@ void conn_process(Server *s, Conn *c) {
                 /* After a termination request, requests not yet started are not executed. */
                 if (atomic_load_explicit(&s->terminating, memory_order_relaxed))
                         return conn_close(s, c, "terminating");
-                if (!peer_take_or_park(s, c))
+                if (!conn_admit(s, c))
                         return;
-                if (!conn_start(s, c))
+                if (!conn_run(s, c))
                         return;
                 if (atomic_load_explicit(&s->terminating, memory_order_relaxed))
                         return conn_close(s, c, "terminating");

@@ -55,6 +55,7 @@ struct Conn {
         atomic_bool busy;               /* its request is executing (for the shutdown log) */
         bool granted;                   /* parked, then given a peer slot: execute at once */
         bool mpath_granted;             /* parked, then given the multipath lane: execute at once */
+        int16_t lane;                   /* of the complete request: backend_classify() */
         Peer *peer;
         struct Conn *park_next;         /* peer->parked_head or s->mpath_parked_head */
         _Atomic uint64_t deadline_ms;   /* handshake or started request must complete by then; 0 none */
