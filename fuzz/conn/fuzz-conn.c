@@ -90,7 +90,7 @@ static void setup(void) {
         };
         FUZZ_ASSERT(server_new(&sc, &S) == 0);
         /* No worker threads: the harness is the only one, counted as serving, and no more start. */
-        atomic_store(&S->threads, S->config.max_requests + 1);
+        atomic_store(&S->threads, S->config.max_requests + 2);
         atomic_store(&S->serving, 1);
 }
 

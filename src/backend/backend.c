@@ -156,7 +156,18 @@ static bool check_fd(Backend *b, int fd, ProtoResult *ret) {
         return false;
 }
 
-void backend_execute(Backend *b, int fd, const uint8_t cdb[16], const uint8_t *data, uint32_t xfer_len,
+int backend_classify(Backend *b, int fd) {
+        int r;
+
+        if (!b->mpath)
+                return BACKEND_LANE_PLAIN;
+        r = mpath_detect(b->mpath, fd);
+        if (r < 0)
+                return r;
+        return r > 0 ? BACKEND_LANE_MULTIPATH : BACKEND_LANE_PLAIN;
+}
+
+void backend_execute(Backend *b, int fd, int lane, const uint8_t cdb[16], const uint8_t *data, uint32_t xfer_len,
                      uint8_t *inbuf, ProtoResult *ret) {
         bool out = proto_cdb_is_pr_out(cdb);
 
@@ -173,19 +184,16 @@ void backend_execute(Backend *b, int fd, const uint8_t cdb[16], const uint8_t *d
                 }
         }
 
-        if (b->mpath) {
-                int r = mpath_detect(b->mpath, fd);
-                if (r > 0) {
-                        mpath_execute(b->mpath, fd, cdb, data, xfer_len, inbuf, b->config.sgio_timeout_ms, ret);
-                        return;
-                }
-                if (r < 0) {
-                        /* Never fall back to one path of a map we could not classify. */
-                        log_error_errno(r, "Cannot tell whether fd is a multipath device: %m");
-                        proto_result_init(ret);
-                        proto_result_set_check(ret, SENSE_LUN_COMM_FAILURE);
-                        return;
-                }
+        if (lane == BACKEND_LANE_MULTIPATH && b->mpath) {
+                mpath_execute(b->mpath, fd, cdb, data, xfer_len, inbuf, b->config.sgio_timeout_ms, ret);
+                return;
+        }
+        if (lane < 0) {
+                /* Never fall back to one path of a map we could not classify. */
+                log_error_errno(lane, "Cannot tell whether fd is a multipath device: %m");
+                proto_result_init(ret);
+                proto_result_set_check(ret, SENSE_LUN_COMM_FAILURE);
+                return;
         }
 
         if (out)

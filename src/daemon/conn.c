@@ -158,7 +158,7 @@ static int conn_send_reply(Conn *c, const ProtoResult *res, const uint8_t *paylo
 }
 
 
-static int conn_execute(Server *s, Conn *c) {
+static int conn_execute(Server *s, Conn *c, int lane) {
         ProtoRequest *req = &c->req;
         ProtoResult res;
         struct timespec t0, t1;
@@ -171,13 +171,13 @@ static int conn_execute(Server *s, Conn *c) {
         /* Unlike the reference, the received fd is not made blocking: it shares the client's file
          * description, and O_NONBLOCK has no effect on SG_IO (docs/compatibility.md). */
         atomic_store(&c->busy, true);
-        pool_block(s);
+        pool_block(s, lane == BACKEND_LANE_MULTIPATH);
 
         trace(sgio_issue, c->id, req->fd, req->cdb[0], req->cdb[1] & 0x1f);
         if (timed)
                 clock_gettime(CLOCK_MONOTONIC, &t0);
 
-        backend_execute(s->config.backend, req->fd, req->cdb, req->data, req->xfer_len, thread_inbuf, &res);
+        backend_execute(s->config.backend, req->fd, lane, req->cdb, req->data, req->xfer_len, thread_inbuf, &res);
 
         if (timed) {
                 clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -191,7 +191,7 @@ static int conn_execute(Server *s, Conn *c) {
         proto_request_reset(req);
         c->req.data = NULL;
 
-        pool_unblock(s);
+        pool_unblock(s, lane == BACKEND_LANE_MULTIPATH);
         atomic_store(&c->busy, false);
 
         r = conn_send_reply(c, &res, thread_inbuf);
@@ -220,17 +220,34 @@ static bool conn_written(Server *s, Conn *c, int r) {
 
 /*
  * Execute the complete request and send its reply, then give back the
- * peer's slot.  True to go on reading; false once the connection waits
- * for EPOLLOUT or is closed.
+ * multipath lane or the peer's slot, whichever it holds.  True to go on
+ * reading; false once the connection waits for EPOLLOUT or is closed.
  */
 static bool conn_run(Server *s, Conn *c) {
         uint8_t *data = c->req.data;
         int r;
 
-        r = conn_execute(s, c);
+        r = conn_execute(s, c, c->lane);
         free(data);
-        peer_release(s, c->peer);
+        if (c->lane == BACKEND_LANE_MULTIPATH)
+                pool_mpath_release(s);
+        else
+                peer_release(s, c->peer);
         return conn_written(s, c, r);
+}
+
+/*
+ * Classify the complete request, then take the multipath lane or the
+ * peer's slot, or park it until one is free (false, as for a closed
+ * connection).  The classification comes first so that a multipath
+ * request never waits for libmpathpersist holding a general execution
+ * slot or one of its peer's (docs/design.md).
+ */
+static bool conn_admit(Server *s, Conn *c) {
+        c->lane = (int16_t) backend_classify(s->config.backend, c->req.fd);
+        if (c->lane == BACKEND_LANE_MULTIPATH)
+                return pool_mpath_take_or_park(s, c);
+        return peer_take_or_park(s, c);
 }
 
 static void conn_set_deadline(Server *s, Conn *c, bool on) {
@@ -354,11 +371,15 @@ static int conn_read(Server *s, Conn *c) {
 void conn_process(Server *s, Conn *c) {
         int r;
 
-        if (c->granted) {
-                /* Parked for a slot of its peer, which it now holds: its request is complete. */
-                c->granted = false;
+        if (c->granted || c->mpath_granted) {
+                /* Parked for a slot of its peer or for the multipath lane, which it now holds: its
+                 * request is complete. */
+                c->granted = c->mpath_granted = false;
                 if (atomic_load_explicit(&s->terminating, memory_order_relaxed)) {
-                        peer_release(s, c->peer);
+                        if (c->lane == BACKEND_LANE_MULTIPATH)
+                                pool_mpath_release(s);
+                        else
+                                peer_release(s, c->peer);
                         return conn_close(s, c, "terminating");
                 }
                 if (!conn_run(s, c))
@@ -387,7 +408,7 @@ void conn_process(Server *s, Conn *c) {
                 /* After a termination request, requests not yet started are not executed. */
                 if (atomic_load_explicit(&s->terminating, memory_order_relaxed))
                         return conn_close(s, c, "terminating");
-                if (!peer_take_or_park(s, c))
+                if (!conn_admit(s, c))
                         return;
                 if (!conn_run(s, c))
                         return;

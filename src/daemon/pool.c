@@ -38,19 +38,29 @@ static bool slot_take(Server *s) {
         return false;
 }
 
+/* Threads blocked in the backend, with a general slot or in the multipath lane. */
+static unsigned blocked(Server *s) {
+        return atomic_load(&s->executing) + atomic_load(&s->mpath_executing);
+}
+
 /*
  * Called before a request enters the backend, where SG_IO may block for
- * seconds.  The atomics are sequentially consistent: each of the pairs
+ * seconds.  A multipath request holds the multipath lane instead of a
+ * general slot: libmpathpersist runs one call at a time, and a slow map
+ * must not take slots from plain devices (the pool has one thread more
+ * for it).  The atomics are sequentially consistent: each of the pairs
  * serving/queued (with worker()) and executing/threads (with
  * thread_exit_locked()) is written by one side and read by the other in the
  * opposite order, so that at least one side sees the other's change.
  */
-void pool_block(Server *s) {
+void pool_block(Server *s, bool multipath) {
         if (atomic_fetch_sub(&s->serving, 1) == 1 && atomic_load(&s->queued) > 0)
                 (void) eventfd_write(s->kick_fd, 1);
 
         /* At most max_requests execute at once; the rest wait here for a slot. */
-        if (!slot_take(s)) {
+        if (multipath)
+                atomic_fetch_add(&s->mpath_executing, 1);
+        else if (!slot_take(s)) {
                 pthread_mutex_lock(&s->lock);
                 atomic_fetch_add(&s->slot_waiters, 1);
                 while (!slot_take(s))
@@ -59,15 +69,20 @@ void pool_block(Server *s) {
                 pthread_mutex_unlock(&s->lock);
         }
 
-        if (atomic_load(&s->executing) >= atomic_load(&s->threads)) {
+        if (blocked(s) >= atomic_load(&s->threads)) {
                 pthread_mutex_lock(&s->lock);
-                if (atomic_load(&s->executing) >= atomic_load(&s->threads))
+                if (blocked(s) >= atomic_load(&s->threads))
                         pool_spawn_locked(s);
                 pthread_mutex_unlock(&s->lock);
         }
 }
 
-void pool_unblock(Server *s) {
+void pool_unblock(Server *s, bool multipath) {
+        if (multipath) {
+                atomic_fetch_sub(&s->mpath_executing, 1);
+                atomic_fetch_add(&s->serving, 1);
+                return;
+        }
         atomic_fetch_sub(&s->executing, 1);
         if (atomic_load(&s->slot_waiters) > 0) {
                 pthread_mutex_lock(&s->lock);
@@ -75,6 +90,46 @@ void pool_unblock(Server *s) {
                 pthread_mutex_unlock(&s->lock);
         }
         atomic_fetch_add(&s->serving, 1);
+}
+
+bool pool_mpath_take_or_park(Server *s, Conn *c) {
+        bool ok;
+
+        pthread_mutex_lock(&s->lock);
+        ok = !s->mpath_busy;
+        if (ok)
+                s->mpath_busy = true;
+        else {
+                c->park_next = NULL;
+                if (s->mpath_parked_tail)
+                        s->mpath_parked_tail->park_next = c;
+                else
+                        s->mpath_parked_head = c;
+                s->mpath_parked_tail = c;
+        }
+        pthread_mutex_unlock(&s->lock);
+        if (!ok)
+                trace(request_parked, c->id, (unsigned) c->peer->uid);
+        return ok;
+}
+
+void pool_mpath_release(Server *s) {
+        Conn *c;
+
+        pthread_mutex_lock(&s->lock);
+        c = s->mpath_parked_head;
+        if (c) {
+                /* Handed on: the lane stays taken. */
+                s->mpath_parked_head = c->park_next;
+                if (!s->mpath_parked_head)
+                        s->mpath_parked_tail = NULL;
+        } else
+                s->mpath_busy = false;
+        pthread_mutex_unlock(&s->lock);
+        if (c) {
+                c->mpath_granted = true;
+                queue_push(s, c, c, 1);
+        }
 }
 
 
@@ -119,7 +174,7 @@ static bool thread_exit_locked(Server *s, bool timed_out) {
         if (!timed_out || atomic_load(&s->threads) <= s->config.min_threads)
                 return false;
         /* Leave at least one thread that is not executing (the other half of pool_block()). */
-        if (atomic_fetch_sub(&s->threads, 1) - 1 > atomic_load(&s->executing))
+        if (atomic_fetch_sub(&s->threads, 1) - 1 > blocked(s))
                 return true;
         atomic_fetch_add(&s->threads, 1);
         return false;
@@ -207,7 +262,7 @@ static void *worker(void *userdata) {
 void pool_spawn_locked(Server *s) {
         pthread_t t;
 
-        if (atomic_load(&s->terminating) || atomic_load(&s->threads) >= s->config.max_requests + 1)
+        if (atomic_load(&s->terminating) || atomic_load(&s->threads) >= s->config.max_requests + 2)
                 return;
         /* Counted from now on; it counts itself as serving when it runs, and takes the queue then. */
         atomic_fetch_add(&s->threads, 1);

@@ -54,8 +54,10 @@ struct Conn {
         uint32_t revents;               /* what epoll reported, for conn_process() */
         atomic_bool busy;               /* its request is executing (for the shutdown log) */
         bool granted;                   /* parked, then given a peer slot: execute at once */
+        bool mpath_granted;             /* parked, then given the multipath lane: execute at once */
+        int16_t lane;                   /* of the complete request: backend_classify() */
         Peer *peer;
-        struct Conn *park_next;         /* peer->parked_head */
+        struct Conn *park_next;         /* peer->parked_head or s->mpath_parked_head */
         _Atomic uint64_t deadline_ms;   /* handshake or started request must complete by then; 0 none */
         atomic_bool timed_out;
         uint8_t *out;                   /* unsent reply bytes, if the socket would block */
@@ -80,6 +82,9 @@ typedef struct Server {
         atomic_uint serving;            /* threads neither in epoll_wait nor blocked */
         atomic_uint executing;          /* threads holding an execution slot */
         atomic_uint slot_waiters;       /* threads waiting for one (changed under lock) */
+        atomic_uint mpath_executing;    /* threads in the multipath lane: 0 or 1, no general slot */
+        bool mpath_busy;                /* the lane is taken (under lock) */
+        Conn *mpath_parked_head, *mpath_parked_tail; /* complete multipath requests waiting for it */
         unsigned n_conns;
         Conn *conns;
         Peer *peers;
@@ -118,9 +123,15 @@ void conn_process(Server *s, Conn *c);
 
 /* pool.c */
 void pool_spawn_locked(Server *s);
-/* Around a request's execution: leave "serving", take an execution slot; give it back. */
-void pool_block(Server *s);
-void pool_unblock(Server *s);
+/*
+ * Around a request's execution: leave "serving", take an execution slot
+ * (or, for the multipath lane, which the caller holds, none); give it back.
+ */
+void pool_block(Server *s, bool multipath);
+void pool_unblock(Server *s, bool multipath);
+/* The multipath lane (one request at a time): take it, or park c until it is free (false); give it back. */
+bool pool_mpath_take_or_park(Server *s, Conn *c);
+void pool_mpath_release(Server *s);
 void queue_push(Server *s, Conn *first, Conn *last, unsigned n);
 
 /* server.c: the state without threads (listen_fd < 0: none), as the fuzzer uses it too. */

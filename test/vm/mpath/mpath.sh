@@ -28,7 +28,11 @@
 #   5. the plain SCSI LU served by SG_IO in the same daemon;
 #   6. (with KERNEL and NESTED-INITRD, see run-mpath.sh) real QEMU: a nested
 #      guest's sg_persist session on a scsi-block disk backed by the map,
-#      with pr-manager-helper on prhd.
+#      with pr-manager-helper on prhd;
+#   7. a slow map does not starve plain devices: with multipathd stopped,
+#      every library REGISTER waits for its reply (uxsock_timeout); a
+#      second prhd with --max-requests=2 gets six of them at once, and a
+#      request on the plain LU must still be answered at once.
 # Every check prints PASS/FAIL; the exit status is 0 only if all passed.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -123,7 +127,7 @@ state() {
 
 # PRH_MPATH_SECTIONS: which sections to run (default all), e.g. "6" to try the nested part alone.
 want() {
-        case " ${PRH_MPATH_SECTIONS:-1 2 3 4 5 6} " in
+        case " ${PRH_MPATH_SECTIONS:-1 2 3 4 5 6 7} " in
         *" $1 "*) return 0 ;;
         esac
         return 1
@@ -395,6 +399,76 @@ if [ -n "$KERNEL" ] && [ -s "$NESTED_INITRD" ]; then
 else
         fail "6. nested QEMU: no kernel / nested initramfs given (run-mpath.sh builds them)"
 fi
+
+fi
+
+# ---- 7. a slow map and the execution slots ----------------------------------------
+if want 7; then
+echo "== 7. plain LU $MP_PLAIN served while requests on $MP_MAP are stuck in libmpathpersist"
+ms() {
+        echo $(($(date +%s%N) / 1000000))
+}
+SLOW=/run/prhd-mpath-slow.sock
+rm -f "$SLOW"
+# Two execution slots; the per-peer bound out of the way (every client here is root).
+"$PRHD" -k "$SLOW" -f /run/prhd-mpath-slow.pid --max-requests=2 --max-requests-per-peer=16 -v -v \
+        2> "$results/prhd-mpath-slow.log" &
+slow_pid=$!
+for _ in $(seq 1 100); do
+        [ -S "$SLOW" ] && break
+        sleep 0.1
+done
+[ -S "$SLOW" ] || rig_die "the second prhd did not come up"
+t=$(ms)
+check "plain LU, multipathd running: READ KEYS" "$(status_of "$("$MPR" -k "$SLOW" "$MP_PLAIN" in 0)")" "status=0x00 sense=0/00/00"
+base_ms=$(($(ms) - t))
+mpd=$(pidof multipathd)
+# A stopped multipathd still accepts connections: after a successful REGISTER
+# the library tells it the map's new PR state and waits for the answer.
+kill -STOP $mpd
+t=$(ms)
+s=$(status_of "$("$MPR" -k "$SLOW" "$MP_MAP" out 6 0 0 $K)")
+one_ms=$(($(ms) - t))
+check "map, multipathd stopped: REGISTER AND IGNORE EXISTING KEY" "$s" "status=0x00 sense=0/00/00"
+rig_log "plain READ KEYS ${base_ms} ms; one map REGISTER with multipathd stopped ${one_ms} ms"
+if [ "$one_ms" -ge 500 ] && [ "$one_ms" -ge $((4 * base_ms)) ]; then
+        pass "a map request is slow while multipathd is stopped (${one_ms} ms, plain ${base_ms} ms)"
+else
+        fail "could not make a map request slow: ${one_ms} ms (plain ${base_ms} ms); the rest of section 7 shows nothing"
+fi
+bg=
+for i in 1 2 3 4 5 6; do
+        "$MPR" -k "$SLOW" "$MP_MAP" out 6 0 0 $K > "$results/slow-map-$i.out" 2>&1 &
+        bg="$bg $!"
+done
+sleep 1         # all six are in prhd: two or more in the library, or waiting for it
+t=$(ms)
+s=$(status_of "$("$MPR" -k "$SLOW" "$MP_PLAIN" in 0)")
+plain_ms=$(($(ms) - t))
+running=0
+for p in $bg; do
+        kill -0 "$p" 2>/dev/null && running=$((running + 1))
+done
+rig_log "plain READ KEYS behind six stuck map requests: ${plain_ms} ms, $running map requests still in flight"
+check "plain LU behind stuck map requests: READ KEYS" "$s" "status=0x00 sense=0/00/00"
+check "map requests still in flight when the plain one was answered" "$([ "$running" -ge 2 ] && echo yes)" yes
+if [ "$plain_ms" -lt $((one_ms / 2)) ]; then
+        pass "plain LU answered at once behind stuck map requests (${plain_ms} ms; one map request ${one_ms} ms)"
+else
+        fail "plain LU waited behind map requests: ${plain_ms} ms (one map request ${one_ms} ms, plain alone ${base_ms} ms)"
+fi
+kill -CONT $mpd
+ok=0
+for p in $bg; do
+        wait "$p" && ok=$((ok + 1))
+done
+check "the six map requests completed" "$(cat "$results"/slow-map-*.out | grep -c '^status=0x00 sense=0/00/00')" 6
+check "the six map clients exited 0" "$ok" 6
+kill -TERM "$slow_pid"
+slow_rc=0
+wait "$slow_pid" || slow_rc=$?
+check "the second prhd exits 0 on SIGTERM" "$slow_rc" 0
+pr out 3 0 $K 0 > /dev/null
 
 fi
 

@@ -55,7 +55,7 @@ cache=$(cd "$cache" && pwd -P)
 # Section 6 (nested QEMU) is part of the test: if its kernel or initramfs
 # cannot be had, the test fails.  Only an explicit PRH_MPATH_NESTED=0 or a
 # PRH_MPATH_SECTIONS without 6 leaves it out.
-sections=${PRH_MPATH_SECTIONS:-1 2 3 4 5 6}
+sections=${PRH_MPATH_SECTIONS:-1 2 3 4 5 6 7}
 [ "${PRH_MPATH_NESTED:-1}" = 0 ] && sections=$(echo " $sections " | sed 's/ 6 / /')
 kernel=
 initrd=
