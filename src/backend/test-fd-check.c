@@ -203,14 +203,14 @@ static void test_probe(void) {
         if (f) {
                 size_t n = fread(before, 1, sizeof before - 1, f);
                 before[n] = 0;
-                fclose(f);
+                (void) fclose(f);
         }
         CHECK_EQ(fd_check_dm_probe(null), 0);
         f = fopen("/proc/thread-self/status", "re");
         if (f) {
                 size_t n = fread(after, 1, sizeof after - 1, f);
                 after[n] = 0;
-                fclose(f);
+                (void) fclose(f);
         }
         CHECK(strstr(before, "CapEff:") != NULL);
         CHECK(strstr(after, "CapEff:") != NULL);

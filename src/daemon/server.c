@@ -31,6 +31,7 @@
  * Reads are exactly what the request parser asks for, so fds are
  * attributed to CDB bytes exactly as by the reference.
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -216,6 +217,7 @@ int server_run(const ServerConfig *config, void (*ready)(void *userdata), void *
         r = server_new(config, &s);
         if (r < 0)
                 return r;
+        assert(s);      /* for clang's analyzer: server_new() sets it on success */
 
         /* Small stacks: a worker needs a few KiB beyond the TLS buffer. */
         pthread_attr_init(&s->attr);

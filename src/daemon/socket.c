@@ -87,19 +87,17 @@ static int socket_is_live(const struct sockaddr_un *sa, socklen_t len) {
  * listen().  Without read access to the directory there is no lock.
  */
 static int socket_dir_lock(const char *path) {
-        _cleanup_free_ char *dir = strdup(path);
-        char *slash;
+        /* The caller checked that path fits a sockaddr_un: no allocation needed. */
+        char dir[sizeof ((struct sockaddr_un *) NULL)->sun_path];
+        const char *slash = strrchr(path, '/');
         int fd;
 
-        if (!dir)
-                return -ENOMEM;
-        slash = strrchr(dir, '/');
-        if (slash == dir)
-                slash[1] = 0;
-        else if (slash)
-                *slash = 0;
+        if (!slash)
+                snprintf(dir, sizeof dir, ".");
+        else if (slash == path)
+                snprintf(dir, sizeof dir, "/");
         else
-                strcpy(dir, ".");
+                snprintf(dir, sizeof dir, "%.*s", (int) (slash - path), path);
         fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0)
                 return log_debug_errno(-errno, "Cannot open %s to lock it: %m", dir);
@@ -156,5 +154,7 @@ int socket_listen_unix(const char *path, int backlog) {
                 (void) unlink(path);
                 return r;
         }
+        /* Listening: another instance's probe now sees a live socket, so the lock can go. */
+        safe_close(TAKE_FD(lock_fd));
         return TAKE_FD(fd);
 }

@@ -59,7 +59,7 @@ static Server *new_server(unsigned max_conns, unsigned per_peer_conns, unsigned 
 
 static void test_connection_bounds(void) {
         Server *s = new_server(3, 2, 4, 0);
-        int c[4];
+        int c[4] = { -EBADF, -EBADF, -EBADF, -EBADF };
 
         /* Two per peer (every connection here is ours: one uid). */
         CHECK_EQ(adopt(s, &c[0]), 0);
@@ -91,7 +91,7 @@ static void test_connection_bounds(void) {
 
 static void test_parking(void) {
         Server *s = new_server(8, 8, 1, 0);
-        int c[3];
+        int c[3] = { -EBADF, -EBADF, -EBADF };
         Conn *a, *b, *d;
 
         CHECK_EQ(adopt(s, &c[0]), 0);
@@ -138,7 +138,7 @@ static void test_parking(void) {
 
 static void test_expiry(void) {
         Server *s = new_server(8, 8, 4, 100);
-        int c[2];
+        int c[2] = { -EBADF, -EBADF };
 
         CHECK_EQ(adopt(s, &c[0]), 0);
         Conn *late = s->conns;

@@ -45,7 +45,7 @@ static void queue_clear(Server *s) {
 
 static void test_lane_parking(void) {
         Server *s = new_server(2);
-        int c[3];
+        int c[3] = { -EBADF, -EBADF, -EBADF };
         Conn *a, *b, *d;
 
         CHECK_EQ(adopt(s, &c[0]), 0);

@@ -198,13 +198,21 @@ static void test_tid(void) {
         CHECK_EQ(proto_tid_parse(named, &t), 0);
         CHECK_EQ(proto_tid_encode(&t, buf, sizeof(buf)), (int) PRH_TID_MAX);
         CHECK_EQ(proto_tid_decode(buf, PRH_TID_MAX, &t), (int) PRH_TID_MAX);
-        strcat(t.iscsi_isid, "7");
+        {
+                size_t l = strlen(t.iscsi_isid);
+                CHECK(l + 1 < sizeof(t.iscsi_isid));
+                snprintf(t.iscsi_isid + l, sizeof(t.iscsi_isid) - l, "7");
+        }
         uint8_t big[2 * PRH_TID_MAX];
         CHECK_EQ(proto_tid_encode(&t, big, sizeof(big)), -EINVAL);
         PrhOutParams po = { .flags = PRH_FLAG_SPEC_I_PT, .tids = &t, .n_tids = 1 };
         uint8_t po_cdb[PROTO_PR_CDB_SIZE], po_param[PRH_DATA_SIZE];
         CHECK_EQ(proto_pr_out_encode(PRH_OUT_REGISTER, &po, po_cdb, po_param, sizeof(po_param)), -EINVAL);
-        strcat(named, "7");
+        {
+                size_t l = strlen(named);
+                CHECK(l + 1 < sizeof(named));
+                snprintf(named + l, sizeof(named) - l, "7");
+        }
         CHECK_EQ(proto_tid_parse(named, &t), -EINVAL);
 
         CHECK_EQ(proto_tid_parse("fc,", &t), -EINVAL);
