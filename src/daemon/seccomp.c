@@ -124,6 +124,7 @@ static const SandboxCall allow_list_multipath[] = {
 static const SandboxCall allow_list_sanitizer[] = {
         CALL(sigaltstack),      /* per-thread alternate signal stack */
         CALL(sched_getaffinity),
+        CALL(sched_yield),      /* the runtime's spin locks under contention (seen: SIGSYS, audit syscall=24) */
         CALL(prctl),
         /* LeakSanitizer's check at exit: a tracer task attaches to every thread. */
         CALL(getppid),
