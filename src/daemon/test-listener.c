@@ -13,17 +13,8 @@
 
 #include "log.h"
 #include "server-internal.h"
+#include "test-server.h"
 #include "tests.h"
-
-/* Adopt the server end of a new socketpair; the client end in *ret_client. */
-static int adopt(Server *s, int *ret_client) {
-        int sp[2];
-
-        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sp) < 0)
-                return -errno;
-        *ret_client = sp[0];
-        return listener_adopt(s, sp[1]);
-}
 
 /* Was the client end closed (EOF after at most the 4 handshake bytes)? */
 static bool client_sees_eof(int fd) {
@@ -62,9 +53,9 @@ static void test_connection_bounds(void) {
         int c[4] = { -EBADF, -EBADF, -EBADF, -EBADF };
 
         /* Two per peer (every connection here is ours: one uid). */
-        CHECK_EQ(adopt(s, &c[0]), 0);
-        CHECK_EQ(adopt(s, &c[1]), 0);
-        CHECK_EQ(adopt(s, &c[2]), -ECONNREFUSED);
+        CHECK_EQ(test_server_adopt(s, &c[0]), 0);
+        CHECK_EQ(test_server_adopt(s, &c[1]), 0);
+        CHECK_EQ(test_server_adopt(s, &c[2]), -ECONNREFUSED);
         CHECK(client_sees_eof(c[2]));
         CHECK_EQ(s->n_conns, 2u);
         CHECK(s->peers && !s->peers->next && s->peers->conns == 2 && s->peers->uid == getuid());
@@ -72,7 +63,7 @@ static void test_connection_bounds(void) {
         /* One closed: the peer may connect again; the last one closed frees the peer. */
         conn_close(s, s->conns, "test");
         CHECK_EQ(s->peers->conns, 1u);
-        CHECK_EQ(adopt(s, &c[3]), 0);
+        CHECK_EQ(test_server_adopt(s, &c[3]), 0);
         conn_close(s, s->conns, "test");
         conn_close(s, s->conns, "test");
         CHECK(!s->conns && !s->peers && s->n_conns == 0);
@@ -82,8 +73,8 @@ static void test_connection_bounds(void) {
 
         /* The global bound comes first. */
         s = new_server(1, 1, 4, 0);
-        CHECK_EQ(adopt(s, &c[0]), 0);
-        CHECK_EQ(adopt(s, &c[1]), -ECONNREFUSED);
+        CHECK_EQ(test_server_adopt(s, &c[0]), 0);
+        CHECK_EQ(test_server_adopt(s, &c[1]), -ECONNREFUSED);
         close(c[0]);
         close(c[1]);
         server_free(s);
@@ -94,11 +85,11 @@ static void test_parking(void) {
         int c[3] = { -EBADF, -EBADF, -EBADF };
         Conn *a, *b, *d;
 
-        CHECK_EQ(adopt(s, &c[0]), 0);
+        CHECK_EQ(test_server_adopt(s, &c[0]), 0);
         a = s->conns;
-        CHECK_EQ(adopt(s, &c[1]), 0);
+        CHECK_EQ(test_server_adopt(s, &c[1]), 0);
         b = s->conns;
-        CHECK_EQ(adopt(s, &c[2]), 0);
+        CHECK_EQ(test_server_adopt(s, &c[2]), 0);
         d = s->conns;
         CHECK(a->peer == b->peer && b->peer == d->peer);
         Peer *p = a->peer;
@@ -140,9 +131,9 @@ static void test_expiry(void) {
         Server *s = new_server(8, 8, 4, 100);
         int c[2] = { -EBADF, -EBADF };
 
-        CHECK_EQ(adopt(s, &c[0]), 0);
+        CHECK_EQ(test_server_adopt(s, &c[0]), 0);
         Conn *late = s->conns;
-        CHECK_EQ(adopt(s, &c[1]), 0);
+        CHECK_EQ(test_server_adopt(s, &c[1]), 0);
         Conn *idle = s->conns;
         CHECK(atomic_load(&late->deadline_ms) > 0);
         /* One past its deadline; one that completed its handshake (no deadline). */

@@ -11,16 +11,8 @@
 
 #include "log.h"
 #include "server-internal.h"
+#include "test-server.h"
 #include "tests.h"
-
-static int adopt(Server *s, int *ret_client) {
-        int sp[2];
-
-        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sp) < 0)
-                return -errno;
-        *ret_client = sp[0];
-        return listener_adopt(s, sp[1]);
-}
 
 static Server *new_server(unsigned max_requests) {
         Server *s = NULL;
@@ -48,11 +40,11 @@ static void test_lane_parking(void) {
         int c[3] = { -EBADF, -EBADF, -EBADF };
         Conn *a, *b, *d;
 
-        CHECK_EQ(adopt(s, &c[0]), 0);
+        CHECK_EQ(test_server_adopt(s, &c[0]), 0);
         a = s->conns;
-        CHECK_EQ(adopt(s, &c[1]), 0);
+        CHECK_EQ(test_server_adopt(s, &c[1]), 0);
         b = s->conns;
-        CHECK_EQ(adopt(s, &c[2]), 0);
+        CHECK_EQ(test_server_adopt(s, &c[2]), 0);
         d = s->conns;
 
         /* One in the lane, the next two parked in order, none queued. */

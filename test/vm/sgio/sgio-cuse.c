@@ -72,24 +72,6 @@ typedef struct Answer {
         long written;                   /* -1: data_len */
 } Answer;
 
-static size_t hex_parse(const char *s, uint8_t *out, size_t max) {
-        size_t n = 0;
-
-        while (*s && n < max) {
-                unsigned v;
-
-                if (*s == ' ' || *s == '\t' || *s == '\n') {
-                        s++;
-                        continue;
-                }
-                if (sscanf(s, "%2x", &v) != 1)
-                        break;
-                out[n++] = (uint8_t) v;
-                s += 2;
-        }
-        return n;
-}
-
 static void answer_load(Answer *a) {
         static char line[2 * SGIO_CUSE_MAX_DATA + 64];
         char path[PATH_MAX];
@@ -120,9 +102,9 @@ static void answer_load(Answer *a) {
                 else if (strcmp(line, "resid") == 0)
                         a->resid = (int) n;
                 else if (strcmp(line, "sense") == 0)
-                        a->sense_len = hex_parse(v, a->sense, sizeof a->sense);
+                        a->sense_len = sgio_cuse_hex_parse(v, a->sense, sizeof a->sense);
                 else if (strcmp(line, "data") == 0)
-                        a->data_len = hex_parse(v, a->data, sizeof a->data);
+                        a->data_len = sgio_cuse_hex_parse(v, a->data, sizeof a->data);
                 else if (strcmp(line, "fill") == 0) {
                         a->have_fill = true;
                         a->fill = (unsigned) n;

@@ -71,17 +71,6 @@ typedef struct Request {
         size_t data_n;
 } Request;
 
-static size_t hex_parse(const char *s, uint8_t *out, size_t max) {
-        size_t n = 0;
-        unsigned v;
-
-        while (n < max && sscanf(s, "%2x", &v) == 1) {
-                out[n++] = (uint8_t) v;
-                s += 2;
-        }
-        return n;
-}
-
 static char *hex_string(const uint8_t *p, size_t n) {
         char *s = malloc(2 * n + 1);
 
@@ -141,7 +130,7 @@ static void request_read(Request *r) {
                 else if (strcmp(line, "cmd_len") == 0)
                         r->cmd_len = (unsigned) n;
                 else if (strcmp(line, "cdb") == 0)
-                        r->cdb_n = hex_parse(v, r->cdb, sizeof r->cdb);
+                        r->cdb_n = sgio_cuse_hex_parse(v, r->cdb, sizeof r->cdb);
                 else if (strcmp(line, "dxfer_len") == 0)
                         r->dxfer_len = (unsigned) n;
                 else if (strcmp(line, "mx_sb_len") == 0)
@@ -153,7 +142,7 @@ static void request_read(Request *r) {
                 else if (strcmp(line, "iovec_count") == 0)
                         r->iovec_count = (unsigned) n;
                 else if (strcmp(line, "data") == 0)
-                        r->data_n = hex_parse(v, r->data, sizeof r->data);
+                        r->data_n = sgio_cuse_hex_parse(v, r->data, sizeof r->data);
         }
 }
 
