@@ -118,6 +118,8 @@ nested_run() {
         if ! grep -q '^@@DONE' "$out/console.log"; then
                 rig_log "FAIL: the nested guest with $name did not finish; its console:"
                 tr -d '\r' 2>/dev/null < "$out/console.log" | tail -n 60 >&2
+                rig_log "FAIL: (with $name) this guest's memory: $(free -m | awk '/^Mem:/ { print $3 " MiB used, " $7 " MiB available" }'); its kernel's last lines:"
+                dmesg | tail -n 15 | sed "s/^/  dmesg: /" >&2
                 echo unfinished > "$out/state"
         fi
 }
