@@ -75,9 +75,10 @@ controller() {
         done
 }
 
-# One nested guest with helper NAME (BIN) on the LU devices DEV_A, DEV_B.
+# One nested guest with helper NAME (BIN) on the LU devices DEV_A, DEV_B of
+# LU IDX.
 nested_run() {
-        name=$1 bin=$2 dev_a=$3 dev_b=$4
+        name=$1 bin=$2 dev_a=$3 dev_b=$4 idx=$5
         out=$results/qemu-$name
         sock=/run/$name.sock
         if ! (helper_start "$name" "$bin" "$sock" "$logs"); then
@@ -91,11 +92,25 @@ nested_run() {
         # A nested guest that resets before its /init runs is booted again
         # (at most twice), but only when that is shown to be no fault of the
         # helper (rig_nested_retry); any other failure fails the test.
+        # A nested guest reset in the middle of its tests is tried again the
+        # same way on a fresh LU (rig_nested_reset_evidence); qemu-report.sh
+        # still compares the tests that boot finished with the other helpers'.
         for boot in 1 2 3; do
                 nested_boot "$name" "$dev_a" "$dev_b" "$out" "$sock" "$ctl" "$bin"
-                if [ "$boot" = 3 ] || ! rig_nested_retry rig-qemu "$out" "with $name" "$boot" "$qrc" "$name" "$logs"; then
-                        break
+                [ "$boot" = 3 ] && break
+                rig_nested_retry rig-qemu "$out" "with $name" "$boot" "$qrc" "$name" "$logs" && continue
+                ev=$(rig_nested_reset_evidence "$out" "$qrc" "$name" "$logs") || break
+                mkdir -p "$out/boot-$boot"
+                mv "$out/console.log" "$out/qemu.log" "$out/qemu-debug.log" "$out/boot-$boot/"
+                rig_retry rig-qemu "nested guest with $name (boot $boot): $ev; logs kept in $out/boot-$boot"
+                if [ "$idx" = 0 ]; then
+                        lio_lu_fresh
+                else
+                        lio_lu_destroy_idx "$idx"
+                        lio_lu_create_idx "$idx"
                 fi
+                dev_a=$RIG_DEV_A dev_b=$RIG_DEV_B
+                rig_log "$name: LU $idx again, on $dev_a and $dev_b"
         done
         if [ -s "$out/qemu.log" ]; then
                 sed "s/^/  qemu ($name): /" "$out/qemu.log" >&2
@@ -167,9 +182,9 @@ for arg in "$@"; do
         fi
         rig_log "$name: LU $idx on $RIG_DEV_A and $RIG_DEV_B"
         if [ "${PRH_NESTED_SERIAL:-0}" = 1 ]; then
-                nested_run "$name" "$bin" "$RIG_DEV_A" "$RIG_DEV_B" || true
+                nested_run "$name" "$bin" "$RIG_DEV_A" "$RIG_DEV_B" "$idx" || true
         else
-                nested_run "$name" "$bin" "$RIG_DEV_A" "$RIG_DEV_B" &
+                nested_run "$name" "$bin" "$RIG_DEV_A" "$RIG_DEV_B" "$idx" &
                 pids="$pids $!"
         fi
         idx=$((idx == 0 ? 2 : idx + 1))

@@ -50,6 +50,12 @@ split_console() {
 for n in $names; do
         rm -f "$results/qemu-$n/tests" "$results/qemu-$n"/*.rc
         [ -f "$results/qemu-$n/console.log" ] && split_console "$results/qemu-$n"
+        # boots that were tried again (guest-qemu.sh) keep their console
+        for b in "$results/qemu-$n"/boot-*; do
+                [ -f "$b/console.log" ] || continue
+                rm -f "$b/tests" "$b"/*.rc
+                split_console "$b"
+        done
 done
 
 # ---- compare ----------------------------------------------------------------
@@ -132,6 +138,22 @@ for test in $(cat "$results/qemu-$first/tests" 2>/dev/null); do
                                 "$results/qemu-$n/$test.txt" | sed 's/^/    /' || true
                 done
         fi
+done
+# A boot that was tried again: every test it finished must have given
+# what the first helper's guest gave (a difference is never retried away).
+for n in $names; do
+        for b in "$results/qemu-$n"/boot-*; do
+                [ -s "$b/tests" ] || continue
+                for test in $(cat "$b/tests"); do
+                        if ! cmp -s "$results/qemu-$first/$test.txt" "$b/$test.txt" ||
+                           ! cmp -s "$results/qemu-$first/$test.rc" "$b/$test.rc"; then
+                                fail "$n: in ${b##*/}, which was tried again, $test differs from $first's"
+                                diff -u --label "$first" --label "$n ${b##*/}" "$results/qemu-$first/$test.txt" \
+                                        "$b/$test.txt" | sed 's/^/    /' || true
+                        fi
+                done
+                echo "  $n: ${b##*/} was tried again; its $(wc -l < "$b/tests") finished tests are identical to $first's"
+        done
 done
 for n in $names; do
         for f in helper-stop helper-start helper-log; do

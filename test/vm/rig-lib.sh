@@ -73,6 +73,8 @@ rig_nested_qemu() {
                 -kernel "$_kernel" -initrd "$_initrd" \
                 -append "console=ttyS0 panic=-1 quiet loglevel=1 mitigations=off" \
                 -chardev file,id=con,path="$_out/console.log" -serial chardev:con \
+                -trace runstate_set -trace qemu_system_shutdown_request \
+                -trace qemu_system_powerdown_request -d guest_errors,cpu_reset -D "$_out/qemu-debug.log" \
                 -object pr-manager-helper,id=pr0,path="$_sock" \
                 -device virtio-scsi-pci,id=scsi0 \
                 "$@" < /dev/null > "$_out/qemu.log" 2>&1
@@ -121,9 +123,37 @@ rig_nested_retry() {
         fi
         mkdir -p "$_out/boot-$_boot"
         mv "$_out/console.log" "$_out/qemu.log" "$_out/boot-$_boot/"
+        [ -e "$_out/qemu-debug.log" ] && mv "$_out/qemu-debug.log" "$_out/boot-$_boot/"
         rig_retry "$1" "nested guest $_what (boot $_boot) reset before its /init ran: qemu exit 0,\
  $(wc -c < "$_out/boot-$_boot/console.log") console bytes and no line of /init, qemu.log empty;\
  $_ev; logs kept in $_out/boot-$_boot"
+}
+
+# A nested guest whose /init ran its tests and that then ended without
+# finishing: true (printing the evidence) only if it is shown to have been
+# reset, the known fault of nested KVM on the outer guest's emulated SVM,
+# and nothing points at the helper: QEMU exit 0 with nothing in qemu.log;
+# QEMU's trace (OUT/qemu-debug.log, see rig_nested_qemu) shows the machine
+# going from running to shutdown without a guest shutdown request (with
+# -no-reboot a reset ends QEMU that way; the guest's poweroff would have
+# been traced); no kernel panic on the console; no @@DONE or @@FATAL; the
+# helper still running and its log clean (helper_log_check).  The caller
+# must give the next boot a fresh LU, since the tests changed its state.
+#   rig_nested_reset_evidence OUT QEMU-EXIT NAME LOGDIR
+rig_nested_reset_evidence() {
+        _out=$1 _qrc=$2
+        _con=$(tr -d '\r' < "$_out/console.log" 2>/dev/null || true)
+        printf '%s\n' "$_con" | grep -q '^@@' || return 1
+        printf '%s\n' "$_con" | grep -Eq '^@@(DONE|FATAL)' && return 1
+        printf '%s\n' "$_con" | grep -Eq 'Kernel panic|end Kernel panic' && return 1
+        [ "$_qrc" = 0 ] || return 1
+        [ -s "$_out/qemu.log" ] && return 1
+        grep -q 'new_state [0-9]* (shutdown)' "$_out/qemu-debug.log" 2>/dev/null || return 1
+        grep -q '^qemu_system_shutdown_request' "$_out/qemu-debug.log" && return 1
+        helper_alive "$3" || return 1
+        _ev=$(helper_log_check "$3" "$4") || return 1
+        _last=$(printf '%s\n' "$_con" | sed -n 's/^@@BEGIN //p' | tail -n 1)
+        echo "qemu exit 0, qemu.log empty; QEMU's trace shows running -> shutdown with no guest shutdown request (a reset, under -no-reboot), no kernel panic on the console; it reset during test ${_last:-?}; $_ev"
 }
 
 rig_uptime() {
