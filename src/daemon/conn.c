@@ -180,15 +180,20 @@ static void conn_count(Server *s, const uint8_t *cdb, const ProtoResult *res, un
 
         if (result != STATS_DENIED)
                 result = res->status == 0 ? STATS_GOOD : res->status == 2 ? STATS_CHECK : STATS_OTHER;
+        /* The histogram holds executed requests only. */
         if (_likely_(ts)) {
                 stats_bump(&ts->requests[out][sa][result], 1);
-                stats_bump(&ts->latency[b], 1);
-                stats_bump(&ts->latency_sum_us, us);
+                if (result != STATS_DENIED) {
+                        stats_bump(&ts->latency[b], 1);
+                        stats_bump(&ts->latency_sum_us, us);
+                }
         } else {
                 /* not a worker thread (the fuzzer, unit tests): shared counters */
                 atomic_fetch_add(&s->stats_retired.requests[out][sa][result], 1);
-                atomic_fetch_add(&s->stats_retired.latency[b], 1);
-                atomic_fetch_add(&s->stats_retired.latency_sum_us, us);
+                if (result != STATS_DENIED) {
+                        atomic_fetch_add(&s->stats_retired.latency[b], 1);
+                        atomic_fetch_add(&s->stats_retired.latency_sum_us, us);
+                }
         }
 }
 
