@@ -30,7 +30,7 @@
 int audit_open(Audit *a, const char *target) {
         a->fd = -EBADF;
         a->journal = false;
-        if (strcmp(target, "journal") == 0 || strncmp(target, "journal:", 8) == 0) {
+        if (audit_is_journal(target)) {
                 const char *path = target[7] == ':' ? target + 8 : JOURNAL_SOCKET;
                 struct sockaddr_un sa = { .sun_family = AF_UNIX };
                 int fd;

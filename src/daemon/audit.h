@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 
 #include "scsi.h"
@@ -37,6 +38,10 @@ typedef struct Audit {
         bool pr_in;                     /* records for PR IN too */
         bool redact;                    /* keys as "redacted" */
 } Audit;
+
+static inline bool audit_is_journal(const char *target) {
+        return strcmp(target, "journal") == 0 || strncmp(target, "journal:", 8) == 0;
+}
 
 /* "journal", "journal:SOCKET" or a file path (opened O_APPEND, created 0600). -errno, logged. */
 int audit_open(Audit *a, const char *target);

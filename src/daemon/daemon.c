@@ -124,6 +124,26 @@ int daemon_run(const DaemonConfig *config) {
                 pidfile_path = pidfile_abs;
         }
 
+        /* The configuration (read again on SIGHUP) and the audit file: relative to where we started. */
+        _cleanup_free_ char *config_abs = NULL, *audit_abs = NULL;
+        const char *config_path = config->config_path, *audit_log = config->audit_log;
+        if ((config_path && config_path[0] != '/') ||
+            (audit_log && audit_log[0] != '/' && !audit_is_journal(audit_log))) {
+                char cwd[PATH_MAX];
+                if (!getcwd(cwd, sizeof cwd))
+                        return log_error_errno(-errno, "Cannot resolve relative paths: %m"), EXIT_FAILURE;
+                if (config_path && config_path[0] != '/') {
+                        if (asprintf(&config_abs, "%s/%s", cwd, config_path) < 0)
+                                return log_error_errno(-ENOMEM, "Out of memory"), EXIT_FAILURE;
+                        config_path = config_abs;
+                }
+                if (audit_log && audit_log[0] != '/' && !audit_is_journal(audit_log)) {
+                        if (asprintf(&audit_abs, "%s/%s", cwd, audit_log) < 0)
+                                return log_error_errno(-ENOMEM, "Out of memory"), EXIT_FAILURE;
+                        audit_log = audit_abs;
+                }
+        }
+
         if (config->daemonize) {
                 ready.report_fd = daemonize_fork();
                 if (ready.report_fd < 0) {
@@ -200,13 +220,13 @@ int daemon_run(const DaemonConfig *config) {
         }
 
         /* Parsed here, before the privilege drop and the sandbox; SIGHUP reads it again (server.c). */
-        if (config->config_path) {
-                r = policy_load(config->config_path, names, 1 + n_more, &policy);
+        if (config_path) {
+                r = policy_load(config_path, names, 1 + n_more, &policy);
                 if (r < 0)
                         goto finish_unlink;
         }
-        if (config->audit_log) {
-                r = audit_open(&audit, config->audit_log);
+        if (audit_log) {
+                r = audit_open(&audit, audit_log);
                 if (r < 0)
                         goto finish_unlink;
         }
@@ -246,7 +266,7 @@ int daemon_run(const DaemonConfig *config) {
                 .n_more_listeners = n_more,
                 .admin_fd = admin_fd >= 0 ? admin_fd : -EBADF,
                 .admin_unlink_path = config->admin_socket,
-                .config_path = config->config_path,
+                .config_path = config_path,
                 .policy = policy,
                 .audit = audit,
                 .max_connections = 0,
