@@ -589,13 +589,20 @@ int main(int argc, char **argv) {
         write_file(config, "{\"sockets\": {\"default\": {}}}");
         const char *args[] = { "-k", sock_b, "--config", config, "--audit-log", auditlog, "--admin-socket", admin, NULL };
         /* helper_start() puts its own -k first: that socket is H.sock, the one policies name */
-        if (helper_start(&H, args) < 0 || helper_wait_socket_path(&H, sock_b, 5000) < 0) {
+        if (helper_start(&H, args) < 0 || helper_wait_socket_path(&H, sock_b, 5000) < 0 ||
+            helper_wait_socket_path(&H, admin, 5000) < 0) {
                 fprintf(stderr, "could not start %s\n", path);
                 helper_free(&H);
                 return EXIT_FAILURE;
         }
 
-        int base = stats_total();
+        /* The start-up probes' connections may still be being accepted: wait until the count stands still. */
+        int base = stats_total(), prev = -2;
+        for (int i = 0; i < 50 && base != prev; i++) {
+                sleep_ms(20);
+                prev = base;
+                base = stats_total();
+        }
         CHECK_MSG(base >= 0, "no stats from the admin socket");
         conns = (unsigned) base;
         s = client_open(H.sock);
