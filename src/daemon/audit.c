@@ -48,16 +48,20 @@ int audit_open(Audit *a, const char *target) {
                 }
                 a->fd = fd;
                 a->journal = true;
+                a->on = true;
                 return 0;
         }
         a->fd = open(target, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
         if (a->fd < 0)
                 return log_error_errno(-errno, "Failed to open the audit log %s: %m", target);
+        a->on = true;
         return 0;
 }
 
 void audit_close(Audit *a) {
-        a->fd = safe_close(a->fd);
+        if (a->on)
+                a->fd = safe_close(a->fd);
+        a->on = false;
 }
 
 /* Read a small text file into buf (NUL-terminated, trailing newline dropped); "" on failure. */
@@ -339,7 +343,7 @@ static void emit_journal(const Audit *a, const AuditRecord *r, const Fields *f) 
 void audit_emit(const Audit *a, const AuditRecord *r) {
         Fields f;
 
-        if (a->fd < 0)
+        if (!a->on)
                 return;
         fields_fill(a, r, &f);
         if (a->journal)

@@ -33,7 +33,8 @@ typedef struct DevInfo {
 } DevInfo;
 
 typedef struct Audit {
-        int fd;                         /* JSON lines file or connected journal socket; -EBADF: none */
+        bool on;                        /* records are written (a zeroed Audit has none) */
+        int fd;                         /* JSON lines file or connected journal socket */
         bool journal;
         bool pr_in;                     /* records for PR IN too */
         bool redact;                    /* keys as "redacted" */

@@ -198,7 +198,7 @@ static void conn_count(Server *s, const uint8_t *cdb, const ProtoResult *res, un
 }
 
 static bool conn_audited(Server *s, const uint8_t *cdb) {
-        return _unlikely_(s->config.audit.fd >= 0) && (cdb[0] == SCSI_OP_PR_OUT || s->config.audit.pr_in);
+        return _unlikely_(s->config.audit.on) && (cdb[0] == SCSI_OP_PR_OUT || s->config.audit.pr_in);
 }
 
 static void conn_audit(Server *s, Conn *c, const DevInfo *dev, const ProtoResult *res, const char *denied_by,
@@ -317,7 +317,7 @@ static bool conn_denied(Server *s, Conn *c, int *ret) {
                     dev.wwid[0] ? dev.wwid : dev.path[0] ? dev.path : "?", s->listeners[c->x->listener].name, why,
                     c->id, c->x->peer.desc);
         conn_count(s, req->cdb, &res, STATS_DENIED, 0);
-        if (s->config.audit.fd >= 0)
+        if (s->config.audit.on)
                 conn_audit(s, c, &dev, &res, why, 0);
         free(req->data);
         proto_request_reset(req);

@@ -170,7 +170,7 @@ int listener_adopt(Server *s, int fd, unsigned index) {
         }
         c->fd = fd;
         c->id = atomic_fetch_add(&s->next_id, 1) + 1;
-        if (s->has_policy || s->config.audit.fd >= 0) {
+        if (s->has_policy || s->config.audit.on) {
                 /* Who it is, once: attached to its log lines and audit records. */
                 c->x = calloc(1, sizeof *c->x);
                 if (!c->x) {

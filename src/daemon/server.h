@@ -30,7 +30,7 @@ typedef struct ServerConfig {
         const char *admin_unlink_path;
         const char *config_path;        /* policy configuration, reloaded on SIGHUP; NULL: none */
         Policy *policy;                 /* loaded from it; the server owns it */
-        Audit audit;                    /* audit.fd < 0: no records */
+        Audit audit;                    /* !audit.on: no records */
         unsigned max_connections;
         unsigned max_requests;          /* threads executing requests at once */
         unsigned max_connections_per_peer;      /* per uid (SO_PEERCRED) */
