@@ -351,7 +351,8 @@ def policy_scenario(binary):
             f.write(q.stdout)
         log(q.stdout)
         lines = [l for l in q.stdout.splitlines()[1:] if l.strip()]
-        check(q.returncode == 0 and [l.split()[2] for l in lines] ==
+        # TIME, PEER ("prhctl[PID] uid N": three words), ACTION, ...
+        check(q.returncode == 0 and [l.split()[4] for l in lines] ==
               ["register", "reserve", "register", "preempt", "release", "register"],
               f"{tag} prhctl audit lists the six changes in order")
         pre = [json.loads(l) for l in open(audit) if '"preempt"' in l]
