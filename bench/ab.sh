@@ -8,7 +8,7 @@
 #
 #   bench/ab.sh A_PRHD B_PRHD LOADGEN [ROUNDS] [DURATION] [-- EXTRA B ARGS]
 #
-# Used for docs/benchmarks.md, "Counters" (issue 14): the same daemon before
+# Used for docs/benchmarks.md, "Counters, policy (issue 14)": the same daemon before
 # and after the per-thread counters.  Run it under flock /tmp/prh-test.lock.
 set -eu
 A=$1 B=$2 LG=$3 ROUNDS=${4:-4} DUR=${5:-2}
