@@ -244,6 +244,36 @@ int helper_spawn(Helper *h, const HelperSpawn *s) {
         argv[n++] = s->wrapper ? h->path : (s->argv0 ? s->argv0 : h->path);
         if (h->unsafe_any_fd && harness_variant(h->path) == VARIANT_PRHD)
                 argv[n++] = "--unsafe-any-fd";
+        /*
+         * $PRH_HELPER_EXTRA_ARGS: more options for prhd, space-separated, "@DIR@" replaced by the
+         * helper's temp dir (the "prhd-policy" variant: a configuration that allows everything, with
+         * audit records and the admin socket, must not change a byte on the QEMU socket).
+         */
+        const char *extra = getenv("PRH_HELPER_EXTRA_ARGS");
+        const char *base = strrchr(h->path, '/');
+        /* by name: the tests run other programs (QEMU) through Helper too */
+        bool is_prhd = strcmp(base ? base + 1 : h->path, "prhd") == 0;
+        if (extra && *extra && is_prhd && !h->extra_args) {
+                size_t cap = strlen(extra) * 2 + strlen(h->dir) * 8 + 1;
+                char *buf = calloc(1, cap), *o = buf;
+                for (const char *e = extra; buf && *e;) {
+                        if (strncmp(e, "@DIR@", 5) == 0) {
+                                o = stpcpy(o, h->dir);
+                                e += 5;
+                        } else
+                                *o++ = *e++;
+                }
+                h->extra_args = buf;
+        }
+        if (h->extra_args && is_prhd) {
+                /* split in place once; later spawns reuse the pieces */
+                if (!h->n_extra)
+                        for (char *save = NULL, *t = strtok_r(h->extra_args, " ", &save); t && h->n_extra < 8;
+                             t = strtok_r(NULL, " ", &save))
+                                h->extra[h->n_extra++] = t;
+                for (size_t i = 0; i < h->n_extra && n < 30; i++)
+                        argv[n++] = h->extra[i];
+        }
         if (s->args)
                 for (size_t i = 0; s->args[i] && n < 62; i++)
                         argv[n++] = s->args[i];
@@ -501,6 +531,9 @@ void helper_output_drain(Helper *h, unsigned timeout_ms) {
 }
 
 void helper_free(Helper *h) {
+        free(h->extra_args);
+        h->extra_args = NULL;
+        h->n_extra = 0;
         if (h->pid > 0 && !h->reaped) {
                 (void) kill(h->pid, SIGKILL);
                 (void) helper_wait_exit(h, 5000, NULL);

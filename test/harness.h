@@ -116,6 +116,9 @@ typedef struct Helper {
         size_t err_mark;        /* helper_stderr_mark() position */
         bool out_eof, err_eof;
         bool quiet;             /* don't echo helper stderr into the test log */
+        char *extra_args;       /* $PRH_HELPER_EXTRA_ARGS with @DIR@ replaced, split in place */
+        char *extra[8];
+        size_t n_extra;
 } Helper;
 
 typedef struct HelperSpawn {

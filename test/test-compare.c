@@ -408,7 +408,11 @@ static void sc_violation(Ctx *c) {
 
 /* ---- running and comparing ---- */
 
-/* Strip "<program>: " so both helpers' messages compare. */
+/*
+ * Strip "<program>: " so both helpers' messages compare, and the peer that
+ * prhd attaches to a connection's lines under a configuration or audit
+ * records (" [connection N, pid P uid U gid G]": the prhd-policy variant).
+ */
 static char *normalise_log(const char *raw) {
         size_t n = strlen(raw);
         char *out = malloc(n + 1), *o = out;
@@ -420,8 +424,14 @@ static char *normalise_log(const char *raw) {
                 const char *msg = line;
                 if (colon && colon + 2 <= line + len && colon[1] == ' ' && !memchr(line, ' ', (size_t) (colon - line)))
                         msg = colon + 2;
-                memcpy(o, msg, len - (size_t) (msg - line));
-                o += len - (size_t) (msg - line);
+                size_t mlen = len - (size_t) (msg - line);
+                const char *peer = NULL;
+                for (const char *p = msg; (p = memmem(p, mlen - (size_t) (p - msg), " [connection ", 13)); p++)
+                        peer = p;
+                if (peer && msg[mlen - 1] == ']' && memmem(peer, mlen - (size_t) (peer - msg), ", pid ", 6))
+                        mlen = (size_t) (peer - msg);
+                memcpy(o, msg, mlen);
+                o += mlen;
                 *o++ = '\n';
                 line += len + (nl ? 1 : 0);
         }

@@ -179,7 +179,7 @@ static void pump(void) {
 
                 FUZZ_ASSERT(n >= 0);
                 for (int i = 0; i < n; i++) {
-                        if (ev[i].data.ptr == &tag_wake || ev[i].data.ptr == &tag_kick || ev[i].data.ptr == &tag_listen)
+                        if (ev[i].data.ptr == &tag_wake || ev[i].data.ptr == &tag_kick || ev[i].data.ptr == &tag_admin)
                                 continue;
                         Conn *c = ev[i].data.ptr;
                         c->revents = ev[i].events;
@@ -281,7 +281,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 int small = 1;  /* the kernel raises it to its minimum */
                 FUZZ_ASSERT(setsockopt(sp[1], SOL_SOCKET, SO_SNDBUF, &small, sizeof small) == 0);
         }
-        FUZZ_ASSERT(listener_adopt(S, sp[1]) == 0);
+        FUZZ_ASSERT(listener_adopt(S, sp[1], 0) == 0);
         if (data[0] & 1) {
                 static const uint8_t hs[PRH_HANDSHAKE_SIZE];
                 FUZZ_ASSERT(send(cl, hs, sizeof hs, MSG_DONTWAIT) == sizeof hs);

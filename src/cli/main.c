@@ -55,6 +55,8 @@ static void help(void) {
                "      --retry-delay=MS          delay between attempts (default %d ms)\n"
                "  -h, --help                    show this help\n"
                "  -V, --version                 show the version\n\n"
+               "Daemon side (prhd): --admin SOCKET stats [--json|--prometheus]; audit [--file FILE]\n"
+               "[--device DEV] [--since AGE] [--all] [--json].\n\n"
                "Exit status: 0 success, 1 usage, 2 device error, 3 helper unreachable,\n"
                "4 helper closed the connection, 5 CHECK CONDITION, 6 RESERVATION CONFLICT,\n"
                "7 other SCSI status, 8 internal error.  See prhctl(1).\n",
@@ -290,6 +292,8 @@ int main(int argc, char **argv) {
         int r;
 
         log_setup("prhctl");
+        if (prhctl_is_admin_command(argc, argv))
+                return prhctl_admin_main(argc, argv);
         r = parse_argv(argc, argv);
         if (r <= 0) {
                 free(arg.tids);

@@ -58,3 +58,7 @@ typedef struct PrhctlArgs {
 const Command *command_find(const char *name);
 void command_list(FILE *f);
 int prhctl_run(const PrhctlArgs *args);
+
+/* admin.c: "--admin SOCKET stats" and "audit" (their own command lines). */
+bool prhctl_is_admin_command(int argc, char **argv);
+int prhctl_admin_main(int argc, char **argv);

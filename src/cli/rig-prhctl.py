@@ -22,7 +22,8 @@ import subprocess
 import sys
 
 SRC, PRHCTL = sys.argv[1], sys.argv[2]
-HELPERS = [a.split("=", 1) for a in sys.argv[3:]]
+HELPERS = [a.split("=", 1) for a in sys.argv[3:] if not a.startswith("@results=")]
+RESULTS = next((a.split("=", 1)[1] for a in sys.argv[3:] if a.startswith("@results=")), "/tmp")
 RIG_LIB = os.path.join(SRC, "test", "vm", "rig-lib.sh")
 
 KA, KA2, KB = 0xAAAA0000000000A1, 0xAAAA0000000000A2, 0xBBBB0000000000B1
@@ -291,6 +292,85 @@ def scenario(name, binary):
             check(False, f"{tag} the helper did not exit within 10 s of SIGTERM")
 
 
+def policy_scenario(binary):
+    """prhd's per-socket policy and audit trail on the real LU (docs/audit.md): a tenant socket
+    whose policy forbids PREEMPT gets 05/20/02 and the LU is untouched; a fencer socket may
+    preempt; a socket whose device rule names another WWID is denied; prhctl audit then answers
+    who changed the reservation on this LU."""
+    devs = rig("lio_lu_fresh >/dev/null; echo $RIG_DEV_A $RIG_DEV_B").split()
+    a, b = devs
+    tag = "[prhd policy]"
+    wwid = open(f"/sys/block/{os.path.basename(a)}/device/wwid").read().strip()
+    check(wwid.startswith("naa."), f"{tag} the LU's WWID from sysfs: {wwid}")
+    tenant, fencer, other = "/run/prh-tenant.sock", "/run/prh-fencer.sock", "/run/prh-other.sock"
+    cfg, audit = "/run/prh-policy.json", os.path.join(RESULTS, "audit.jsonl")
+    with open(cfg, "w") as f:
+        json.dump({"sockets": {
+            tenant: {"actions": ["pr-in", "register", "register-and-ignore", "reserve", "release"],
+                     "devices": [f"wwid:{wwid}"]},
+            fencer: {"devices": [f"wwid:{wwid}"]},
+            other: {"devices": ["wwid:naa.0*", "/dev/nothing*"]}}}, f)
+    if os.path.exists(audit):
+        os.unlink(audit)
+    p = subprocess.run([binary, "-d", "-f", "/run/prhctl-policy.pid", "-k", tenant, "-k", fencer, "-k", other,
+                        "--config", cfg, "--audit-log", audit], capture_output=True, text=True)
+    check(p.returncode == 0, f"{tag} prhd with --config and --audit-log started: {p.stderr.strip()}")
+    if p.returncode != 0:
+        return
+    try:
+        def ok(sock, dev, *args):
+            rc, doc, err = prhctl(sock, dev, *args)
+            check(rc == 0 and doc.get("status") == "GOOD", f"{tag} {' '.join(args)} on {dev} via {sock}: exit {rc} {err.strip()}")
+
+        ok(tenant, a, "register", "-S", hex(KA))
+        ok(tenant, a, "reserve", "-K", hex(KA), "-T", "we")
+        ok(fencer, b, "register", "-S", hex(KB))
+        # The tenant tries to fence A: denied with the documented sense, the LU untouched.
+        rc, doc, err = prhctl(tenant, b, "preempt", "-K", hex(KB), "-S", hex(KA), "-T", "we")
+        s = doc.get("sense", {})
+        check(rc == 5 and (s.get("key"), s.get("asc"), s.get("ascq")) == (5, 0x20, 0x02),
+              f"{tag} PREEMPT through the tenant socket: CHECK CONDITION 05/20/02 ({doc})")
+        check(sg_keys(a) == sorted([KA, KB]), f"{tag} ... both registrations are still there ({sg_keys(a)})")
+        check(sg_reservation(a) == (KA, "Write Exclusive"), f"{tag} ... A still holds the reservation ({sg_reservation(a)})")
+        # The device rule at its edge: another WWID's glob does not match this LU.
+        rc, doc, err = prhctl(other, a, "read-keys")
+        s = doc.get("sense", {})
+        check(rc == 5 and (s.get("key"), s.get("asc"), s.get("ascq")) == (5, 0x20, 0x02),
+              f"{tag} READ KEYS through a socket for other WWIDs: denied ({doc})")
+        # The fencer may preempt.
+        ok(fencer, b, "preempt", "-K", hex(KB), "-S", hex(KA), "-T", "we")
+        expect_ua(a, 0x2A, 0x05, "B preempted A's registration")
+        check(sg_keys(a) == [KB], f"{tag} after the fencer's PREEMPT only B's key is left ({sg_keys(a)})")
+        ok(fencer, b, "release", "-K", hex(KB), "-T", "we")
+        ok(fencer, b, "register", "-K", hex(KB), "-S", "0")
+        check(sg_keys(b) == [], f"{tag} cleaned up")
+        # Who changed the reservation on this LU in the last hour?
+        q = subprocess.run([PRHCTL, "audit", "--file", audit, "--device", wwid, "--since", "1h"],
+                           capture_output=True, text=True)
+        with open(os.path.join(RESULTS, "prhctl-audit.txt"), "w") as f:
+            f.write(q.stdout)
+        log(q.stdout)
+        lines = [l for l in q.stdout.splitlines()[1:] if l.strip()]
+        # TIME, PEER ("prhctl[PID] uid N": three words), ACTION, ...
+        check(q.returncode == 0 and [l.split()[4] for l in lines] ==
+              ["register", "reserve", "register", "preempt", "release", "register"],
+              f"{tag} prhctl audit lists the six changes in order")
+        pre = [json.loads(l) for l in open(audit) if '"preempt"' in l]
+        check(len(pre) == 2 and pre[0]["result"]["outcome"] == "denied" and pre[0]["result"]["denied_by"] == "service-action"
+              and pre[1]["result"]["outcome"] == "good" and pre[1]["device"].get("wwid") == wwid
+              and pre[1]["key"] == f"0x{KB:016x}" and pre[1]["sa_key"] == f"0x{KA:016x}",
+              f"{tag} the audit file has the denied and the granted PREEMPT")
+        for dev in (a, b):
+            left = expected_ua.pop(dev, [])
+            check(not left, f"{tag} every expected UNIT ATTENTION on {dev} was reported: left {left}")
+    finally:
+        try:
+            rig("helper_stop prhctl-policy")
+            check(True, f"{tag} prhd exited on SIGTERM")
+        except RuntimeError:
+            check(False, f"{tag} prhd did not exit within 10 s of SIGTERM")
+
+
 def main():
     rig("lio_init; lio_lu_create >/dev/null")
     for name, binary in HELPERS:
@@ -298,6 +378,8 @@ def main():
             check(False, f"helper {binary} is not executable")
             continue
         scenario(name, binary)
+        if name == "prhd":
+            policy_scenario(binary)
     log(f"rig-prhctl: {checks} checks, {failures} failed")
     return 1 if failures or not checks else 0
 

@@ -44,4 +44,4 @@ results=$(cd "$results" && pwd -P)
 
 # shellcheck disable=SC2086
 exec "$src/test/vm/vm-run.sh" -s "$src" -s "$build" -r "$results" -t "${PRH_RIG_PRHCTL_TIMEOUT:-600}" -- \
-        "$src/src/cli/rig-prhctl.py" "$src" "$prhctl" $helpers
+        "$src/src/cli/rig-prhctl.py" "$src" "$prhctl" $helpers "@results=$results"

@@ -28,10 +28,23 @@
 #include "log.h"
 #include "macro.h"
 #include "pidfile.h"
+#include "policy.h"
+#include "scsi.h"
 #include "server-internal.h"
 #include "trace.h"
 
 static __thread uint8_t thread_inbuf[PRH_DATA_SIZE];
+
+/* The sense of a request the policy denies (docs/audit.md): ILLEGAL REQUEST, ACCESS DENIED - NO ACCESS RIGHTS. */
+static const ProtoSenseCode SENSE_ACCESS_DENIED = { .key = 0x05, .asc = 0x20, .ascq = 0x02 };
+
+void conn_extra_free(Conn *c) {
+        if (!c->x)
+                return;
+        peer_info_free(&c->x->peer);
+        free(c->x);
+        c->x = NULL;
+}
 
 void conn_free_locked(Server *s, Conn *c) {
         if (c->prev)
@@ -47,6 +60,7 @@ void conn_free_locked(Server *s, Conn *c) {
         proto_request_reset(&c->req);
         free(c->out);
         safe_close(c->fd);
+        conn_extra_free(c);
         free(c);
 }
 
@@ -158,12 +172,64 @@ static int conn_send_reply(Conn *c, const ProtoResult *res, const uint8_t *paylo
 }
 
 
+/* Count a finished request in this thread's counters. */
+static void conn_count(Server *s, const uint8_t *cdb, const ProtoResult *res, unsigned result, uint64_t us) {
+        ThreadStats *ts = stats_mine;
+        bool out = cdb[0] == SCSI_OP_PR_OUT;
+        unsigned sa = cdb[1] & 0x1f, b = stats_bucket(us);
+
+        if (result != STATS_DENIED)
+                result = res->status == 0 ? STATS_GOOD : res->status == 2 ? STATS_CHECK : STATS_OTHER;
+        /* The histogram holds executed requests only. */
+        if (_likely_(ts)) {
+                stats_bump(&ts->requests[out][sa][result], 1);
+                if (result != STATS_DENIED) {
+                        stats_bump(&ts->latency[b], 1);
+                        stats_bump(&ts->latency_sum_us, us);
+                }
+        } else {
+                /* not a worker thread (the fuzzer, unit tests): shared counters */
+                atomic_fetch_add(&s->stats_retired.requests[out][sa][result], 1);
+                if (result != STATS_DENIED) {
+                        atomic_fetch_add(&s->stats_retired.latency[b], 1);
+                        atomic_fetch_add(&s->stats_retired.latency_sum_us, us);
+                }
+        }
+}
+
+static bool conn_audited(Server *s, const uint8_t *cdb) {
+        return _unlikely_(s->config.audit.on) && (cdb[0] == SCSI_OP_PR_OUT || s->config.audit.pr_in);
+}
+
+static void conn_audit(Server *s, Conn *c, const DevInfo *dev, const ProtoResult *res, const char *denied_by,
+                       uint64_t us) {
+        ProtoRequest *req = &c->req;
+        AuditRecord rec = {
+                .conn_id = c->id,
+                .socket = c->x && c->x->listener < s->n_listeners ? s->listeners[c->x->listener].name : NULL,
+                .peer = &c->x->peer,
+                .dev = dev,
+                .cdb = req->cdb,
+                .data = req->cdb[0] == SCSI_OP_PR_OUT ? req->data : NULL,
+                .data_len = req->xfer_len,
+                .res = res,
+                .denied_by = denied_by,
+                .duration_us = us,
+        };
+
+        audit_emit(&s->config.audit, &rec);
+}
+
+static uint64_t elapsed_us(const struct timespec *t0, const struct timespec *t1) {
+        int64_t d = (t1->tv_sec - t0->tv_sec) * 1000000LL + (t1->tv_nsec - t0->tv_nsec) / 1000;
+        return d > 0 ? (uint64_t) d : 0;
+}
+
 static int conn_execute(Server *s, Conn *c, int lane) {
         ProtoRequest *req = &c->req;
         ProtoResult res;
         struct timespec t0, t1;
-        /* read once: t0 is set exactly when it is used */
-        bool timed = _unlikely_(trace_enabled[TRACE_sgio_complete]);
+        uint64_t us;
         int r;
 
         trace(request_received, c->id, req->fd, req->cdb[0], req->cdb[1] & 0x1f, req->xfer_len);
@@ -174,16 +240,25 @@ static int conn_execute(Server *s, Conn *c, int lane) {
         pool_block(s, lane == BACKEND_LANE_MULTIPATH);
 
         trace(sgio_issue, c->id, req->fd, req->cdb[0], req->cdb[1] & 0x1f);
-        if (timed)
-                clock_gettime(CLOCK_MONOTONIC, &t0);
+        /* Always timed: the latency histogram (two vDSO calls, docs/benchmarks.md). */
+        clock_gettime(CLOCK_MONOTONIC, &t0);
 
         backend_execute(s->config.backend, req->fd, lane, req->cdb, req->data, req->xfer_len, thread_inbuf, &res);
 
-        if (timed) {
-                clock_gettime(CLOCK_MONOTONIC, &t1);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        us = elapsed_us(&t0, &t1);
+        if (_unlikely_(trace_enabled[TRACE_sgio_complete])) {
                 ProtoSenseInfo si = proto_sense_parse(res.sense, PRH_SENSE_SIZE);
                 trace(sgio_complete, c->id, (unsigned) res.status, si.key, si.asc, si.ascq, res.data_len,
-                      (unsigned long long) ((t1.tv_sec - t0.tv_sec) * 1000000LL + (t1.tv_nsec - t0.tv_nsec) / 1000));
+                      (unsigned long long) us);
+        }
+        conn_count(s, req->cdb, &res, STATS_GOOD, us);
+        if (_unlikely_(us > atomic_load_explicit(&s->slow_threshold_us, memory_order_relaxed)))
+                stats_slow_request(s, req->fd, us);
+        if (conn_audited(s, req->cdb)) {
+                DevInfo dev;
+                dev_info_get(req->fd, &dev);
+                conn_audit(s, c, &dev, &res, NULL, us);
         }
 
         /* The fd is closed after every request, whatever the result, while the thread still counts
@@ -201,12 +276,63 @@ static int conn_execute(Server *s, Conn *c, int lane) {
 }
 
 /*
+ * With a configuration: judge the complete request by its socket's policy.
+ * False if allowed.  True if denied: it has been answered with CHECK
+ * CONDITION (SENSE_ACCESS_DENIED) and recorded, its fd closed; *ret is what
+ * conn_written() wants.
+ */
+static bool conn_denied(Server *s, Conn *c, int *ret) {
+        ProtoRequest *req = &c->req;
+        const char *why;
+        DevInfo dev = {};
+        ProtoResult res;
+
+        pthread_rwlock_rdlock(&s->policy_lock);
+        const PolicyRule *rule = s->policy->by_socket[c->x->listener];
+        PolicyRequest q = {
+                .uid = c->x->peer.uid,
+                .gid = c->x->peer.gid,
+                .opcode = req->cdb[0],
+                .service_action = req->cdb[1] & 0x1f,
+                .wwid = "",
+                .path = "",
+        };
+        if (policy_rule_needs_device(rule) && req->fd >= 0) {
+                dev_info_get(req->fd, &dev);
+                q.wwid = dev.wwid;
+                q.path = dev.path;
+        }
+        why = policy_check(rule, &q);
+        pthread_rwlock_unlock(&s->policy_lock);
+        if (!why)
+                return false;
+
+        proto_result_init(&res);
+        proto_result_set_check(&res, SENSE_ACCESS_DENIED);
+        if (!dev.valid && req->fd >= 0)
+                dev_info_get(req->fd, &dev);
+        log_warning("Denied %s %s on %s by the policy of socket %s (rule %s) [connection %u, %s]",
+                    req->cdb[0] == SCSI_OP_PR_OUT ? "PR OUT" : "PR IN",
+                    policy_action_name(req->cdb[0], req->cdb[1] & 0x1f) ?: "(unnamed service action)",
+                    dev.wwid[0] ? dev.wwid : dev.path[0] ? dev.path : "?", s->listeners[c->x->listener].name, why,
+                    c->id, c->x->peer.desc);
+        conn_count(s, req->cdb, &res, STATS_DENIED, 0);
+        if (s->config.audit.on)
+                conn_audit(s, c, &dev, &res, why, 0);
+        free(req->data);
+        proto_request_reset(req);
+        c->req.data = NULL;
+        *ret = conn_send_reply(c, &res, thread_inbuf);
+        return true;
+}
+
+/*
  * After sending or flushing a reply (r: 1 all sent, 0 rest buffered, -errno):
  * true to go on reading; false once the connection waits for EPOLLOUT or is closed.
  */
 static bool conn_written(Server *s, Conn *c, int r) {
         if (r < 0) {
-                conn_log(s, r, "Unable to write to socket: %m");
+                conn_log(s, c, r, "Unable to write to socket: %m");
                 conn_close(s, c, "write-error");
                 return false;
         }
@@ -316,16 +442,16 @@ static int conn_read(Server *s, Conn *c) {
                 if (k < 0) {
                         /* Like the reference: only a failure within the PR OUT data is reported. */
                         if (req->phase == PROTO_PHASE_DATA)
-                                conn_log(s, (int) k, "Unable to read from socket: %m");
+                                conn_log(s, c, (int) k, "Unable to read from socket: %m");
                         conn_close(s, c, "read-error");
                         return -1;
                 }
                 if (k == 0) {
                         if (atomic_load(&c->timed_out))
-                                conn_log(s, 0, "Closing connection %u: request not complete within %u ms "
+                                conn_log(s, c, 0, "Closing connection %u: request not complete within %u ms "
                                          "(--client-timeout)", c->id, s->config.client_timeout_ms);
                         else if (req->phase == PROTO_PHASE_DATA)
-                                conn_log(s, 0, "Unexpected end-of-file before all data were read");
+                                conn_log(s, c, 0, "Unexpected end-of-file before all data were read");
                         conn_close(s, c, atomic_load(&c->timed_out) ? "timeout" : "eof");
                         return -1;
                 }
@@ -344,7 +470,7 @@ static int conn_read(Server *s, Conn *c) {
                         if (req->phase == PROTO_PHASE_DATA && !req->data) {
                                 req->data = malloc(req->xfer_len);
                                 if (!req->data) {
-                                        conn_log(s, -ENOMEM, "Out of memory");
+                                        conn_log(s, c, -ENOMEM, "Out of memory");
                                         conn_close(s, c, "oom");
                                         return -1;
                                 }
@@ -358,7 +484,7 @@ static int conn_read(Server *s, Conn *c) {
                               step == PROTO_ERR_NO_FD ? "no-fd" :
                               step == PROTO_ERR_BAD_OPCODE ? "bad-opcode" : "too-long");
                         if (msg)
-                                conn_log(s, 0, "%s", msg);
+                                conn_log(s, c, 0, "%s", msg);
                         conn_close(s, c, "protocol-violation");
                         return -1;
                 }
@@ -408,6 +534,11 @@ void conn_process(Server *s, Conn *c) {
                 /* After a termination request, requests not yet started are not executed. */
                 if (atomic_load_explicit(&s->terminating, memory_order_relaxed))
                         return conn_close(s, c, "terminating");
+                if (_unlikely_(s->has_policy) && conn_denied(s, c, &r)) {
+                        if (!conn_written(s, c, r))
+                                return;
+                        goto arm;
+                }
                 if (!conn_admit(s, c))
                         return;
                 if (!conn_run(s, c))

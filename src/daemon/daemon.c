@@ -20,14 +20,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "audit.h"
 #include "backend.h"
 #include "daemon.h"
 #include "fd-util.h"
 #include "log.h"
 #include "notify.h"
 #include "pidfile.h"
+#include "policy.h"
 #include "privileges.h"
 #include "sandbox.h"
 #include "server.h"
@@ -86,15 +89,27 @@ int daemon_run(const DaemonConfig *config) {
         ReadyState ready = { .report_fd = -EBADF, .daemonize = config->daemonize };
         Backend *backend = NULL;
         int n, r, status = EXIT_FAILURE;
+        /* Several sockets (only with a configuration): the first is listen_fd, the others here. */
+        ServerListener more[16] = {};
+        size_t n_more = 0;
+        const char *names[17] = {};
+        _cleanup_free_ char *fdnames = NULL;
+        _cleanup_close_ int admin_fd = -EBADF;
+        bool admin_bound = false;
+        Policy *policy = NULL;
+        Audit audit = { .fd = -EBADF };
 
+        /* Read before activation_listen_fds() unsets it. */
+        if (getenv("LISTEN_FDNAMES") && !(fdnames = strdup(getenv("LISTEN_FDNAMES"))))
+                return log_error_errno(-ENOMEM, "Out of memory"), EXIT_FAILURE;
         n = activation_listen_fds();
         if (n < 0)
                 return EXIT_FAILURE;
-        if (n > 1) {
+        if (n > 1 && !config->config_path) {
                 log_error("%s does not support socket activation with LISTEN_FDS > 1", log_program_name());
                 return EXIT_FAILURE;
         }
-        if (n == 1 && config->socket_given) {
+        if (n >= 1 && config->socket_given) {
                 log_error("Unix socket can't be set when using socket activation");
                 return EXIT_FAILURE;
         }
@@ -107,6 +122,26 @@ int daemon_run(const DaemonConfig *config) {
                 if (asprintf(&pidfile_abs, "%s/%s", cwd, pidfile_path) < 0)
                         return log_error_errno(-ENOMEM, "Out of memory"), EXIT_FAILURE;
                 pidfile_path = pidfile_abs;
+        }
+
+        /* The configuration (read again on SIGHUP) and the audit file: relative to where we started. */
+        _cleanup_free_ char *config_abs = NULL, *audit_abs = NULL;
+        const char *config_path = config->config_path, *audit_log = config->audit_log;
+        if ((config_path && config_path[0] != '/') ||
+            (audit_log && audit_log[0] != '/' && !audit_is_journal(audit_log))) {
+                char cwd[PATH_MAX];
+                if (!getcwd(cwd, sizeof cwd))
+                        return log_error_errno(-errno, "Cannot resolve relative paths: %m"), EXIT_FAILURE;
+                if (config_path && config_path[0] != '/') {
+                        if (asprintf(&config_abs, "%s/%s", cwd, config_path) < 0)
+                                return log_error_errno(-ENOMEM, "Out of memory"), EXIT_FAILURE;
+                        config_path = config_abs;
+                }
+                if (audit_log && audit_log[0] != '/' && !audit_is_journal(audit_log)) {
+                        if (asprintf(&audit_abs, "%s/%s", cwd, audit_log) < 0)
+                                return log_error_errno(-ENOMEM, "Out of memory"), EXIT_FAILURE;
+                        audit_log = audit_abs;
+                }
         }
 
         if (config->daemonize) {
@@ -137,17 +172,66 @@ int daemon_run(const DaemonConfig *config) {
                 goto finish;
         }
 
-        if (n == 1) {
-                listen_fd = 3;
-                r = activation_check_socket(listen_fd);
-                if (r < 0)
+        if (n >= 1) {
+                /* LISTEN_FDNAMES: colon-separated, one per fd ("unknown" where missing, as systemd's). */
+                char *save = NULL, *tok = fdnames ? strtok_r(fdnames, ":", &save) : NULL;
+                if (n > (int) ELEMENTSOF(more) + 1) {
+                        log_error("At most %zu activated sockets", ELEMENTSOF(more) + 1);
                         goto finish;
+                }
+                for (int i = 0; i < n; i++) {
+                        r = activation_check_socket(3 + i);
+                        if (r < 0)
+                                goto finish;
+                        names[i] = tok ? tok : "unknown";
+                        tok = tok ? strtok_r(NULL, ":", &save) : NULL;
+                        if (i > 0)
+                                more[n_more++] = (ServerListener) { .fd = 3 + i, .name = names[i] };
+                }
+                listen_fd = 3;
         } else {
-                own_listen_fd = socket_listen_unix(socket_path, LISTEN_BACKLOG);
+                own_listen_fd = socket_listen_unix(config->n_socket_paths > 0 ? config->socket_paths[0] : socket_path,
+                                                   LISTEN_BACKLOG);
                 listen_fd = own_listen_fd;
                 if (listen_fd < 0)
                         goto finish;
+                if (config->n_socket_paths > 0)
+                        socket_path = config->socket_paths[0];
+                names[0] = socket_path;
+                for (size_t i = 1; i < config->n_socket_paths; i++) {
+                        int fd = socket_listen_unix(config->socket_paths[i], LISTEN_BACKLOG);
+                        if (fd < 0)
+                                goto finish_unlink;
+                        more[n_more++] = (ServerListener) {
+                                .fd = fd, .name = config->socket_paths[i], .unlink_path = config->socket_paths[i],
+                        };
+                        names[i] = config->socket_paths[i];
+                }
         }
+
+        if (config->admin_socket) {
+                /* root-only by default: the file is created 0600 by whoever starts us */
+                mode_t old = umask(0177);
+                admin_fd = socket_listen_unix(config->admin_socket, 16);
+                umask(old);
+                if (admin_fd < 0)
+                        goto finish_unlink;
+                admin_bound = true;
+        }
+
+        /* Parsed here, before the privilege drop and the sandbox; SIGHUP reads it again (server.c). */
+        if (config_path) {
+                r = policy_load(config_path, names, 1 + n_more, &policy);
+                if (r < 0)
+                        goto finish_unlink;
+        }
+        if (audit_log) {
+                r = audit_open(&audit, audit_log);
+                if (r < 0)
+                        goto finish_unlink;
+        }
+        audit.pr_in = config->audit_pr_in;
+        audit.redact = config->audit_redact_keys;
 
         if (config->daemonize || config->pidfile_given) {
                 pid_fd = pidfile_write(pidfile_path);
@@ -176,7 +260,15 @@ int daemon_run(const DaemonConfig *config) {
 
         ServerConfig sc = {
                 .listen_fd = listen_fd,
-                .unlink_path = n == 1 ? NULL : socket_path,
+                .unlink_path = n >= 1 ? NULL : socket_path,
+                .listen_name = names[0],
+                .more_listeners = more,
+                .n_more_listeners = n_more,
+                .admin_fd = admin_fd >= 0 ? admin_fd : -EBADF,
+                .admin_unlink_path = config->admin_socket,
+                .config_path = config_path,
+                .policy = policy,
+                .audit = audit,
                 .max_connections = 0,
                 .max_requests = config->max_requests,
                 .min_threads = 2,
@@ -204,6 +296,7 @@ int daemon_run(const DaemonConfig *config) {
         if (r < 0)
                 goto finish_unlink;
 
+        policy = NULL;  /* the server owns it now */
         r = server_run(&sc, on_ready, &ready);
         if (r >= 0)
                 status = EXIT_SUCCESS;
@@ -216,9 +309,19 @@ int daemon_run(const DaemonConfig *config) {
 
 finish_unlink:
         /* Startup failed after bind: leave no stale socket behind. */
-        if (n != 1 && listen_fd >= 0)
+        if (n == 0 && listen_fd >= 0)
                 (void) unlink(socket_path);
+        for (size_t i = 0; i < n_more; i++)
+                if (more[i].unlink_path)
+                        (void) unlink(more[i].unlink_path);
+        if (admin_bound)
+                (void) unlink(config->admin_socket);
 finish:
+        for (size_t i = 0; i < n_more; i++)
+                if (more[i].unlink_path)
+                        safe_close(more[i].fd);
+        policy_free(policy);
+        audit_close(&audit);
         daemonize_report(ready.report_fd, status);
         backend_free(backend);
         return status;

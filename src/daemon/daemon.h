@@ -31,6 +31,13 @@ typedef struct DaemonConfig {
         bool multipath;
         bool unsafe_any_fd;             /* --unsafe-any-fd: no fd check (testing only) */
         int seccomp;                    /* SandboxMode */
+        const char *config_path;        /* --config: per-socket policy; NULL none */
+        const char *const *socket_paths;/* with a configuration: every -k (socket_path is the last) */
+        size_t n_socket_paths;
+        const char *audit_log;          /* --audit-log target; NULL none */
+        bool audit_pr_in;
+        bool audit_redact_keys;
+        const char *admin_socket;       /* --admin-socket; NULL none */
 } DaemonConfig;
 
 /* Returns the process exit status. */

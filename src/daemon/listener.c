@@ -143,6 +143,7 @@ static void refuse(Server *s, int fd, const char *reason) {
         time_t now = time(NULL);
 
         trace(conn_reject, fd, reason);
+        atomic_fetch_add_explicit(&s->conns_refused, 1, memory_order_relaxed);
         if (now != s->last_refusal_log) {
                 s->last_refusal_log = now;
                 log_warning("Refusing connection: %s", reason);
@@ -154,7 +155,7 @@ static void refuse(Server *s, int fd, const char *reason) {
  * Take a newly accepted connection: check the bounds, send the handshake,
  * watch it.  0, or -errno once fd is closed (refused, or no handshake).
  */
-int listener_adopt(Server *s, int fd) {
+int listener_adopt(Server *s, int fd, unsigned index) {
         struct ucred cred;
         socklen_t cl = sizeof cred;
         if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0) {
@@ -169,6 +170,17 @@ int listener_adopt(Server *s, int fd) {
         }
         c->fd = fd;
         c->id = atomic_fetch_add(&s->next_id, 1) + 1;
+        if (s->has_policy || s->config.audit.on) {
+                /* Who it is, once: attached to its log lines and audit records. */
+                c->x = calloc(1, sizeof *c->x);
+                if (!c->x) {
+                        refuse(s, fd, "out of memory");
+                        free(c);
+                        return -ECONNREFUSED;
+                }
+                c->x->listener = index;
+                peer_info_get(fd, &c->x->peer);
+        }
         proto_request_init(&c->req);
         if (s->config.client_timeout_ms > 0)
                 c->deadline_ms = now_ms() + s->config.client_timeout_ms;
@@ -186,7 +198,10 @@ int listener_adopt(Server *s, int fd) {
                 c->peer->conns++;
         pthread_mutex_unlock(&s->lock);
         if (why) {
+                if (c->x)
+                        log_warning("Refusing connection from %s: %s", c->x->peer.desc, why);
                 refuse(s, fd, why);
+                conn_extra_free(c);
                 free(c);
                 return -ECONNREFUSED;
         }
@@ -199,10 +214,12 @@ int listener_adopt(Server *s, int fd) {
                 peer_unref_locked(s, c->peer);
                 pthread_mutex_unlock(&s->lock);
                 safe_close(fd);
+                conn_extra_free(c);
                 free(c);
                 return -ECONNREFUSED;
         }
 
+        atomic_fetch_add_explicit(&s->conns_total, 1, memory_order_relaxed);
         pthread_mutex_lock(&s->lock);
         c->next = s->conns;
         if (s->conns)
@@ -222,16 +239,16 @@ int listener_adopt(Server *s, int fd) {
         return 0;
 }
 
-void listener_accept(Server *s) {
+void listener_accept(Server *s, Listener *l) {
         for (int i = 0; i < ACCEPTS_PER_WAKEUP; i++) {
-                int fd = accept4(s->config.listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
                 if (fd < 0) {
                         if (errno == EINTR || errno == ECONNABORTED)
                                 continue;
                         if ((errno == EMFILE || errno == ENFILE) && s->spare_fd >= 0) {
                                 /* Answer with EOF rather than leave the client hanging in the backlog. */
                                 s->spare_fd = safe_close(s->spare_fd);
-                                fd = accept4(s->config.listen_fd, NULL, NULL, SOCK_CLOEXEC);
+                                fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
                                 if (fd >= 0)
                                         refuse(s, fd, "out of file descriptors");
                                 s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -252,13 +269,13 @@ void listener_accept(Server *s) {
                         break;
                 }
 
-                (void) listener_adopt(s, fd);
+                (void) listener_adopt(s, fd, l->index);
         }
 
-        struct epoll_event ev = { .events = EPOLLIN | EPOLLONESHOT, .data.ptr = &tag_listen };
-        conn_hand_over(&s->accept_handed);
+        struct epoll_event ev = { .events = EPOLLIN | EPOLLONESHOT, .data.ptr = l };
+        conn_hand_over(&l->handed);
         if (!atomic_load_explicit(&s->terminating, memory_order_relaxed) &&
-            epoll_ctl(s->epoll_fd, EPOLL_CTL_MOD, s->config.listen_fd, &ev) < 0)
+            epoll_ctl(s->epoll_fd, EPOLL_CTL_MOD, l->fd, &ev) < 0)
                 server_fail(s, log_error_errno(-errno, "Failed to watch the listening socket again: %m"));
 }
 

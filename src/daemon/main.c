@@ -15,6 +15,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "macro.h"
 #include "parse-util.h"
 #include "sandbox.h"
 #include "trace.h"
@@ -28,6 +29,13 @@
 #define DEFAULT_CLIENT_TIMEOUT_MS 10000u
 
 static const char *arg_socket;
+static const char *arg_sockets[16];
+static size_t arg_n_sockets;
+static const char *arg_config;
+static const char *arg_audit_log;
+static bool arg_audit_pr_in;
+static bool arg_audit_redact_keys;
+static const char *arg_admin_socket;
 static const char *arg_pidfile;
 static bool arg_daemonize;
 static bool arg_quiet;
@@ -87,6 +95,14 @@ static void help(const char *argv0) {
                "      --seccomp=MODE        system calls outside prhd's list: kill (default),\n"
                "                            log (allow, kernel logs them: debugging), off\n"
                "\n"
+               "      --config=FILE         per-socket policy (JSON, see prhd(8)); reloaded on\n"
+               "                            SIGHUP; with it, -k may be repeated\n"
+               "      --audit-log=TARGET    audit records: 'journal', 'journal:SOCKET', or a file\n"
+               "                            of JSON lines\n"
+               "      --audit-pr-in         records for PR IN too (default: PR OUT only)\n"
+               "      --audit-redact-keys   write 'redacted' instead of reservation keys\n"
+               "      --admin-socket=PATH   counters for 'prhctl --admin PATH stats' (mode 0600)\n"
+               "\n"
                "See prhd(8) for details.\n",
                argv0, PRH_DEFAULT_PIDFILE, PRH_DEFAULT_SOCKET, DEFAULT_SGIO_TIMEOUT_MS, DEFAULT_MAX_CONNECTIONS,
                DEFAULT_MAX_REQUESTS, DEFAULT_CLIENT_TIMEOUT_MS, DEFAULT_SHUTDOWN_TIMEOUT_MS);
@@ -114,6 +130,11 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_MAX_CONNECTIONS_PER_PEER,
                 ARG_MAX_REQUESTS_PER_PEER,
                 ARG_SECCOMP,
+                ARG_CONFIG,
+                ARG_AUDIT_LOG,
+                ARG_AUDIT_PR_IN,
+                ARG_AUDIT_REDACT_KEYS,
+                ARG_ADMIN_SOCKET,
         };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
@@ -136,6 +157,11 @@ static int parse_argv(int argc, char *argv[]) {
                 { "max-connections-per-peer", required_argument, NULL, ARG_MAX_CONNECTIONS_PER_PEER },
                 { "max-requests-per-peer", required_argument, NULL, ARG_MAX_REQUESTS_PER_PEER },
                 { "seccomp", required_argument, NULL, ARG_SECCOMP },
+                { "config", required_argument, NULL, ARG_CONFIG },
+                { "audit-log", required_argument, NULL, ARG_AUDIT_LOG },
+                { "audit-pr-in", no_argument, NULL, ARG_AUDIT_PR_IN },
+                { "audit-redact-keys", no_argument, NULL, ARG_AUDIT_REDACT_KEYS },
+                { "admin-socket", required_argument, NULL, ARG_ADMIN_SOCKET },
                 {}
         };
         uint32_t u;
@@ -155,6 +181,11 @@ static int parse_argv(int argc, char *argv[]) {
                                 return -EINVAL;
                         }
                         arg_socket = optarg;
+                        if (arg_n_sockets == ELEMENTSOF(arg_sockets)) {
+                                log_error("too many sockets (at most %zu)", ELEMENTSOF(arg_sockets));
+                                return -EINVAL;
+                        }
+                        arg_sockets[arg_n_sockets++] = optarg;
                         break;
                 case 'f':
                         arg_pidfile = optarg;
@@ -263,6 +294,25 @@ static int parse_argv(int argc, char *argv[]) {
                         }
                         arg_seccomp = (SandboxMode) r;
                         break;
+                case ARG_CONFIG:
+                        arg_config = optarg;
+                        break;
+                case ARG_AUDIT_LOG:
+                        arg_audit_log = optarg;
+                        break;
+                case ARG_AUDIT_PR_IN:
+                        arg_audit_pr_in = true;
+                        break;
+                case ARG_AUDIT_REDACT_KEYS:
+                        arg_audit_redact_keys = true;
+                        break;
+                case ARG_ADMIN_SOCKET:
+                        if (optarg[0] != '/') {
+                                log_error("admin socket path must be absolute");
+                                return -EINVAL;
+                        }
+                        arg_admin_socket = optarg;
+                        break;
                 default:
                         /* getopt printed its own message. */
                         log_error("Try `%s --help' for more information.", argv[0]);
@@ -318,6 +368,16 @@ int main(int argc, char *argv[]) {
                 .max_connections_per_peer = arg_max_connections_per_peer,
                 .max_requests_per_peer = arg_max_requests_per_peer,
                 .seccomp = arg_seccomp,
+                .config_path = arg_config,
+                .audit_log = arg_audit_log,
+                .audit_pr_in = arg_audit_pr_in,
+                .audit_redact_keys = arg_audit_redact_keys,
+                .admin_socket = arg_admin_socket,
         };
+        /* Without a configuration, a repeated -k means the last one, as for the reference. */
+        if (arg_config) {
+                config.socket_paths = arg_sockets;
+                config.n_socket_paths = arg_n_sockets;
+        }
         return daemon_run(&config);
 }

@@ -187,15 +187,24 @@ static bool thread_exit_locked(Server *s, bool timed_out) {
 static void worker_dispatch(Server *s, const struct epoll_event *ev, int n) {
         Conn *mine = NULL, *first = NULL, *last = NULL;
         unsigned n_queued = 0;
-        bool accept = false;
+        Listener *accept[8];
+        unsigned n_accept = 0;
+        bool admin = false;
 
         for (int i = 0; i < n; i++) {
                 void *p = ev[i].data.ptr;
+                Listener *l = listener_of(s, p);
 
-                if (p == &tag_listen) {
-                        conn_take_over(&s->accept_handed);
+                if (l) {
+                        conn_take_over(&l->handed);
                         /* EPOLLERR without EPOLLIN: accept() below reports the error. */
-                        accept = true;
+                        if (n_accept < ELEMENTSOF(accept))
+                                accept[n_accept++] = l;
+                        else
+                                listener_accept(s, l);
+                } else if (p == &tag_admin) {
+                        conn_take_over(&s->admin_handed);
+                        admin = true;
                 } else if (p != &tag_wake && p != &tag_kick) {
                         Conn *c = p;
 
@@ -215,8 +224,10 @@ static void worker_dispatch(Server *s, const struct epoll_event *ev, int n) {
         }
         if (first)
                 queue_push(s, first, last, n_queued);
-        if (accept)
-                listener_accept(s);
+        for (unsigned i = 0; i < n_accept; i++)
+                listener_accept(s, accept[i]);
+        if (admin)
+                admin_accept(s);
         if (mine)
                 conn_process(s, mine);
 }
@@ -224,6 +235,7 @@ static void worker_dispatch(Server *s, const struct epoll_event *ev, int n) {
 static void *worker(void *userdata) {
         Server *s = userdata;
 
+        (void) stats_thread_register(s);
         atomic_fetch_add(&s->serving, 1);
         for (;;) {
                 struct epoll_event ev[EVENTS_PER_WAIT];
@@ -248,8 +260,11 @@ static void *worker(void *userdata) {
                 if (n <= 0 || atomic_load_explicit(&s->terminating, memory_order_relaxed)) {
                         pthread_mutex_lock(&s->lock);
                         bool end = thread_exit_locked(s, n == 0);
-                        if (end)
+                        if (end) {
+                                /* before s->lock is released: server_run() may free s then */
+                                stats_thread_unregister(s);
                                 pthread_cond_broadcast(&s->cond);
+                        }
                         pthread_mutex_unlock(&s->lock);
                         if (end)
                                 return NULL;

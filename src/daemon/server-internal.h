@@ -16,7 +16,9 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "audit.h"
 #include "server.h"
+#include "stats.h"
 #include "wire.h"
 
 #define ACCEPTS_PER_WAKEUP 64
@@ -29,6 +31,21 @@ typedef enum ConnState {
 } ConnState;
 
 typedef struct Conn Conn;
+
+/* A listening socket; its address is the epoll tag. */
+typedef struct Listener {
+        int fd;
+        unsigned index;                 /* in s->listeners, and in Policy.by_socket */
+        const char *name;
+        const char *unlink_path;
+        atomic_bool handed;             /* see conn_hand_over() */
+} Listener;
+
+/* Who a connection's peer is and where it came in; only with a policy or audit records. */
+typedef struct ConnExtra {
+        PeerInfo peer;
+        unsigned listener;
+} ConnExtra;
 
 /*
  * A client uid (SO_PEERCRED at accept), for the per-peer bounds.  Exists
@@ -57,6 +74,7 @@ struct Conn {
         bool mpath_granted;             /* parked, then given the multipath lane: execute at once */
         int16_t lane;                   /* of the complete request: backend_classify() */
         Peer *peer;
+        ConnExtra *x;                   /* NULL without a policy or audit records */
         struct Conn *park_next;         /* peer->parked_head or s->mpath_parked_head */
         _Atomic uint64_t deadline_ms;   /* handshake or started request must complete by then; 0 none */
         atomic_bool timed_out;
@@ -97,21 +115,46 @@ typedef struct Server {
 
         atomic_uint next_id;
         time_t last_refusal_log;
+
+        Listener *listeners;            /* the QEMU-facing sockets */
+        unsigned n_listeners;
+        atomic_bool admin_handed;
+
+        pthread_rwlock_t policy_lock;   /* taken for reading per request only with a configuration */
+        Policy *policy;
+        bool has_policy;                /* constant: a configuration is in force */
+
+        /* counters (stats.h) */
+        pthread_mutex_t stats_lock;     /* the lists below */
+        ThreadStats *thread_stats;      /* of live threads */
+        ThreadStats stats_retired;      /* of ended threads, and of requests outside worker threads */
+        atomic_ullong conns_total, conns_refused;
+        _Atomic uint64_t slow_threshold_us;
+        SlowDevice slow[STATS_SLOW_DEVICES];
 } Server;
 
 /* Tags in epoll_event.data.ptr for the non-connection fds (server.c). */
-extern char tag_listen, tag_wake, tag_kick;
+extern char tag_admin, tag_wake, tag_kick;
 
-/* Per-connection errors are shown unless -q, like the reference's "verbose" messages. */
-#define conn_log(s, error, ...)                                         \
-        do {                                                            \
-                if ((s)->config.verbose >= 1)                           \
-                        (void) log_error_errno((error), __VA_ARGS__);   \
+/*
+ * Per-connection errors are shown unless -q, like the reference's "verbose"
+ * messages; with a policy or audit records, with who the peer is.
+ */
+#define conn_log(s, c, error, fmt, ...)                                                         \
+        do {                                                                                    \
+                if ((s)->config.verbose >= 1) {                                                 \
+                        if ((c)->x)                                                             \
+                                (void) log_error_errno((error), fmt " [connection %u, %s]",     \
+                                                       ##__VA_ARGS__, (c)->id, (c)->x->peer.desc); \
+                        else                                                                    \
+                                (void) log_error_errno((error), fmt, ##__VA_ARGS__);            \
+                }                                                                               \
         } while (0)
 
 uint64_t now_ms(void);
 
 /* conn.c */
+void conn_extra_free(Conn *c);
 void conn_free_locked(Server *s, Conn *c);
 void conn_close(Server *s, Conn *c, const char *reason);
 void conn_hand_over(atomic_bool *handed);
@@ -139,8 +182,13 @@ int server_new(const ServerConfig *config, Server **ret);
 Server *server_free(Server *s);
 
 /* listener.c */
-void listener_accept(Server *s);
-int listener_adopt(Server *s, int fd);
+void listener_accept(Server *s, Listener *l);
+/* fd accepted on listener index (0 for the first). */
+int listener_adopt(Server *s, int fd, unsigned index);
+static inline Listener *listener_of(Server *s, void *p) {
+        return (char *) p >= (char *) s->listeners && (char *) p < (char *) (s->listeners + s->n_listeners)
+                ? (Listener *) p : NULL;
+}
 /* Per-peer request slots: take one, or park c until one is free (false); give one back. */
 bool peer_take_or_park(Server *s, Conn *c);
 void peer_release(Server *s, Peer *p);
@@ -149,3 +197,12 @@ void peer_unref_locked(Server *s, Peer *p);
 void listener_expire(Server *s);
 /* End the server with error (< 0) as a termination signal would. */
 void server_fail(Server *s, int error);
+
+/* admin.c: answer every waiting admin connection with a snapshot (JSON), re-arm. */
+void admin_accept(Server *s);
+/* The calling worker thread's counters (registered on its first request); NULL outside workers. */
+ThreadStats *stats_thread_register(Server *s);
+void stats_thread_unregister(Server *s);
+extern __thread ThreadStats *stats_mine;
+/* A request took us microseconds on fd: keep the slowest devices. */
+void stats_slow_request(Server *s, int fd, uint64_t us);

@@ -55,7 +55,7 @@
 #include "server-internal.h"
 #include "trace.h"
 
-char tag_listen, tag_wake, tag_kick;
+char tag_admin, tag_wake, tag_kick;
 
 uint64_t now_ms(void) {
         struct timespec ts;
@@ -129,6 +129,9 @@ Server *server_free(Server *s) {
                 conn_free_locked(s, c);
         }
         safe_close(s->spare_fd);
+        free(s->listeners);
+        policy_free(s->policy);
+        pthread_rwlock_destroy(&s->policy_lock);
         safe_close(s->kick_fd);
         safe_close(s->wake_fd);
         safe_close(s->epoll_fd);
@@ -153,7 +156,12 @@ int server_new(const ServerConfig *config, Server **ret) {
                 .lock = PTHREAD_MUTEX_INITIALIZER,
                 .queue_lock = PTHREAD_MUTEX_INITIALIZER,
                 .slot = PTHREAD_COND_INITIALIZER,
+                .stats_lock = PTHREAD_MUTEX_INITIALIZER,
+                .policy = config->policy,
         };
+        pthread_rwlock_init(&s->policy_lock, NULL);
+        s->config.policy = NULL;        /* s->policy owns it */
+        s->has_policy = s->policy != NULL;
         /* Thread ends are waited for with a deadline on the monotonic clock. */
         pthread_condattr_init(&ca);
         pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -187,15 +195,47 @@ int server_new(const ServerConfig *config, Server **ret) {
                 r = log_error_errno(-errno, "Failed to set up the event loop: %m");
                 goto fail;
         }
-        if (s->config.listen_fd >= 0) {
-                struct epoll_event lev = { .events = EPOLLIN | EPOLLONESHOT, .data.ptr = &tag_listen };
-                r = fd_set_nonblock(s->config.listen_fd, true);
+        s->listeners = calloc(1 + s->config.n_more_listeners, sizeof *s->listeners);
+        if (!s->listeners) {
+                r = log_error_errno(-ENOMEM, "Out of memory");
+                goto fail;
+        }
+        if (s->config.listen_fd >= 0)
+                s->listeners[s->n_listeners++] = (Listener) {
+                        .fd = s->config.listen_fd,
+                        .name = s->config.listen_name ? s->config.listen_name : "",
+                        .unlink_path = s->config.unlink_path,
+                };
+        for (size_t i = 0; i < s->config.n_more_listeners; i++)
+                s->listeners[s->n_listeners++] = (Listener) {
+                        .fd = s->config.more_listeners[i].fd,
+                        .name = s->config.more_listeners[i].name,
+                        .unlink_path = s->config.more_listeners[i].unlink_path,
+                };
+        for (unsigned i = 0; i < s->n_listeners; i++) {
+                Listener *l = &s->listeners[i];
+                struct epoll_event lev = { .events = EPOLLIN | EPOLLONESHOT, .data.ptr = l };
+
+                l->index = i;
+                r = fd_set_nonblock(l->fd, true);
                 if (r < 0) {
                         log_error_errno(r, "Failed to make the listening socket non-blocking: %m");
                         goto fail;
                 }
-                if (epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, s->config.listen_fd, &lev) < 0) {
+                if (epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, l->fd, &lev) < 0) {
                         r = log_error_errno(-errno, "Failed to watch the listening socket: %m");
+                        goto fail;
+                }
+        }
+        if (s->config.admin_fd > 0) {
+                struct epoll_event aev = { .events = EPOLLIN | EPOLLONESHOT, .data.ptr = &tag_admin };
+                r = fd_set_nonblock(s->config.admin_fd, true);
+                if (r < 0) {
+                        log_error_errno(r, "Failed to make the admin socket non-blocking: %m");
+                        goto fail;
+                }
+                if (epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, s->config.admin_fd, &aev) < 0) {
+                        r = log_error_errno(-errno, "Failed to watch the admin socket: %m");
                         goto fail;
                 }
         }
@@ -205,6 +245,38 @@ int server_new(const ServerConfig *config, Server **ret) {
 fail:
         server_free(s);
         return r;
+}
+
+/*
+ * SIGHUP with a configuration: read it again and swap the policy under the
+ * write lock; connections stay, and each request is judged by the policy
+ * current when it completes.  A configuration that does not load leaves
+ * the old one in force.  Runs under the seccomp filter: json-c reads the
+ * file with openat/read/close, which the allow-list has.
+ */
+static void server_reload(Server *s) {
+        const char **names = calloc(s->n_listeners + 1, sizeof *names);
+        Policy *p = NULL, *old;
+        int r;
+
+        if (!names) {
+                log_error_errno(-ENOMEM, "Out of memory");
+                return;
+        }
+        for (unsigned i = 0; i < s->n_listeners; i++)
+                names[i] = s->listeners[i].name;
+        r = policy_load(s->config.config_path, names, s->n_listeners, &p);
+        free(names);
+        if (r < 0) {
+                log_error("Keeping the previous configuration: %s did not load", s->config.config_path);
+                return;
+        }
+        pthread_rwlock_wrlock(&s->policy_lock);
+        old = s->policy;
+        s->policy = p;
+        pthread_rwlock_unlock(&s->policy_lock);
+        policy_free(old);
+        log_notice("Reloaded configuration %s", s->config.config_path);
 }
 
 int server_run(const ServerConfig *config, void (*ready)(void *userdata), void *userdata) {
@@ -245,6 +317,10 @@ int server_run(const ServerConfig *config, void (*ready)(void *userdata), void *
         struct timespec expire_every = { .tv_sec = every_ms / 1000u, .tv_nsec = (long) (every_ms % 1000u) * 1000000L };
         for (;;) {
                 sig = sigtimedwait(&ss, NULL, &expire_every);
+                if (sig == SIGHUP && s->config.config_path) {
+                        server_reload(s);
+                        continue;
+                }
                 if (sig >= 0)
                         break;
                 if (errno == EAGAIN && s->config.client_timeout_ms > 0)
@@ -253,11 +329,19 @@ int server_run(const ServerConfig *config, void (*ready)(void *userdata), void *
         log_debug("Received signal %d, terminating.", sig);
         deadline = now_ms() + s->config.shutdown_timeout_ms;
 
-        /* Stop accepting at once and remove the socket we created. */
+        /* Stop accepting at once and remove the sockets we created. */
         atomic_store(&s->terminating, true);
-        (void) epoll_ctl(s->epoll_fd, EPOLL_CTL_DEL, s->config.listen_fd, NULL);
-        if (s->config.unlink_path && unlink(s->config.unlink_path) < 0 && errno != ENOENT)
-                log_warning_errno(-errno, "Failed to unlink socket %s: %m", s->config.unlink_path);
+        for (unsigned i = 0; i < s->n_listeners; i++) {
+                Listener *l = &s->listeners[i];
+                (void) epoll_ctl(s->epoll_fd, EPOLL_CTL_DEL, l->fd, NULL);
+                if (l->unlink_path && unlink(l->unlink_path) < 0 && errno != ENOENT)
+                        log_warning_errno(-errno, "Failed to unlink socket %s: %m", l->unlink_path);
+        }
+        if (s->config.admin_fd > 0) {
+                (void) epoll_ctl(s->epoll_fd, EPOLL_CTL_DEL, s->config.admin_fd, NULL);
+                if (s->config.admin_unlink_path && unlink(s->config.admin_unlink_path) < 0 && errno != ENOENT)
+                        log_warning_errno(-errno, "Failed to unlink socket %s: %m", s->config.admin_unlink_path);
+        }
 
         /* Wake every idle thread; busy ones finish their request and reply first, within the
          * grace period. */

@@ -17,5 +17,5 @@ static inline int test_server_adopt(Server *s, int *ret_client) {
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sp) < 0)
                 return -errno;
         *ret_client = sp[0];
-        return listener_adopt(s, sp[1]);
+        return listener_adopt(s, sp[1], 0);
 }
