@@ -453,6 +453,27 @@ static void test_audit_query(int s) {
         fuse_dev_stop(&f);
 }
 
+/* A client that sends denied requests as fast as it can cannot flood the log. */
+static void test_denial_log_flood(int s) {
+        test_begin("denial warnings: a burst, then one a second");
+        reload("{\"sockets\": {\"default\": {\"actions\": []}}}");
+        helper_stderr_mark(&H);
+        for (int i = 0; i < 300; i++)
+                EXPECT_IN(s, 0x00, true);
+        (void) helper_stderr_wait(&H, "\x01never", 300);       /* let the reader catch up */
+        _cleanup_free_ char *burst = helper_stderr_since_mark(&H);
+        unsigned lines = 0;
+        for (const char *p = burst; p && (p = strstr(p, "Denied PR IN")); p++)
+                lines++;
+        CHECK_MSG(lines >= 1 && lines <= 51, "%u warnings for 300 denials (want 1..51)", lines);
+        sleep_ms(1100);
+        helper_stderr_mark(&H);
+        EXPECT_IN(s, 0x00, true);
+        CHECK_MSG(helper_stderr_wait(&H, "earlier denials not logged: see the audit records", 2000),
+                  "the next warning does not count the ones not logged");
+        reload("{\"sockets\": {\"default\": {}}}");
+}
+
 static void test_startup_errors(const char *path) {
         static const struct {
                 const char *what, *json, *needle;
@@ -617,6 +638,7 @@ int main(int argc, char **argv) {
         test_audit_records();
         test_admin(conns);
         test_audit_query(s);
+        test_denial_log_flood(s);
 
         test_begin("the first connection survived every reload");
         CHECK(client_still_open(s, 50));

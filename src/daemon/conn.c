@@ -276,6 +276,35 @@ static int conn_execute(Server *s, Conn *c, int lane) {
 }
 
 /*
+ * A client must not be able to flood the log with denials: a burst of
+ * DENIAL_LOG_BURST warnings, then one a second (token bucket).  True if this
+ * one may be logged; *unlogged: how many were not since the last one logged.
+ */
+#define DENIAL_LOG_BURST 50.0
+static bool denial_log_allowed(Server *s, unsigned *unlogged) {
+        int64_t now = (int64_t) now_ms();
+        bool ok;
+
+        pthread_mutex_lock(&s->denial_log_lock);
+        if (s->denial_log_ms == 0)
+                s->denial_log_tokens = DENIAL_LOG_BURST;
+        else
+                s->denial_log_tokens += (double) (now - s->denial_log_ms) / 1000.0;
+        if (s->denial_log_tokens > DENIAL_LOG_BURST)
+                s->denial_log_tokens = DENIAL_LOG_BURST;
+        s->denial_log_ms = now;
+        ok = s->denial_log_tokens >= 1.0;
+        if (ok) {
+                s->denial_log_tokens -= 1.0;
+                *unlogged = s->denials_unlogged;
+                s->denials_unlogged = 0;
+        } else
+                s->denials_unlogged++;
+        pthread_mutex_unlock(&s->denial_log_lock);
+        return ok;
+}
+
+/*
  * With a configuration: judge the complete request by its socket's policy.
  * False if allowed.  True if denied: it has been answered with CHECK
  * CONDITION (SENSE_ACCESS_DENIED) and recorded, its fd closed; *ret is what
@@ -311,11 +340,18 @@ static bool conn_denied(Server *s, Conn *c, int *ret) {
         proto_result_set_check(&res, SENSE_ACCESS_DENIED);
         if (!dev.valid && req->fd >= 0)
                 dev_info_get(req->fd, &dev);
-        log_warning("Denied %s %s on %s by the policy of socket %s (rule %s) [connection %u, %s]",
-                    req->cdb[0] == SCSI_OP_PR_OUT ? "PR OUT" : "PR IN",
-                    policy_action_name(req->cdb[0], req->cdb[1] & 0x1f) ?: "(unnamed service action)",
-                    dev.wwid[0] ? dev.wwid : dev.path[0] ? dev.path : "?", s->listeners[c->x->listener].name, why,
-                    c->id, c->x->peer.desc);
+        unsigned unlogged;
+        if (denial_log_allowed(s, &unlogged)) {
+                char more[80] = "";
+                if (unlogged)
+                        (void) snprintf(more, sizeof more, " (%u earlier denials not logged: see the audit records)",
+                                        unlogged);
+                log_warning("Denied %s %s on %s by the policy of socket %s (rule %s) [connection %u, %s]%s",
+                            req->cdb[0] == SCSI_OP_PR_OUT ? "PR OUT" : "PR IN",
+                            policy_action_name(req->cdb[0], req->cdb[1] & 0x1f) ?: "(unnamed service action)",
+                            dev.wwid[0] ? dev.wwid : dev.path[0] ? dev.path : "?", s->listeners[c->x->listener].name,
+                            why, c->id, c->x->peer.desc, more);
+        }
         conn_count(s, req->cdb, &res, STATS_DENIED, 0);
         if (s->config.audit.on)
                 conn_audit(s, c, &dev, &res, why, 0);

@@ -115,6 +115,11 @@ typedef struct Server {
 
         atomic_uint next_id;
         time_t last_refusal_log;
+        /* Denial warnings: a burst of DENIAL_LOG_BURST, then one a second; the rest counted (the audit records have each one). */
+        pthread_mutex_t denial_log_lock;
+        double denial_log_tokens;
+        int64_t denial_log_ms;
+        unsigned denials_unlogged;
 
         Listener *listeners;            /* the QEMU-facing sockets */
         unsigned n_listeners;

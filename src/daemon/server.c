@@ -157,6 +157,7 @@ int server_new(const ServerConfig *config, Server **ret) {
                 .queue_lock = PTHREAD_MUTEX_INITIALIZER,
                 .slot = PTHREAD_COND_INITIALIZER,
                 .stats_lock = PTHREAD_MUTEX_INITIALIZER,
+                .denial_log_lock = PTHREAD_MUTEX_INITIALIZER,
                 .policy = config->policy,
         };
         pthread_rwlock_init(&s->policy_lock, NULL);
