@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
 # Outer-guest side of rig-faults (issue 12, scenarios 1-4; docs/faults.md):
-# LIO's iSCSI target on 127.0.0.1 with 12 small LUs, logged in to by the
+# LIO's iSCSI target on 127.0.0.1 with 15 small LUs, logged in to by the
 # kernel's initiator under two initiator names (iscsi-lib.sh) with short
 # recovery timeouts, one more LU on tcm_loop, both helpers as daemons, then
 # pr-faults cuts the portal's traffic with nftables and compares direct
@@ -27,7 +27,7 @@ FAULT_SGIO_MS=2000
 FAULT_REPLACEMENT=5             # node.session.timeo.replacement_timeout (s)
 FAULT_NOOP_INTERVAL=1           # node.conn[0].timeo.noop_out_interval (s)
 FAULT_NOOP_TIMEOUT=2            # node.conn[0].timeo.noop_out_timeout (s)
-FAULT_LUNS=12                   # 3 PR OUT commands + 1, for each of the 3 paths
+FAULT_LUNS=15                   # 3 PR OUT commands + 2, for each of the 3 paths
 FAULT_IDX0=20                   # backstores fileio_20.. (iscsi-lib's is 9, the tcm_loop LU's 0)
 
 for p in nft iscsiadm iscsid; do
@@ -97,6 +97,12 @@ cut_replies="$nft_cut && nft add rule inet prhfault in tcp sport $port drop"
 restore="nft delete table inet prhfault"
 sh -c "$cut && $restore" || rig_die "nftables does not work here"
 
+# what the LLD completed each PR OUT with, whichever process sent it (pr-faults
+# reads the host byte of the helpers' commands from here)
+tracefs=/sys/kernel/tracing
+mountpoint -q "$tracefs" || mount -t tracefs tracefs "$tracefs" || rig_die "cannot mount tracefs"
+echo 1 > "$tracefs/events/scsi/scsi_dispatch_cmd_done/enable" || rig_die "no scsi trace events"
+
 helpers=
 names=
 for h in "$@"; do
@@ -120,7 +126,7 @@ done
 rc=0
 # shellcheck disable=SC2086
 "$faults" $lus --loop "$RIG_DEV_A" $helpers --cut "$cut" --cut-replies "$cut_replies" --restore "$restore" \
-        --sgio-timeout "$FAULT_SGIO_MS" --replacement "$FAULT_REPLACEMENT" \
+        --trace "$tracefs" --sgio-timeout "$FAULT_SGIO_MS" --replacement "$FAULT_REPLACEMENT" \
         --noop $((FAULT_NOOP_INTERVAL + FAULT_NOOP_TIMEOUT)) > "$results/faults.md" || rc=$?
 cat "$results/faults.md"
 dmesg > "$results/dmesg.txt"
