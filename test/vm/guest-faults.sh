@@ -80,7 +80,9 @@ while [ "$i" -lt "$FAULT_LUNS" ]; do
                 a=$(lun_disk "$ISCSI_INI_A" "$i") && b=$(lun_disk "$ISCSI_INI_B" "$i") && break
                 sleep 0.1
         done
-        [ -n "$a" ] && [ -n "$b" ] || rig_die "no disks for iSCSI LUN $i (A '$a', B '$b')"
+        if [ -z "$a" ] || [ -z "$b" ]; then
+                rig_die "no disks for iSCSI LUN $i (A '$a', B '$b')"
+        fi
         lus="$lus --lu $a,$b"
         i=$((i + 1))
 done
