@@ -14,12 +14,14 @@
  *  1  network cut during PR OUT: REGISTER, RESERVE and PREEMPT sent while
  *     the portal's traffic is dropped (--cut), for a short cut and for cuts
  *     longer than the SG_IO timeouts and the initiator's replacement
- *     timeout; then a new PR OUT on an fd opened before the session failed.
+ *     timeout, and with only the replies dropped (--cut-replies); in the
+ *     long cut, a PR OUT held on the blocked session and one on an fd opened
+ *     before the session failed, sent once the disk is offline.
  *  2  isolation: while the long cut holds requests on the iSCSI LUs, the
  *     READ KEYS rate on the tcm_loop LU through each helper, against the
- *     rate before any cut; the helpers' threads and RSS (/proc).
+ *     rate just before the cut; the helpers' threads and RSS (/proc).
  *  3  device removed mid-request: the nexus-A disk deleted through sysfs
- *     while a REGISTER is blocked on it, then a REGISTER on the same fd,
+ *     while a REGISTER is held on it, then a REGISTER on the same fd,
  *     whose device no longer exists; the helper must stay up and hold no fd
  *     of the device.
  *  4  host_status: what the kernel gave the direct path, and what each
@@ -121,10 +123,11 @@ static struct {
         const char *cut_cmd, *cut_replies_cmd, *restore_cmd;
         unsigned sgio_ms;               /* direct SG_IO's timeout; prhd was started with the same */
         unsigned replacement_s, noop_s; /* initiator: replacement_timeout, noop interval + timeout */
-        unsigned short_s, medium_s, long_s;
+        unsigned short_s, medium_s, long_s, replies_s;
         int fails;
         FILE *table;
-} g = { .loop_fd = -1, .sgio_ms = 2000, .replacement_s = 5, .noop_s = 3, .short_s = 1, .medium_s = 4, .long_s = 14 };
+} g = { .loop_fd = -1, .sgio_ms = 2000, .replacement_s = 5, .noop_s = 3, .short_s = 1, .medium_s = 4, .long_s = 14,
+        .replies_s = 6 };
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 static void die(const char *fmt, ...) {
@@ -870,7 +873,7 @@ static void isolation(Job extra[][EXTRA_BLOCKED], const double base_rate[], cons
         }
 }
 
-static void scenario_cut(const Round *r, const double base_rate[]) {
+static void scenario_cut(const Round *r, double base_rate[]) {
         Job jobs[N_OPS][MAX_PATHS], queued[MAX_PATHS], offline[MAX_PATHS];
         Job extra[MAX_HELPERS][EXTRA_BLOCKED];
         char fault[96];
@@ -897,6 +900,13 @@ static void scenario_cut(const Round *r, const double base_rate[]) {
         for (int h = 0; h < g.n_helpers; h++) {
                 rss0[h] = proc_status(g.helpers[h].pid, "VmRSS");
                 thr0[h] = proc_status(g.helpers[h].pid, "Threads");
+                /* scenario 2's unstalled figure: just before the cut, so that both figures see the
+                 * same load on the machine */
+                if (r->long_cut) {
+                        base_rate[h] = loop_rate(h + 1, 1.5);
+                        note("unstalled: %s: %.0f READ KEYS/s on the tcm_loop LU; threads %ld, VmRSS %ld kB",
+                             g.helpers[h].name, base_rate[h], thr0[h], rss0[h]);
+                }
         }
         trace_clear();
 
@@ -1219,21 +1229,13 @@ int main(int argc, char **argv) {
         if (g.loop_fd < 0)
                 die("cannot open %s: %m", g.loop_dev);
 
-        /* scenario 2's baseline: before any fault */
-        double base_rate[MAX_HELPERS];
-        for (int h = 0; h < g.n_helpers; h++) {
-                base_rate[h] = loop_rate(h + 1, 1.5);
-                note("unstalled: %s: %.0f READ KEYS/s on the tcm_loop LU; threads %ld, VmRSS %ld kB",
-                     g.helpers[h].name, base_rate[h], proc_status(g.helpers[h].pid, "Threads"),
-                     proc_status(g.helpers[h].pid, "VmRSS"));
-        }
-
+        double base_rate[MAX_HELPERS] = { 0 };
         table_header();
         const Round rounds[] = {
                 { g.short_s, false, false },
                 { g.medium_s, false, false },
                 { g.long_s, false, true },
-                { g.long_s, true, false },
+                { g.replies_s, true, false },
         };
         for (size_t i = 0; i < sizeof rounds / sizeof rounds[0]; i++) {
                 double t0 = pr_now();
