@@ -12,7 +12,9 @@
 #                       (iscsid, an iface per initiator name)
 #   iscsi_lu_create     a fileio backstore ($ISCSI_BACKSTORE) as LUN 0, mapped
 #                       into both ACLs
-#   iscsi_login         log in under both initiator names; sets ISCSI_DEV_A/B
+#   iscsi_login         log in under both initiator names; sets ISCSI_DEV_A/B;
+#                       ISCSI_NODE_SETTINGS (NAME=VALUE lines) go into the
+#                       node records first
 #
 # Why a second fabric: with tcm_loop, LIO in Linux 6.1 deadlocks on a
 # PREEMPT AND ABORT that succeeds (core_tmr_lun_reset() flush_work()s the
@@ -131,6 +133,12 @@ iscsi_login() {
                 iscsi_diagnose
                 rig_die "iSCSI discovery at $ISCSI_PORTAL failed"
         fi
+        # ISCSI_NODE_SETTINGS: NAME=VALUE lines for the node records (iscsiadm -o update)
+        printf '%s\n' "${ISCSI_NODE_SETTINGS:-}" | while IFS= read -r kv; do
+                [ -n "$kv" ] || continue
+                iscsiadm -m node -T "$ISCSI_TARGET_IQN" -p "$ISCSI_PORTAL" -o update -n "${kv%%=*}" -v "${kv#*=}" ||
+                        rig_die "iscsiadm: cannot set $kv"
+        done || exit 1
         if ! iscsiadm -m node -T "$ISCSI_TARGET_IQN" -p "$ISCSI_PORTAL" --login >&2; then
                 iscsi_diagnose
                 rig_die "iSCSI login to $ISCSI_TARGET_IQN at $ISCSI_PORTAL failed"

@@ -50,6 +50,8 @@
 
 #include <prh/prh.h>
 
+#include "pr-common.h"
+
 #define SENSE_LEN 96u
 #define DATA_MAX 8192u
 #define MAX_PATHS 4
@@ -171,51 +173,7 @@ static void die(const char *fmt, ...) {
         exit(2);
 }
 
-static double now(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
-}
-
-static void sleep_ms(long ms) {
-        struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
-        nanosleep(&ts, NULL);
-}
-
-static void put_be16(uint8_t *p, uint16_t v) {
-        p[0] = (uint8_t) (v >> 8);
-        p[1] = (uint8_t) v;
-}
-
-static void put_be32(uint8_t *p, uint32_t v) {
-        put_be16(p, (uint16_t) (v >> 16));
-        put_be16(p + 2, (uint16_t) v);
-}
-
-static void put_be64(uint8_t *p, uint64_t v) {
-        put_be32(p, (uint32_t) (v >> 32));
-        put_be32(p + 4, (uint32_t) v);
-}
-
-static uint32_t get_be32(const uint8_t *p) {
-        return (uint32_t) p[0] << 24 | (uint32_t) p[1] << 16 | (uint32_t) p[2] << 8 | p[3];
-}
-
-static uint64_t get_be64(const uint8_t *p) {
-        return (uint64_t) get_be32(p) << 32 | get_be32(p + 4);
-}
-
 /* ---- configfs: a fresh LU for every run ------------------------------------ */
-
-static int write_file(const char *path, const char *text) {
-        int fd = open(path, O_WRONLY | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        ssize_t n = write(fd, text, strlen(text));
-        int r = n < 0 ? -errno : 0;
-        close(fd);
-        return r;
-}
 
 /* configfs's way to map a LU: create DIR, then DIR/NAME as a link to TARGET. */
 static void configfs_link(const char *dir, const char *name, const char *target) {
@@ -226,19 +184,6 @@ static void configfs_link(const char *dir, const char *name, const char *target)
         snprintf(p, sizeof p, "%s/%s", dir, name);
         if (symlink(target, p) < 0)
                 die("symlink %s: %m", p);
-}
-
-static int read_line(const char *path, char *buf, size_t size) {
-        FILE *f = fopen(path, "re");
-        if (!f)
-                return -errno;
-        if (!fgets(buf, (int) size, f)) {
-                fclose(f);
-                return -EIO;
-        }
-        fclose(f);
-        buf[strcspn(buf, "\n")] = 0;
-        return 0;
 }
 
 static void close_devs(Ctx *c) {
@@ -280,7 +225,7 @@ static void lu_destroy(Ctx *c) {
         if (c->fabric == FABRIC_LOOP)
                 for (int i = 0; i < 2; i++) {
                         snprintf(p, sizeof p, "%s/loopback/%s/tpgt_1/address", c->cfs, c->port[i]);
-                        if (read_line(p, addr[i], sizeof addr[i]) < 0)
+                        if (pr_read_line(p, addr[i], sizeof addr[i]) < 0)
                                 die("read %s: %m", p);
                         snprintf(p, sizeof p, "%s/loopback/%s/tpgt_1/lun/lun_0", c->cfs, c->port[i]);
                         unlink_links(p);
@@ -306,7 +251,7 @@ static void lu_destroy(Ctx *c) {
                         continue;
                 snprintf(p, sizeof p, "/sys/class/scsi_device/%s:0", addr[i]);
                 for (int t = 0; t < 1000 && access(p, F_OK) == 0; t++)
-                        sleep_ms(10);
+                        pr_sleep_ms(10);
                 if (access(p, F_OK) == 0)
                         die("SCSI device %s:0 still present 10 s after removing the LU", addr[i]);
         }
@@ -339,7 +284,7 @@ static int iscsi_session_disk(const char *ini, char *buf, size_t size) {
         for (size_t i = 0; i < g.gl_pathc && r < 0; i++) {
                 char p[512], name[256];
                 snprintf(p, sizeof p, "%s/initiatorname", g.gl_pathv[i]);
-                if (read_line(p, name, sizeof name) < 0 || strcmp(name, ini) != 0)
+                if (pr_read_line(p, name, sizeof name) < 0 || strcmp(name, ini) != 0)
                         continue;
                 glob_t b;
                 snprintf(p, sizeof p, "%s/device/target*/*:*:*:0/block/*", g.gl_pathv[i]);
@@ -370,13 +315,13 @@ static void lu_create(Ctx *c) {
                 die("mkdir %s: %m", p);
         snprintf(p, sizeof p, "%s/core/%s/control", c->cfs, c->backstore);
         snprintf(v, sizeof v, "fd_dev_name=%s,fd_dev_size=%u", c->lu_file, 16u << 20);
-        if (write_file(p, v) < 0)
+        if (pr_write_file(p, v) < 0)
                 die("write %s: %m", p);
         snprintf(p, sizeof p, "%s/core/%s/wwn/vpd_unit_serial", c->cfs, c->backstore);
-        if (write_file(p, serial) < 0)
+        if (pr_write_file(p, serial) < 0)
                 die("write %s: %m", p);
         snprintf(p, sizeof p, "%s/core/%s/enable", c->cfs, c->backstore);
-        if (write_file(p, "1") < 0)
+        if (pr_write_file(p, "1") < 0)
                 die("enable the backstore: %m");
         snprintf(v, sizeof v, "%s/core/%s", c->cfs, c->backstore);
         if (c->fabric == FABRIC_LOOP)
@@ -401,7 +346,7 @@ static void lu_create(Ctx *c) {
                 int r = -ENOENT;
                 if (c->fabric == FABRIC_LOOP) {
                         snprintf(p, sizeof p, "%s/loopback/%s/tpgt_1/address", c->cfs, c->port[i]);
-                        if (read_line(p, addr, sizeof addr) < 0)
+                        if (pr_read_line(p, addr, sizeof addr) < 0)
                                 die("read %s: %m", p);
                         snprintf(dir, sizeof dir, "/sys/class/scsi_device/%s:0/device/block", addr);
                 } else
@@ -416,13 +361,13 @@ static void lu_create(Ctx *c) {
                                         break;
                                 r = -errno;
                         }
-                        sleep_ms(10);
+                        pr_sleep_ms(10);
                 }
                 if (c->fd[i] < 0)
                         die("no usable block device for nexus %c (%s): %s", "AB"[i], dir, strerror(-r));
                 if (c->fabric == FABRIC_LOOP) {
                         snprintf(p, sizeof p, "%s/loopback/%s/tpgt_1/nexus", c->cfs, c->port[i]);
-                        if (read_line(p, v, sizeof v) < 0 || strncmp(v, "naa.", 4) != 0)
+                        if (pr_read_line(p, v, sizeof v) < 0 || strncmp(v, "naa.", 4) != 0)
                                 die("cannot read the initiator WWN of %s", c->port[i]);
                         c->sas[i] = strtoull(v + 4, NULL, 16);
                 }
@@ -438,31 +383,14 @@ static void lu_create(Ctx *c) {
 
 /* ---- executing one command ------------------------------------------------ */
 
-static void sgio(int fd, const uint8_t *cdb_in, int cdb_len, int dir, void *buf, size_t len, Reply *r) {
-        /* sg_io_hdr wants non-const pointers; the kernel only reads the CDB */
-        uint8_t cdb[16] = { 0 };
-        memcpy(cdb, cdb_in, (size_t) cdb_len);
-        struct sg_io_hdr h = {
-                .interface_id = 'S',
-                .cmd_len = (unsigned char) cdb_len,
-                .cmdp = cdb,
-                .dxfer_direction = dir,
-                .dxferp = len ? buf : NULL,
-                .dxfer_len = (unsigned) len,
-                .sbp = r->sense,
-                .mx_sb_len = SENSE_LEN,
-                .timeout = 30000,
-        };
-        memset(r->sense, 0, sizeof r->sense);
-        if (ioctl(fd, SG_IO, &h) < 0) {
-                r->err = -errno;
-                return;
-        }
-        r->status = h.status;
-        r->host_status = h.host_status;
-        r->data_len = 0;
-        if (h.status == 0 && dir == SG_DXFER_FROM_DEV && len >= (size_t) h.resid)
-                r->data_len = len - (size_t) h.resid;
+static void sgio(int fd, const uint8_t *cdb, int cdb_len, int dir, void *buf, size_t len, Reply *r) {
+        PrSgio o;
+
+        pr_sgio(fd, cdb, cdb_len, dir, buf, len, 30000, r->sense, &o);
+        r->err = o.err;
+        r->status = o.status;
+        r->host_status = o.host_status;
+        r->data_len = o.data_len;
 }
 
 static void sgio_inquiry_rtpi(Ctx *c, int nx) {
@@ -563,7 +491,7 @@ static const char nx_name[2] = { 'A', 'B' };
 static void pr_in(Ctx *c, int nx, uint8_t sa, uint16_t alloc, Expect e) {
         Step *s = step_begin(c, "%c %s alloc=%u", nx_name[nx], in_name(sa), alloc);
         uint8_t cdb[10] = { 0x5e, sa };
-        put_be16(cdb + 7, alloc);
+        pr_put_be16(cdb + 7, alloc);
         s->expect = e;
         execute(c, c->fd[nx], cdb, false, NULL, 0, alloc, &s->reply[c->path]);
 }
@@ -582,9 +510,9 @@ static void pr_out(Ctx *c, int nx, uint8_t sa, uint8_t type, uint64_t key, uint6
                              type_name(type), key >> 48, sark >> 48, extra);
         uint8_t cdb[10] = { 0x5f, sa, type };
         uint8_t param[24] = { 0 };
-        put_be32(cdb + 5, sizeof param);
-        put_be64(param, key);
-        put_be64(param + 8, sark);
+        pr_put_be32(cdb + 5, sizeof param);
+        pr_put_be64(param, key);
+        pr_put_be64(param + 8, sark);
         param[20] = (uint8_t) (flags & 0xff);
         s->expect = e;
         if (flags & F_RO_FD) {
@@ -606,14 +534,14 @@ static void pr_move(Ctx *c, int nx, uint8_t type, uint64_t key, uint64_t sark, b
                              type_name(type), key >> 48, sark >> 48, nx_name[to], unreg ? " UNREG" : "");
         uint8_t cdb[10] = { 0x5f, 0x07, type };
         uint8_t param[24 + 24] = { 0 };
-        put_be32(cdb + 5, sizeof param);
-        put_be64(param, key);
-        put_be64(param + 8, sark);
+        pr_put_be32(cdb + 5, sizeof param);
+        pr_put_be64(param, key);
+        pr_put_be64(param + 8, sark);
         param[17] = unreg ? 0x02 : 0x00;
-        put_be16(param + 18, c->rtpi[to]);
-        put_be32(param + 20, 24);
+        pr_put_be16(param + 18, c->rtpi[to]);
+        pr_put_be32(param + 20, 24);
         param[24] = 0x06;               /* SAS transport ID, format 0 */
-        put_be64(param + 28, c->sas[to]);
+        pr_put_be64(param + 28, c->sas[to]);
         s->expect = e;
         execute(c, c->fd[nx], cdb, true, param, sizeof param, 0, &s->reply[c->path]);
 }
@@ -623,7 +551,7 @@ static void io(Ctx *c, int nx, bool write, Expect e) {
         Step *s = step_begin(c, "%c %s(10) LBA 0 (direct SG_IO on every path)", nx_name[nx], write ? "WRITE" : "READ");
         uint8_t cdb[10] = { write ? 0x2a : 0x28 };
         uint8_t buf[BLOCK_SIZE];
-        put_be16(cdb + 7, 1);
+        pr_put_be16(cdb + 7, 1);
         memset(buf, 0x5a, sizeof buf);
         Reply *r = &s->reply[c->path];
         memset(r, 0, sizeof *r);
@@ -1010,9 +938,9 @@ static bool expect_met(const Expect *e, const Reply *r) {
                  * per registrant (READ KEYS) or the holder's descriptor of 16
                  * bytes, type in byte 21 (READ RESERVATION) */
                 size_t per = e->data == DATA_KEYS ? 8 : 16;
-                if (r->data_len < 8 + per * e->n_keys || get_be32(r->data + 4) != per * e->n_keys)
+                if (r->data_len < 8 + per * e->n_keys || pr_get_be32(r->data + 4) != per * e->n_keys)
                         return false;
-                if (e->n_keys > 0 && get_be64(r->data + 8) != e->first_key)
+                if (e->n_keys > 0 && pr_get_be64(r->data + 8) != e->first_key)
                         return false;
                 if (e->data == DATA_HOLDER && e->n_keys > 0 && (r->data[21] & 0x0f) != e->type)
                         return false;
@@ -1059,12 +987,12 @@ static void comparator_selfcheck(void) {
         /* READ KEYS with KA and KB, READ RESERVATION held by KB (WE) */
         memset(&a, 0, sizeof a);
         a.data_len = 24;
-        put_be32(a.data + 4, 16);
-        put_be64(a.data + 8, KA);
-        put_be64(a.data + 16, KB);
+        pr_put_be32(a.data + 4, 16);
+        pr_put_be64(a.data + 8, KA);
+        pr_put_be64(a.data + 16, KB);
         b = a;
-        put_be32(b.data + 4, 16);
-        put_be64(b.data + 8, KB);
+        pr_put_be32(b.data + 4, 16);
+        pr_put_be64(b.data + 8, KB);
         b.data[21] = 0x01;
         Expect keys_ok = E_KEYS(2, KA), holder_ok = E_HOLDER(KB, 1);
         if (!expect_met(&keys_ok, &a) || !expect_met(&holder_ok, &b))
@@ -1164,7 +1092,7 @@ static void report_scenario(Ctx *c, const Scenario *sc, double secs) {
 }
 
 static void run_scenario(Ctx *c, const Scenario *sc) {
-        double t0 = now();
+        double t0 = pr_now();
         c->n_steps = 0;
         for (c->path = 0; c->path < c->n_paths; c->path++) {
                 lu_destroy(c);
@@ -1176,7 +1104,7 @@ static void run_scenario(Ctx *c, const Scenario *sc) {
                             c->paths[c->path].name, c->n_steps);
         }
         close_devs(c);
-        report_scenario(c, sc, now() - t0);
+        report_scenario(c, sc, pr_now() - t0);
 }
 
 static void usage(void) {
@@ -1326,7 +1254,7 @@ int main(int argc, char **argv) {
         printf("\n");
 
         comparator_selfcheck();
-        double t0 = now();
+        double t0 = pr_now();
         int n_run = 0;
         for (size_t i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++) {
                 if (!scenario_selected(&scenarios[i], c->fabric, only))
@@ -1340,7 +1268,7 @@ int main(int argc, char **argv) {
 
         printf("\npr-matrix: %d scenarios, %d steps, %d paths, %.1f s: %d mismatches, %d unexpected outcomes, "
                "%d call errors\n",
-               n_run, c->n_compared, c->n_paths, now() - t0, c->n_mismatch, c->n_expect_fail, c->n_errors);
+               n_run, c->n_compared, c->n_paths, pr_now() - t0, c->n_mismatch, c->n_expect_fail, c->n_errors);
         for (int p = 0; p < c->n_paths; p++)
                 prh_client_free(c->paths[p].client);
         if (c->log)

@@ -9,6 +9,7 @@
 #   run-rig.sh matrix SOURCE BUILD RESULTS NAME=HELPER... [-- PR-MATRIX-ARGS]
 #   run-rig.sh qemu   SOURCE BUILD RESULTS NAME=HELPER...
 #   run-rig.sh fdscope SOURCE BUILD RESULTS NAME=HELPER...
+#   run-rig.sh faults SOURCE BUILD RESULTS NAME=HELPER...
 #
 # boot:   the rig itself: the guest sees the trees at their own paths, its
 #         exit status comes back, a hung guest is killed and reported, and so
@@ -18,6 +19,8 @@
 #         compared and reported on the host (qemu-report.sh).
 # fdscope: which fds each helper acts on: whole disk, sg node, partition,
 #         dm-linear of half and of all the disk, regular file (guest-fd-scope.sh).
+# faults: network cuts on the iSCSI portal, a stalled LU's effect on another,
+#         a disk deleted mid-request (guest-faults.sh, pr-faults; docs/faults.md).
 #
 # The initramfs images are cached in $PRH_VM_CACHE (default BUILD/test/vm/cache).
 # Exit status: the scenario's; 77 (skipped) if the machine lacks something
@@ -26,7 +29,7 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd -P)
 # shellcheck source=test/vm/rig-lib.sh
 . "$here/rig-lib.sh"    # helper_log_check
-scenario=${1:?usage: run-rig.sh boot|matrix|qemu|fdscope SOURCE BUILD RESULTS [NAME=HELPER]...}
+scenario=${1:?usage: run-rig.sh boot|matrix|qemu|fdscope|faults SOURCE BUILD RESULTS [NAME=HELPER]...}
 src=$(cd "${2:?missing SOURCE}" && pwd -P)
 build=$(cd "${3:?missing BUILD}" && pwd -P)
 results=${4:?missing RESULTS}
@@ -192,6 +195,12 @@ fdscope)
         command -v dmsetup >/dev/null || skip "dmsetup missing (dmsetup)"
         exec "$here/vm-run.sh" -c "$cache" -s "$src" -s "$build" -r "$results" -t "${PRH_RIG_TIMEOUT:-600}" -- \
                 "$here/guest-fd-scope.sh" "$results" "$build/src/cli/prhctl" "$@"
+        ;;
+faults)
+        [ "$#" -ge 1 ] || { echo "run-rig: faults needs NAME=HELPER" >&2; exit 2; }
+        command -v nft >/dev/null || skip "nft missing (nftables)"
+        exec "$here/vm-run.sh" -c "$cache" -s "$src" -s "$build" -r "$results" -t "${PRH_RIG_TIMEOUT:-600}" -- \
+                "$here/guest-faults.sh" "$results" "$build/test/vm/pr-faults" "$@"
         ;;
 qemu)
         [ "$#" -ge 1 ] || { echo "run-rig: qemu needs NAME=HELPER" >&2; exit 2; }

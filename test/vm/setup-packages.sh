@@ -14,10 +14,11 @@
 #   open-iscsi        iscsid, iscsiadm: the kernel initiator's logins to LIO's
 #                     iSCSI target in the matrix (guest-matrix.sh, iscsi-lib.sh)
 #   multipath-tools, udev   the multipath scenario (test/vm/mpath)
+#   nftables          nft: rig-faults cuts the iSCSI portal's traffic (guest-faults.sh)
 #   kmod, cpio        modinfo and the initramfs archive
 set -eu
 
-packages="qemu-system-x86 linux-image-amd64 busybox-static sg3-utils libiscsi-bin open-iscsi multipath-tools udev kmod cpio"
+packages="qemu-system-x86 linux-image-amd64 busybox-static sg3-utils libiscsi-bin open-iscsi multipath-tools udev kmod cpio nftables"
 
 missing=
 for p in $packages; do

@@ -1,0 +1,147 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# Outer-guest side of rig-faults (issue 12, scenarios 1-4; docs/faults.md):
+# LIO's iSCSI target on 127.0.0.1 with 15 small LUs, logged in to by the
+# kernel's initiator under two initiator names (iscsi-lib.sh) with short
+# recovery timeouts, one more LU on tcm_loop, both helpers as daemons, then
+# pr-faults cuts the portal's traffic with nftables and compares direct
+# SG_IO, qemu-pr-helper and prhd.
+#
+#   guest-faults.sh RESULTS PR-FAULTS NAME=HELPER-BINARY...
+#
+# prhd is started with --sgio-timeout=$FAULT_SGIO_MS (2000, shorter than
+# its default 5000, so that cuts longer than it stay short); the direct
+# path uses the same timeout; the reference's is its fixed 1 ms, which the
+# block layer raises to 7 s.
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/rig-lib.sh"
+. "$here/iscsi-lib.sh"
+
+results=$1
+faults=$2
+shift 2
+
+FAULT_SGIO_MS=2000
+FAULT_REPLACEMENT=5             # node.session.timeo.replacement_timeout (s)
+FAULT_NOOP_INTERVAL=1           # node.conn[0].timeo.noop_out_interval (s)
+FAULT_NOOP_TIMEOUT=2            # node.conn[0].timeo.noop_out_timeout (s)
+FAULT_LUNS=15                   # 3 PR OUT commands + 2, for each of the 3 paths
+FAULT_IDX0=20                   # backstores fileio_20.. (iscsi-lib's is 9, the tcm_loop LU's 0)
+
+for p in nft iscsiadm iscsid; do
+        if ! command -v "$p" > /dev/null; then
+                echo "guest-faults: SKIP: $p missing (nftables, open-iscsi; see test/vm/setup-packages.sh)" >&2
+                exit 77
+        fi
+done
+
+t0=$(rig_uptime)
+lio_init
+# shellcheck disable=SC2034 # read by iscsi_init
+ISCSI_LOG=$results/iscsid.log
+iscsi_init
+tpg=$(iscsi_tpg)
+i=0
+while [ "$i" -lt "$FAULT_LUNS" ]; do
+        bs=$(lio_backstore_create $((FAULT_IDX0 + i)) 2) || exit 1
+        mkdir "$tpg/lun/lun_$i" || rig_die "cannot create LUN $i"
+        ln -s "$bs" "$tpg/lun/lun_$i/disk" || rig_die "cannot map LUN $i"
+        for ini in $ISCSI_INI_A $ISCSI_INI_B; do
+                mkdir "$tpg/acls/$ini/lun_$i" || rig_die "cannot create LUN $i in the ACL of $ini"
+                ln -s "$tpg/lun/lun_$i" "$tpg/acls/$ini/lun_$i/lun" || rig_die "cannot map LUN $i for $ini"
+        done
+        i=$((i + 1))
+done
+# short recovery timeouts (iscsiadm node settings), so that a cut longer
+# than them stays short
+# shellcheck disable=SC2034 # read by iscsi_login
+ISCSI_NODE_SETTINGS="node.session.timeo.replacement_timeout=$FAULT_REPLACEMENT
+node.conn[0].timeo.noop_out_interval=$FAULT_NOOP_INTERVAL
+node.conn[0].timeo.noop_out_timeout=$FAULT_NOOP_TIMEOUT"
+iscsi_login
+
+# the disk of LUN $2 in the session of initiator name $1
+lun_disk() {
+        for s in /sys/class/iscsi_session/session*; do
+                [ "$(cat "$s/initiatorname" 2>/dev/null)" = "$1" ] || continue
+                for b in "$s"/device/target*/*:*:*:"$2"/block/*; do
+                        [ -b "/dev/${b##*/}" ] && { echo "/dev/${b##*/}"; return 0; }
+                done
+        done
+        return 1
+}
+lus=
+i=0
+while [ "$i" -lt "$FAULT_LUNS" ]; do
+        a='' b=''
+        for _ in $(seq 1 300); do
+                a=$(lun_disk "$ISCSI_INI_A" "$i") && b=$(lun_disk "$ISCSI_INI_B" "$i") && break
+                sleep 0.1
+        done
+        if [ -z "$a" ] || [ -z "$b" ]; then
+                rig_die "no disks for iSCSI LUN $i (A '$a', B '$b')"
+        fi
+        lus="$lus --lu $a,$b"
+        i=$((i + 1))
+done
+lio_lu_create 16
+rig_log "iSCSI ($FAULT_LUNS LUs) and tcm_loop ($RIG_DEV_A) ready after $(echo "$t0 $(rig_uptime)" | awk '{ printf "%.1f", $2 - $1 }') s"
+
+# the cut: packets to or from the portal vanish on their way in, as on a
+# network that drops them (in the output hook the sender would get EPERM)
+modprobe nf_tables || rig_die "modprobe nf_tables failed"
+port=${ISCSI_PORTAL##*:}
+nft_cut="nft add table inet prhfault && nft add chain inet prhfault in '{ type filter hook input priority 0; }'"
+cut="$nft_cut && nft add rule inet prhfault in tcp dport $port drop && nft add rule inet prhfault in tcp sport $port drop"
+cut_replies="$nft_cut && nft add rule inet prhfault in tcp sport $port drop"
+restore="nft delete table inet prhfault"
+sh -c "$cut && $restore" || rig_die "nftables does not work here"
+
+# what the LLD completed each PR OUT with, whichever process sent it (pr-faults
+# reads the host byte of the helpers' commands from here)
+tracefs=/sys/kernel/tracing
+mountpoint -q "$tracefs" || mount -t tracefs tracefs "$tracefs" || rig_die "cannot mount tracefs"
+echo 1 > "$tracefs/events/scsi/scsi_dispatch_cmd_done/enable" || rig_die "no scsi trace events"
+
+helpers=
+names=
+for h in "$@"; do
+        name=${h%%=*}
+        bin=${h#*=}
+        extra=
+        [ "$name" = prhd ] && extra="--sgio-timeout=$FAULT_SGIO_MS"
+        rm -f "/run/$name.pid"
+        # shellcheck disable=SC2086
+        "$bin" -k "/run/$name.sock" -f "/run/$name.pid" -d $extra || rig_die "$bin did not start"
+        # the reference's parent exits before its pidfile exists
+        for _ in $(seq 1 300); do
+                [ -S "/run/$name.sock" ] && [ -s "/run/$name.pid" ] && break
+                sleep 0.1
+        done
+        helper_alive "$name" || rig_die "$bin is not running on /run/$name.sock"
+        helpers="$helpers --helper $name=/run/$name.sock"
+        names="$names $name"
+done
+
+rc=0
+# shellcheck disable=SC2086
+"$faults" $lus --loop "$RIG_DEV_A" $helpers --cut "$cut" --cut-replies "$cut_replies" --restore "$restore" \
+        --trace "$tracefs" --sgio-timeout "$FAULT_SGIO_MS" --replacement "$FAULT_REPLACEMENT" \
+        --noop $((FAULT_NOOP_INTERVAL + FAULT_NOOP_TIMEOUT)) > "$results/faults.md" || rc=$?
+cat "$results/faults.md"
+dmesg > "$results/dmesg.txt"
+if grep -q 'type=1326' "$results/dmesg.txt"; then
+        rig_log "FAIL: a seccomp kill (type=1326) in dmesg"
+        rc=1
+fi
+for name in $names; do
+        if ! helper_alive "$name"; then
+                rig_log "FAIL: helper $name died"
+                rc=1
+        fi
+        helper_stop "$name" || rc=1
+done
+rig_log "guest-faults: exit $rc after $(echo "$t0 $(rig_uptime)" | awk '{ printf "%.1f", $2 - $1 }') s"
+exit "$rc"

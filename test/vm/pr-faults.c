@@ -1,0 +1,1265 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * pr-faults: faults on real storage (issue 12, scenarios 1-4), run in the
+ * outer rig guest by guest-faults.sh.
+ *
+ * The LUs are LIO's, exported over iSCSI on 127.0.0.1 and logged in to by
+ * the kernel's initiator under two initiator names (nexus A and B: two hosts
+ * of a cluster); one more LU on tcm_loop serves the isolation figures.  Each
+ * path (direct SG_IO, then each helper) gets its own iSCSI LU for every
+ * command, so one network cut hits the same command on every path at once,
+ * and the LUs' PR state afterwards (READ FULL STATUS through nexus B) says
+ * which commands the target carried out.
+ *
+ *  1  network cut during PR OUT: REGISTER, RESERVE and PREEMPT sent while
+ *     the portal's traffic is dropped (--cut), for a short cut and for cuts
+ *     longer than the SG_IO timeouts and the initiator's replacement
+ *     timeout, and with only the replies dropped (--cut-replies); in the
+ *     long cut, a PR OUT held on the blocked session and one on an fd opened
+ *     before the session failed, sent once the disk is offline.
+ *  2  isolation: while the long cut holds requests on the iSCSI LUs, the
+ *     READ KEYS rate on the tcm_loop LU through each helper, against the
+ *     rate just before the cut; the helpers' threads and RSS (/proc).
+ *  3  device removed mid-request: the nexus-A disk deleted through sysfs
+ *     while a REGISTER is held on it, then a REGISTER on the same fd,
+ *     whose device no longer exists; the helper must stay up and hold no fd
+ *     of the device.
+ *  4  host_status: what the kernel gave the direct path, and what each
+ *     helper answered for the same event: prhd's answer must be prhd's
+ *     mapping of one of the outcomes the kernel gave in that event, the
+ *     reference's its own (7.2's) mapping, GOOD for host_status values it
+ *     does not know.
+ *
+ * Output: the side-by-side table (markdown) on stdout, FAIL lines and a
+ * verdict on stderr.  Exit status 0 only if every assertion held.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <glob.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <prh/prh.h>
+
+#include "pr-common.h"
+
+#define MAX_HELPERS 2
+#define MAX_PATHS (1 + MAX_HELPERS)
+#define MAX_LUS 16
+#define MAX_JOBS 64
+#define N_OPS 3
+#define EXTRA_BLOCKED 8                 /* further blocked READ KEYS per helper in the long cut */
+
+#define KA 0xaaaa0000000000a1ull
+#define KB 0xbbbb0000000000b1ull
+#define KC 0xcccc0000000000c1ull
+
+/* DID_* values the kernel may give (include/scsi/scsi_status.h) */
+static const char *const did_names[] = {
+        [0x00] = "DID_OK", [0x01] = "DID_NO_CONNECT", [0x02] = "DID_BUS_BUSY", [0x03] = "DID_TIME_OUT",
+        [0x04] = "DID_BAD_TARGET", [0x05] = "DID_ABORT", [0x06] = "DID_PARITY", [0x07] = "DID_ERROR",
+        [0x08] = "DID_RESET", [0x09] = "DID_BAD_INTR", [0x0a] = "DID_PASSTHROUGH", [0x0b] = "DID_SOFT_ERROR",
+        [0x0c] = "DID_IMM_RETRY", [0x0d] = "DID_REQUEUE", [0x0e] = "DID_TRANSPORT_DISRUPTED",
+        [0x0f] = "DID_TRANSPORT_FAILFAST", [0x10] = "DID_TARGET_FAILURE", [0x11] = "DID_NEXUS_FAILURE",
+        [0x12] = "DID_ALLOC_FAILURE", [0x13] = "DID_MEDIUM_ERROR", [0x14] = "DID_TRANSPORT_MARGINAL",
+};
+
+typedef enum Op { OP_REGISTER, OP_RESERVE, OP_PREEMPT, OP_READ_KEYS } Op;
+static const char *const op_names[] = { "REGISTER", "RESERVE", "PREEMPT", "READ KEYS" };
+
+/* One answer as the client saw it. */
+typedef struct Ans {
+        int err;                        /* direct: -errno of SG_IO; helper: -errno of the call */
+        int status;
+        int host, driver;               /* direct only */
+        uint8_t sense[PR_SENSE_LEN];
+        size_t data_len;
+        uint8_t data[512];
+        double secs;
+} Ans;
+
+typedef struct Job {
+        int path, lu;
+        Op op;
+        int fd;                         /* the nexus-A fd to use (opened before the fault) */
+        Ans ans;
+        pthread_t thread;
+        atomic_bool done;
+        bool started;
+        /* what the kernel's scsi trace says the LLD completed the command with */
+        bool traced;
+        bool retried;                   /* the last completion asked the midlayer to retry it */
+        int k_host, k_status;
+} Job;
+
+typedef struct Helper {
+        char name[32];
+        char sock[PATH_MAX];
+        pid_t pid;
+        bool is_prhd;
+} Helper;
+
+static struct {
+        Helper helpers[MAX_HELPERS];
+        int n_helpers, n_paths;
+        char dev_a[MAX_LUS][64], dev_b[MAX_LUS][64];
+        char addr_a[MAX_LUS][32];       /* H:C:T:L of nexus A's disk */
+        const char *tracefs;            /* the kernel's scsi trace events, enabled by guest-faults.sh */
+        int fd_a[MAX_LUS], fd_b[MAX_LUS];
+        int n_lus;
+        const char *loop_dev;
+        int loop_fd;
+        const char *cut_cmd, *cut_replies_cmd, *restore_cmd;
+        unsigned sgio_ms;               /* direct SG_IO's timeout; prhd was started with the same */
+        unsigned replacement_s, noop_s; /* initiator: replacement_timeout, noop interval + timeout */
+        unsigned short_s, medium_s, long_s, replies_s;
+        int fails;
+        FILE *table;
+} g = { .loop_fd = -1, .sgio_ms = 2000, .replacement_s = 5, .noop_s = 3, .short_s = 1, .medium_s = 4, .long_s = 14,
+        .replies_s = 6 };
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void die(const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        fputs("pr-faults: FATAL: ", stderr);
+        vfprintf(stderr, fmt, ap);
+        fputc('\n', stderr);
+        va_end(ap);
+        exit(2);
+}
+
+static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void fail(const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        fputs("pr-faults: FAIL: ", stderr);
+        vfprintf(stderr, fmt, ap);
+        fputc('\n', stderr);
+        va_end(ap);
+        g.fails++;
+}
+
+static void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void note(const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        fputs("pr-faults: ", stderr);
+        vfprintf(stderr, fmt, ap);
+        fputc('\n', stderr);
+        va_end(ap);
+}
+
+static const char *path_name(int p) {
+        return p == 0 ? "direct" : g.helpers[p - 1].name;
+}
+
+/* ---- commands -------------------------------------------------------------- */
+
+static void build_cdb(Op op, uint8_t cdb[10], uint8_t param[24]) {
+        memset(cdb, 0, 10);
+        memset(param, 0, 24);
+        if (op == OP_READ_KEYS) {
+                cdb[0] = 0x5e;
+                cdb[1] = 0x00;
+                pr_put_be16(cdb + 7, 512);
+                return;
+        }
+        cdb[0] = 0x5f;
+        pr_put_be32(cdb + 5, 24);       /* bytes 5-8: parameter list length */
+        switch (op) {
+        case OP_REGISTER:               /* A registers KA */
+                cdb[1] = 0x00;
+                pr_put_be64(param + 8, KA);
+                break;
+        case OP_RESERVE:                /* A (registered) takes a WRITE EXCLUSIVE reservation */
+                cdb[1] = 0x01;
+                cdb[2] = 0x01;
+                pr_put_be64(param, KA);
+                break;
+        case OP_PREEMPT:                /* A preempts B, the WRITE EXCLUSIVE holder */
+                cdb[1] = 0x04;
+                cdb[2] = 0x01;
+                pr_put_be64(param, KA);
+                pr_put_be64(param + 8, KB);
+                break;
+        default:
+                break;
+        }
+}
+
+/* One command on path P with FD: SG_IO (direct, timeout g.sgio_ms) or the helper's socket. */
+static void run_cmd(int p, int fd, Op op, unsigned timeout_ms, Ans *a) {
+        uint8_t cdb[10], param[24];
+        bool out = op != OP_READ_KEYS;
+        double t0 = pr_now();
+
+        build_cdb(op, cdb, param);
+        memset(a, 0, sizeof *a);
+        if (p == 0) {
+                PrSgio o;
+                if (out)
+                        pr_sgio(fd, cdb, 10, SG_DXFER_TO_DEV, param, 24, timeout_ms, a->sense, &o);
+                else
+                        pr_sgio(fd, cdb, 10, SG_DXFER_FROM_DEV, a->data, 512, timeout_ms, a->sense, &o);
+                a->err = o.err;
+                a->status = o.status;
+                a->host = o.host_status;
+                a->driver = o.driver_status;
+                a->data_len = o.data_len;
+        } else {
+                PrhClient *cl = NULL;
+                PrhResult res;
+                int k = prh_client_new(g.helpers[p - 1].sock, &cl);
+                if (k >= 0)
+                        k = prh_client_set_timeouts(cl, 10000, 180000);
+                if (k >= 0)
+                        k = prh_call_raw(cl, fd, cdb, 10, out ? param : NULL, out ? 24 : 0, out ? NULL : a->data,
+                                         out ? 0 : 512, &res);
+                prh_client_free(cl);
+                if (k < 0)
+                        a->err = k;
+                else {
+                        a->status = res.status;
+                        memcpy(a->sense, res.sense, PR_SENSE_LEN);
+                        a->data_len = res.data_len;
+                }
+        }
+        a->secs = pr_now() - t0;
+}
+
+static void sense_kcq(const uint8_t *s, int *k, int *c, int *q) {
+        if ((s[0] & 0x7f) >= 0x72) {
+                *k = s[1] & 0xf;
+                *c = s[2];
+                *q = s[3];
+        } else {
+                *k = s[2] & 0xf;
+                *c = s[12];
+                *q = s[13];
+        }
+}
+
+static const char *errno_name(int e) {
+        const char *n = strerrorname_np(e);
+        return n ? n : "E?";
+}
+
+/* "GOOD", "CHECK 0B/00/06", "RESERVATION CONFLICT", "errno ENODEV", with the kernel's DID_* for direct */
+static void ans_str(const Ans *a, bool with_host, char *buf, size_t size) {
+        int k, c, q;
+        size_t n;
+
+        if (a->err) {
+                snprintf(buf, size, "%s %s", with_host ? "errno" : "call failed:", errno_name(-a->err));
+                return;
+        }
+        switch (a->status) {
+        case 0x00:
+                snprintf(buf, size, "GOOD");
+                break;
+        case 0x02:
+                sense_kcq(a->sense, &k, &c, &q);
+                snprintf(buf, size, "CHECK %02X/%02X/%02X", k, c, q);
+                break;
+        case 0x08:
+                snprintf(buf, size, "BUSY");
+                break;
+        case 0x18:
+                snprintf(buf, size, "RESERVATION CONFLICT");
+                break;
+        default:
+                snprintf(buf, size, "status 0x%02x", a->status);
+                break;
+        }
+        n = strlen(buf);
+        if (with_host && a->host)
+                snprintf(buf + n, size - n, ", %s", a->host < 0x15 && did_names[a->host] ? did_names[a->host] : "DID_?");
+        n = strlen(buf);
+        if (with_host && a->driver)
+                snprintf(buf + n, size - n, ", driver 0x%02x", a->driver);
+}
+
+/* ---- what a helper makes of a kernel outcome (scenario 4) ------------------ */
+
+typedef struct Want {
+        int status, k, c, q;
+} Want;
+
+static Want check(int k, int c, int q) {
+        return (Want) { 0x02, k, c, q };
+}
+
+/* The answer helper H gives for the direct path's outcome O (docs/protocol.md's tables). */
+static Want helper_answer(const Helper *h, const Ans *o) {
+        if (o->err) {
+                switch (-o->err) {
+                case EDOM: return (Want) { 0x28, 0, 0, 0 };
+                case EBADE: return (Want) { 0x18, 0, 0, 0 };
+                case ENODEV: return h->is_prhd ? check(0x4, 0x44, 0x00) : check(0xb, 0x00, 0x06);
+                case EREMOTEIO:
+                case ENOMEM: return check(0x4, 0x44, 0x00);
+                case ENODATA: return check(0x3, 0x11, 0x00);
+                case ENOMEDIUM: return check(0x2, 0x3a, 0x00);
+                case EINVAL: return check(0x5, 0x24, 0x00);
+                case ENOSPC: return check(0x7, 0x27, 0x07);
+                default: return check(0xb, 0x00, 0x06);
+                }
+        }
+        switch (o->host) {
+        case 0x00: break;
+        case 0x01: return check(0xb, 0x05, 0x00);
+        case 0x02: return (Want) { 0x08, 0, 0, 0 };
+        case 0x03: return check(0xb, 0x2e, 0x02);
+        case 0x04: return check(0xb, 0x08, 0x00);
+        case 0x05: return check(0xb, 0x2f, 0x02);
+        case 0x08: return check(0x6, 0x29, 0x00);
+        case 0x0e: return check(0xb, 0x29, 0x07);
+        case 0x10: return check(0x4, 0x44, 0x00);
+        case 0x11: return (Want) { 0x18, 0, 0, 0 };
+        case 0x12: return check(0x7, 0x27, 0x07);
+        case 0x13: return check(0x3, 0x11, 0x00);
+        default:
+                /* prhd's fix #1; the reference passes the device's status on (GOOD) */
+                if (h->is_prhd)
+                        return check(0xb, 0x00, 0x06);
+                break;
+        }
+        if (o->driver & 0x06)
+                return (Want) { 0x08, 0, 0, 0 };
+        if (o->status == 0x02) {
+                int k, c, q;
+                sense_kcq(o->sense, &k, &c, &q);
+                return check(k, c, q);
+        }
+        return (Want) { o->status, 0, 0, 0 };
+}
+
+static bool ans_is(const Ans *a, Want w) {
+        int k, c, q;
+
+        if (a->err || a->status != w.status)
+                return false;
+        if (w.status != 0x02)
+                return true;
+        sense_kcq(a->sense, &k, &c, &q);
+        return k == w.k && c == w.c && q == w.q;
+}
+
+/* ---- LU state -------------------------------------------------------------- */
+
+static const char *key_name(uint64_t k) {
+        return k == KA ? "a1" : k == KB ? "b1" : k == KC ? "c1" : "??";
+}
+
+/* Direct command with retries over unit attentions (after a session came back). */
+static void direct_cmd(int fd, const uint8_t *cdb, int dir, void *buf, size_t len, uint8_t *sense, PrSgio *o) {
+        for (int i = 0; i < 4; i++) {
+                pr_sgio(fd, cdb, 10, dir, buf, len, 30000, sense, o);
+                int k, c, q;
+                sense_kcq(sense, &k, &c, &q);
+                if (o->err || o->status != 0x02 || k != 0x6)
+                        return;
+        }
+}
+
+/* The LU's PR state read with READ FULL STATUS through nexus B: "a1 b1:R1" (b1 holds, type 1). */
+static int lu_state(int lu, char *buf, size_t size) {
+        uint8_t cdb[10] = { 0x5e, 0x03 }, data[2048], sense[PR_SENSE_LEN];
+        PrSgio o;
+        char items[16][16];
+        int n = 0;
+
+        pr_put_be16(cdb + 7, sizeof data);
+        direct_cmd(g.fd_b[lu], cdb, SG_DXFER_FROM_DEV, data, sizeof data, sense, &o);
+        if (o.err || o.status != 0 || o.data_len < 8) {
+                snprintf(buf, size, "READ FULL STATUS failed (%d/0x%02x/host 0x%02x)", o.err, o.status, o.host_status);
+                return -EIO;
+        }
+        size_t end = 8 + pr_get_be32(data + 4);
+        if (end > o.data_len)
+                end = o.data_len;
+        for (size_t off = 8; off + 24 <= end && n < 16;) {
+                uint64_t key = pr_get_be64(data + off);
+                bool holder = data[off + 12] & 1;
+                int type = data[off + 13] & 0xf;
+                if (holder)
+                        snprintf(items[n], sizeof items[n], "%s:R%d", key_name(key), type);
+                else
+                        snprintf(items[n], sizeof items[n], "%s", key_name(key));
+                n++;
+                off += 24 + pr_get_be32(data + off + 20);
+        }
+        /* sorted: the canonical form */
+        for (int i = 0; i < n; i++)
+                for (int j = i + 1; j < n; j++)
+                        if (strcmp(items[j], items[i]) < 0) {
+                                char t[16];
+                                memcpy(t, items[i], sizeof t);
+                                memcpy(items[i], items[j], sizeof t);
+                                memcpy(items[j], t, sizeof t);
+                        }
+        buf[0] = 0;
+        for (int i = 0; i < n; i++) {
+                size_t l = strlen(buf);
+                snprintf(buf + l, size - l, "%s%s", i ? " " : "", items[i]);
+        }
+        if (!n)
+                snprintf(buf, size, "(none)");
+        return 0;
+}
+
+static void direct_out(int lu, bool nexus_b, uint8_t sa, uint8_t type, uint64_t key, uint64_t sark) {
+        uint8_t cdb[10] = { 0x5f, sa, type }, param[24] = { 0 }, sense[PR_SENSE_LEN];
+        PrSgio o;
+
+        pr_put_be32(cdb + 5, 24);
+        pr_put_be64(param, key);
+        pr_put_be64(param + 8, sark);
+        direct_cmd(nexus_b ? g.fd_b[lu] : g.fd_a[lu], cdb, SG_DXFER_TO_DEV, param, 24, sense, &o);
+        if (o.err || o.status != 0)
+                die("set-up PR OUT 0x%02x on LU %d (%s) failed: err %d status 0x%02x host 0x%02x", sa, lu,
+                    nexus_b ? g.dev_b[lu] : g.dev_a[lu], o.err, o.status, o.host_status);
+}
+
+/* No registrations, no reservation; then the state OP starts from. */
+static void lu_prepare(int lu, Op op) {
+        direct_out(lu, true, 0x06, 0, 0, KB);   /* REGISTER AND IGNORE: B has KB */
+        direct_out(lu, true, 0x03, 0, KB, 0);   /* CLEAR */
+        if (op == OP_RESERVE || op == OP_PREEMPT)
+                direct_out(lu, false, 0x00, 0, 0, KA);
+        if (op == OP_PREEMPT) {
+                direct_out(lu, true, 0x00, 0, 0, KB);
+                direct_out(lu, true, 0x01, 1, KB, 0);
+        }
+}
+
+static const char *state_before(Op op) {
+        return op == OP_REGISTER ? "(none)" : op == OP_RESERVE ? "a1" : "a1 b1:R1";
+}
+
+static const char *state_done(Op op) {
+        return op == OP_REGISTER ? "a1" : "a1:R1";
+}
+
+/* ---- jobs ------------------------------------------------------------------ */
+
+static void *job_main(void *arg) {
+        Job *j = arg;
+        run_cmd(j->path, j->fd, j->op, g.sgio_ms, &j->ans);
+        atomic_store(&j->done, true);
+        return NULL;
+}
+
+static void job_start(Job *j) {
+        atomic_store(&j->done, false);
+        j->started = true;
+        if (pthread_create(&j->thread, NULL, job_main, j) != 0)
+                die("pthread_create: %m");
+}
+
+/* Wait for every started job, at most LIMIT s in all; false if one is still blocked. */
+static bool jobs_wait(Job *jobs, int n, double limit) {
+        double end = pr_now() + limit;
+        for (;;) {
+                bool all = true;
+                for (int i = 0; i < n; i++)
+                        if (jobs[i].started && !atomic_load(&jobs[i].done))
+                                all = false;
+                if (all)
+                        break;
+                if (pr_now() > end)
+                        return false;
+                pr_sleep_ms(50);
+        }
+        for (int i = 0; i < n; i++)
+                if (jobs[i].started) {
+                        pthread_join(jobs[i].thread, NULL);
+                        jobs[i].started = false;
+                }
+        return true;
+}
+
+static void run_shell(const char *what, const char *cmd) {
+        int r = system(cmd);
+        if (r != 0)
+                die("%s (%s) failed: %d", what, cmd, r);
+}
+
+/* /proc/PID/status field NAME (Threads, VmRSS in kB) */
+static long proc_status(pid_t pid, const char *name) {
+        char p[64], line[256];
+        size_t l = strlen(name);
+        long v = -1;
+
+        snprintf(p, sizeof p, "/proc/%d/status", (int) pid);
+        FILE *f = fopen(p, "re");
+        if (!f)
+                return -1;
+        while (fgets(line, sizeof line, f))
+                if (strncmp(line, name, l) == 0 && line[l] == ':') {
+                        v = strtol(line + l + 1, NULL, 10);
+                        break;
+                }
+        fclose(f);
+        return v;
+}
+
+static bool helper_alive(const Helper *h) {
+        return proc_status(h->pid, "Threads") > 0;
+}
+
+/* The state of disk DEV (/sys/block/X/device/state); -errno if it is gone. */
+static int disk_state(const char *dev, char *st, size_t size) {
+        char p[128];
+        snprintf(p, sizeof p, "/sys/block/%s/device/state", strrchr(dev, '/') + 1);
+        return pr_read_line(p, st, size);
+}
+
+/* All nexus-A and B disks of the iSCSI LUs running again (the session is back), within LIMIT s.
+ * A disk the kernel took offline (error recovery gave up on it) stays offline when the session
+ * returns: an administrator has to set it running; that is done here, and said. */
+static bool devices_running(const char *what, double limit) {
+        double end = pr_now() + limit;
+        bool revived = false;
+        for (;;) {
+                bool all = true, offline = false;
+                for (int i = 0; i < g.n_lus; i++)
+                        for (int s = 0; s < 2; s++) {
+                                const char *d = s ? g.dev_b[i] : g.dev_a[i];
+                                char st[64];
+                                if (disk_state(d, st, sizeof st) < 0) {
+                                        if (s == 1)
+                                                all = false;
+                                        continue;       /* nexus A's deleted in scenario 3 */
+                                }
+                                if (strcmp(st, "offline") == 0)
+                                        offline = true;
+                                else if (strcmp(st, "running") != 0)
+                                        all = false;
+                        }
+                if (all && offline && !revived) {
+                        /* every other disk is back: the offline ones will not come back by themselves */
+                        for (int i = 0; i < g.n_lus; i++)
+                                for (int s = 0; s < 2; s++) {
+                                        const char *d = s ? g.dev_b[i] : g.dev_a[i];
+                                        char st[64], p[128];
+                                        if (disk_state(d, st, sizeof st) < 0 || strcmp(st, "offline") != 0)
+                                                continue;
+                                        snprintf(p, sizeof p, "/sys/block/%s/device/state", strrchr(d, '/') + 1);
+                                        printf("recovery: %s: %s stayed offline after the session returned; set "
+                                               "running\n", what, d);
+                                        if (pr_write_file(p, "running") < 0)
+                                                die("cannot set %s running: %m", d);
+                                }
+                        revived = true;
+                        continue;
+                }
+                if (all && !offline)
+                        return true;
+                if (pr_now() > end) {
+                        for (int i = 0; i < g.n_lus; i++)
+                                for (int s = 0; s < 2; s++) {
+                                        const char *d = s ? g.dev_b[i] : g.dev_a[i];
+                                        char st[64] = "(gone)";
+                                        (void) disk_state(d, st, sizeof st);
+                                        note("%s: %s is %s", what, d, st);
+                                }
+                        return false;
+                }
+                pr_sleep_ms(100);
+        }
+}
+
+/* READ KEYS through helper P on the tcm_loop LU for SECS: requests per second. */
+static double loop_rate(int p, double secs) {
+        double t0 = pr_now(), t;
+        long n = 0;
+        Ans a;
+        PrhClient *cl = NULL;
+        uint8_t cdb[10], param[24];
+
+        build_cdb(OP_READ_KEYS, cdb, param);
+        if (prh_client_new(g.helpers[p - 1].sock, &cl) < 0)
+                die("prh_client_new");
+        prh_client_set_timeouts(cl, 10000, 30000);
+        while ((t = pr_now()) - t0 < secs) {
+                PrhResult res;
+                int k = prh_call_raw(cl, g.loop_fd, cdb, 10, NULL, 0, a.data, 512, &res);
+                if (k < 0 || res.status != 0) {
+                        fail("READ KEYS on the tcm_loop LU through %s: %d / status 0x%02x", path_name(p), k,
+                             k < 0 ? 0 : res.status);
+                        break;
+                }
+                n++;
+        }
+        prh_client_free(cl);
+        return (double) n / (pr_now() - t0);
+}
+
+/* ---- the kernel's side: scsi_dispatch_cmd_done trace events --------------------- */
+
+static void trace_clear(void) {
+        char p[PATH_MAX];
+        snprintf(p, sizeof p, "%s/trace", g.tracefs);
+        int fd = open(p, O_WRONLY | O_TRUNC | O_CLOEXEC);
+        if (fd < 0)
+                die("cannot clear %s: %m", p);
+        close(fd);
+}
+
+static int did_value(const char *name) {
+        for (size_t i = 0; i < sizeof did_names / sizeof did_names[0]; i++)
+                if (did_names[i] && strcmp(did_names[i], name) == 0)
+                        return (int) i;
+        return -1;
+}
+
+/* For each job, the last PR OUT the LLD completed on its nexus-A disk since trace_clear(). */
+static void trace_collect(Job *jobs, int n) {
+        char p[PATH_MAX], line[1024];
+        snprintf(p, sizeof p, "%s/trace", g.tracefs);
+        FILE *f = fopen(p, "re");
+        if (!f)
+                die("cannot read %s: %m", p);
+        for (int i = 0; i < n; i++)
+                jobs[i].traced = jobs[i].retried = false;
+        while (fgets(line, sizeof line, f)) {
+                const char *e = strstr(line, "scsi_dispatch_cmd_done: host_no=");
+                unsigned h, c, t, l;
+                char addr[32], host[48] = "", status[48] = "";
+                if (!e || !strstr(line, "raw=5f"))
+                        continue;
+                if (sscanf(e, "scsi_dispatch_cmd_done: host_no=%u channel=%u id=%u lun=%u", &h, &c, &t, &l) != 4)
+                        continue;
+                const char *hp = strstr(e, " host="), *sp = strstr(e, " status=");
+                if (!hp || !sp || sscanf(hp, " host=%47[A-Z_]", host) != 1 ||
+                    sscanf(sp, " status=%47[A-Z_]", status) != 1)
+                        continue;
+                snprintf(addr, sizeof addr, "%u:%u:%u:%u", h, c, t, l);
+                for (int i = 0; i < n; i++)
+                        if (jobs[i].started || atomic_load(&jobs[i].done))
+                                if (strcmp(g.addr_a[jobs[i].lu], addr) == 0) {
+                                        jobs[i].traced = true;
+                                        jobs[i].k_host = did_value(host);
+                                        /* DID_IMM_RETRY, DID_REQUEUE: the midlayer sends it again, and
+                                         * a rejection before the LLD (DID_NO_CONNECT on an offline
+                                         * disk) leaves no trace line: the last line is not the end */
+                                        jobs[i].retried = jobs[i].k_host == 0x0c || jobs[i].k_host == 0x0d;
+                                        jobs[i].k_status = strcmp(status, "SAM_STAT_GOOD") == 0 ? 0
+                                                : strcmp(status, "SAM_STAT_CHECK_CONDITION") == 0 ? 2
+                                                : strcmp(status, "SAM_STAT_RESERVATION_CONFLICT") == 0 ? 0x18
+                                                : 0xff;
+                                }
+        }
+        fclose(f);
+}
+
+/* ---- the table --------------------------------------------------------------- */
+
+static void table_header(void) {
+        fprintf(g.table, "| scenario | command | fault |");
+        for (int p = 0; p < g.n_paths; p++)
+                fprintf(g.table, " %s: answer | time |", path_name(p));
+        fprintf(g.table, " LU state after (READ FULL STATUS via B) |\n|---|---|---|");
+        for (int p = 0; p < g.n_paths; p++)
+                fprintf(g.table, "---|---|");
+        fprintf(g.table, "---|\n");
+}
+
+/* One row: the jobs of one command on every path (jobs[p] is path p's). */
+static void table_row(const char *sc, const char *cmd, const char *fault, Job *jobs, char states[][96]) {
+        char s[160];
+        fprintf(g.table, "| %s | %s | %s |", sc, cmd, fault);
+        for (int p = 0; p < g.n_paths; p++) {
+                ans_str(&jobs[p].ans, p == 0, s, sizeof s);
+                fprintf(g.table, " %s", s);
+                /* a helper's own kernel outcome, from the trace (the direct path shows its own) */
+                if (p > 0 && jobs[p].traced && jobs[p].retried)
+                        fprintf(g.table, " (kernel: %s, then retried)", did_names[jobs[p].k_host]);
+                else if (p > 0 && jobs[p].traced && jobs[p].k_host > 0)
+                        fprintf(g.table, " (kernel: %s)", did_names[jobs[p].k_host]);
+                else if (p > 0 && !jobs[p].traced)
+                        fprintf(g.table, " (kernel: not sent)");
+                fprintf(g.table, " | %.2f s |", jobs[p].ans.secs);
+        }
+        bool same = true;
+        for (int p = 1; p < g.n_paths; p++)
+                same = same && strcmp(states[p], states[0]) == 0;
+        if (same)
+                fprintf(g.table, " %s (every path) |\n", states[0]);
+        else {
+                fprintf(g.table, " ");
+                for (int p = 0; p < g.n_paths; p++)
+                        fprintf(g.table, "%s%s: %s", p ? "; " : "", path_name(p), states[p]);
+                fprintf(g.table, " |\n");
+        }
+        fflush(g.table);
+}
+
+/* What the guest would take for success: GOOD, and for direct SG_IO no host or driver error either
+ * (sg_persist's view). */
+static bool ans_good(const Ans *a) {
+        return a->err == 0 && a->status == 0 && a->host == 0 && (a->driver & 0x06) == 0;
+}
+
+/*
+ * Scenario 4: a helper's answer is its own mapping of what the kernel gave it.  The kernel's outcome
+ * is the one the trace shows for the helper's command (host byte and status; the sense of a CHECK
+ * CONDITION is the device's, so only the status is compared then).  A command the LLD never
+ * completed (refused before it was sent, or ended by error recovery) has no trace line, and one
+ * whose last line asks for a retry ended without one: then the answer must be the mapping of one of
+ * the direct path's outcomes in the same event, or of DID_NO_CONNECT, the midlayer's rejection of a
+ * command to a disk that went offline (logged as "rejecting I/O to offline device", never traced).
+ */
+static void check_mapping(const char *what, Job *h, const Ans *direct[], int n_direct) {
+        const Helper *hp = &g.helpers[h->path - 1];
+        char s[160];
+        if (h->traced && !h->retried && h->k_host >= 0) {
+                Ans o = { .host = h->k_host, .status = h->k_status };
+                Want w = helper_answer(hp, &o);
+                if (w.status == 0x02 && o.host == 0) {
+                        if (h->ans.err == 0 && h->ans.status == 0x02)
+                                return;
+                } else if (ans_is(&h->ans, w))
+                        return;
+                ans_str(&h->ans, false, s, sizeof s);
+                fail("%s: %s answered %s for %s, status 0x%02x from the kernel", what, hp->name, s,
+                     did_names[o.host], o.status);
+                return;
+        }
+        for (int i = 0; i < n_direct; i++)
+                if (ans_is(&h->ans, helper_answer(hp, direct[i])))
+                        return;
+        if (ans_is(&h->ans, helper_answer(hp, &(Ans) { .host = 0x01 })))
+                return;
+        ans_str(&h->ans, false, s, sizeof s);
+        fail("%s: %s answered %s, which is not its mapping of any outcome the kernel gave the direct path then",
+             what, hp->name, s);
+        for (int i = 0; i < n_direct; i++) {
+                ans_str(direct[i], true, s, sizeof s);
+                note("  direct outcome: %s", s);
+        }
+}
+
+/* Bounds of the answer time (scenario 1): a command held by a cut shorter than every timeout comes
+ * back within the cut + 2 s; any other within the SG_IO timeout + the initiator's failure detection
+ * (noop interval + timeout) + its replacement timeout + 2 s. */
+static double answer_bound(unsigned cut_s) {
+        if (cut_s <= g.short_s)
+                return cut_s + 2.0;
+        return g.sgio_ms / 1000.0 + g.noop_s + g.replacement_s + 2.0;
+}
+
+/* Judge and print one command on every path: JOBS[p] ran OP from BEFORE; DONE is the LU state if it was
+ * carried out.  SHORT: the cut was shorter than every timeout, so the outcome is known. */
+static void judge_row(const char *sc, const char *cmd, const char *fault, Job *jobs, Op op, const char *before,
+                      const char *done_state, bool short_cut, double bound, bool next) {
+        char states[MAX_PATHS][96];
+        const Ans *direct[1] = { &jobs[0].ans };
+
+        for (int p = 0; p < g.n_paths; p++) {
+                Job *j = &jobs[p];
+                char what[256], s[160];
+                snprintf(what, sizeof what, "%s, %s, %s", fault, cmd, path_name(p));
+                if (lu_state(j->lu, states[p], sizeof states[p]) < 0)
+                        fail("%s: %s", what, states[p]);
+                bool done = strcmp(states[p], done_state) == 0;
+                bool untouched = strcmp(states[p], before) == 0;
+                ans_str(&j->ans, p == 0, s, sizeof s);
+                if (!done && !untouched)
+                        fail("%s: LU state '%s' is neither before nor after the command", what, states[p]);
+                /* never GOOD unless the command was carried out (the reference is held to its own
+                 * mapping below instead: it answers GOOD for host_status values it does not know) */
+                if (ans_good(&j->ans) && !done && (p == 0 || g.helpers[p - 1].is_prhd))
+                        fail("%s: GOOD, but the LU state is '%s'", what, states[p]);
+                if (short_cut && !(ans_good(&j->ans) && done))
+                        fail("%s: a cut shorter than every timeout must end in GOOD and the command carried out; "
+                             "got %s, state '%s'", what, s, states[p]);
+                if (j->ans.secs > bound)
+                        fail("%s: answered after %.2f s, more than %.1f s", what, j->ans.secs, bound);
+                if (p > 0)
+                        check_mapping(what, j, direct, 1);
+                if (!next)
+                        continue;
+                /* after the network returns, the next command on the same fd succeeds (after the unit
+                 * attentions a new session brings) and agrees with the LU state */
+                Ans a;
+                int ua = 0;
+                run_cmd(p, j->fd, OP_READ_KEYS, 30000, &a);
+                for (; ua < 3; ua++) {
+                        int k, c, q;
+                        sense_kcq(a.sense, &k, &c, &q);
+                        if (a.err || a.status != 0x02 || k != 0x6)
+                                break;
+                        run_cmd(p, j->fd, OP_READ_KEYS, 30000, &a);
+                }
+                if (!ans_good(&a)) {
+                        ans_str(&a, p == 0, s, sizeof s);
+                        fail("%s: the next command after the network returned got %s", what, s);
+                } else {
+                        bool has_a = false;
+                        for (size_t off = 8; off + 8 <= a.data_len; off += 8)
+                                has_a = has_a || pr_get_be64(a.data + off) == KA;
+                        if (has_a != (strstr(states[p], "a1") != NULL))
+                                fail("%s: READ KEYS afterwards and READ FULL STATUS disagree on a1", what);
+                }
+        }
+        table_row(sc, cmd, fault, jobs, states);
+}
+
+/* ---- scenario 1 (and 2 and the offline disk, in the long cut) ------------------- */
+
+typedef struct Round {
+        unsigned secs;
+        bool replies_only;
+        bool long_cut;                  /* also: commands queued on the blocked session, isolation,
+                                         * commands on the offline disks */
+} Round;
+
+static void job_set(Job *j, int path, int lu, Op op) {
+        memset(j, 0, sizeof *j);
+        j->path = path;
+        j->lu = lu;
+        j->op = op;
+        j->fd = g.fd_a[lu];
+}
+
+/* Wait until the nexus-A disk of LU is in STATE (a prefix: "offline" also matches nothing else). */
+static bool wait_disk_state(int lu, const char *state, double limit) {
+        double end = pr_now() + limit;
+        char st[64];
+        while (pr_now() < end) {
+                if (disk_state(g.dev_a[lu], st, sizeof st) == 0 && strcmp(st, state) == 0)
+                        return true;
+                pr_sleep_ms(50);
+        }
+        return false;
+}
+
+static int count_blocked(Job *jobs, int n) {
+        int b = 0;
+        for (int i = 0; i < n; i++)
+                b += jobs[i].started && !atomic_load(&jobs[i].done);
+        return b;
+}
+
+static void isolation(Job extra[][EXTRA_BLOCKED], const double base_rate[], const long thr0[], const long rss0[]) {
+        for (int h = 0; h < g.n_helpers; h++) {
+                double rate = loop_rate(h + 1, 1.5);
+                long thr = proc_status(g.helpers[h].pid, "Threads");
+                long rss = proc_status(g.helpers[h].pid, "VmRSS");
+                int blocked = count_blocked(extra[h], EXTRA_BLOCKED);
+                printf("isolation: %s: READ KEYS on the tcm_loop LU: %.0f/s unstalled, %.0f/s with %d of its "
+                       "requests held on the cut-off iSCSI LUs all the while (ratio %.2f); threads %ld (%ld before "
+                       "the cut), VmRSS %ld kB (%ld kB before the cut)\n",
+                       g.helpers[h].name, base_rate[h], rate, blocked, rate / base_rate[h], thr, thr0[h], rss,
+                       rss0[h]);
+                if (blocked < EXTRA_BLOCKED)
+                        fail("isolation: only %d of %d requests still held in %s at the end of its measurement",
+                             blocked, EXTRA_BLOCKED, g.helpers[h].name);
+                if (!g.helpers[h].is_prhd)
+                        continue;
+                if (rate < 0.5 * base_rate[h])
+                        fail("isolation: %s served the tcm_loop LU at %.0f/s with the iSCSI LU cut off, under "
+                             "half its unstalled %.0f/s", g.helpers[h].name, rate, base_rate[h]);
+                /* at most one more thread per request it was sent, and one serving the rate */
+                if (thr > thr0[h] + EXTRA_BLOCKED + N_OPS + 2)
+                        fail("isolation: %s has %ld threads (%ld before the cut, %d requests sent since)",
+                             g.helpers[h].name, thr, thr0[h], EXTRA_BLOCKED + N_OPS + 1);
+                if (rss - rss0[h] > 16 * 1024)
+                        fail("isolation: %s's RSS grew by %ld kB", g.helpers[h].name, rss - rss0[h]);
+        }
+}
+
+static void scenario_cut(const Round *r, double base_rate[]) {
+        Job jobs[N_OPS][MAX_PATHS], queued[MAX_PATHS], offline[MAX_PATHS];
+        Job extra[MAX_HELPERS][EXTRA_BLOCKED];
+        char fault[96];
+        int q_base = (N_OPS + 1) * g.n_paths, o_base = N_OPS * g.n_paths;
+        long rss0[MAX_HELPERS], thr0[MAX_HELPERS];
+
+        memset(jobs, 0, sizeof jobs);
+        memset(queued, 0, sizeof queued);
+        memset(offline, 0, sizeof offline);
+        memset(extra, 0, sizeof extra);
+        snprintf(fault, sizeof fault, "%s cut %u s", r->replies_only ? "replies" : "traffic", r->secs);
+        for (int o = 0; o < N_OPS; o++)
+                for (int p = 0; p < g.n_paths; p++) {
+                        lu_prepare(o * g.n_paths + p, (Op) o);
+                        job_set(&jobs[o][p], p, o * g.n_paths + p, (Op) o);
+                }
+        if (r->long_cut)
+                for (int p = 0; p < g.n_paths; p++) {
+                        lu_prepare(q_base + p, OP_REGISTER);
+                        lu_prepare(o_base + p, OP_REGISTER);
+                        job_set(&queued[p], p, q_base + p, OP_REGISTER);
+                        job_set(&offline[p], p, o_base + p, OP_REGISTER);
+                }
+        for (int h = 0; h < g.n_helpers; h++) {
+                rss0[h] = proc_status(g.helpers[h].pid, "VmRSS");
+                thr0[h] = proc_status(g.helpers[h].pid, "Threads");
+                /* scenario 2's unstalled figure: just before the cut, so that both figures see the
+                 * same load on the machine */
+                if (r->long_cut) {
+                        base_rate[h] = loop_rate(h + 1, 1.5);
+                        note("unstalled: %s: %.0f READ KEYS/s on the tcm_loop LU; threads %ld, VmRSS %ld kB",
+                             g.helpers[h].name, base_rate[h], thr0[h], rss0[h]);
+                }
+        }
+        trace_clear();
+
+        run_shell("cutting the network", r->replies_only ? g.cut_replies_cmd : g.cut_cmd);
+        double t_cut = pr_now();
+        for (int o = 0; o < N_OPS; o++)
+                for (int p = 0; p < g.n_paths; p++)
+                        job_start(&jobs[o][p]);
+        double t_queued = 0, t_offline = 0;
+        if (r->long_cut) {
+                /* the commands sent at the cut end when the initiator fails the connection */
+                if (!jobs_wait(&jobs[0][0], N_OPS * MAX_PATHS, g.sgio_ms / 1000.0 + g.noop_s + 2))
+                        fail("%s: the commands sent at the cut had not returned %u s in", fault,
+                             g.sgio_ms / 1000 + g.noop_s + 2);
+                if (!wait_disk_state(q_base, "blocked", 5))
+                        fail("%s: the session was not blocked after the connection failed", fault);
+                /* commands sent to the blocked session wait for the replacement timeout; meanwhile
+                 * (scenario 2) more requests are held in each helper and the tcm_loop LU's rate is
+                 * measured */
+                t_queued = pr_now() - t_cut;
+                for (int p = 0; p < g.n_paths; p++)
+                        job_start(&queued[p]);
+                for (int h = 0; h < g.n_helpers; h++)
+                        for (int i = 0; i < EXTRA_BLOCKED; i++) {
+                                job_set(&extra[h][i], h + 1, q_base + i % g.n_paths, OP_READ_KEYS);
+                                job_start(&extra[h][i]);
+                        }
+                pr_sleep_ms(200);
+                isolation(extra, base_rate, thr0, rss0);
+                if (!jobs_wait(queued, g.n_paths, g.replacement_s + 3) ||
+                    !jobs_wait(&extra[0][0], MAX_HELPERS * EXTRA_BLOCKED, 2))
+                        fail("%s: the commands sent to the blocked session had not returned after the replacement "
+                             "timeout", fault);
+                if (!wait_disk_state(o_base, "transport-offline", 3))
+                        fail("%s: the disks did not go transport-offline", fault);
+                /* the issue's case: a PR OUT on an fd opened before the session failed, now offline */
+                t_offline = pr_now() - t_cut;
+                for (int p = 0; p < g.n_paths; p++)
+                        job_start(&offline[p]);
+                if (!jobs_wait(offline, g.n_paths, 3))
+                        fail("%s: a command on an offline disk took more than 3 s", fault);
+                if (pr_now() - t_cut > r->secs)
+                        fail("%s: the cut was too short for its steps (%.1f s)", fault, pr_now() - t_cut);
+        }
+        double left = r->secs - (pr_now() - t_cut);
+        if (left > 0)
+                pr_sleep_ms((long) (left * 1000));
+        run_shell("restoring the network", g.restore_cmd);
+        double t_restore = pr_now();
+        /* a command blocked in the kernel cannot be cancelled: one that does not come back fails the test */
+        if (!jobs_wait(&jobs[0][0], N_OPS * MAX_PATHS, 120) || !jobs_wait(queued, g.n_paths, 120) ||
+            !jobs_wait(offline, g.n_paths, 120) || !jobs_wait(&extra[0][0], MAX_HELPERS * EXTRA_BLOCKED, 120))
+                die("%s: commands still blocked 120 s after the network returned", fault);
+        if (!devices_running(fault, 90))
+                fail("%s: the disks were not running again 90 s after the network returned", fault);
+        note("%s: disks running again %.1f s after the network returned", fault, pr_now() - t_restore);
+        for (int o = 0; o < N_OPS; o++)
+                trace_collect(jobs[o], g.n_paths);
+        trace_collect(queued, g.n_paths);
+        trace_collect(offline, g.n_paths);
+
+        bool short_cut = r->secs <= g.short_s;
+        for (int o = 0; o < N_OPS; o++) {
+                char cmd[64];
+                snprintf(cmd, sizeof cmd, "%s (from %s)", op_names[o], state_before((Op) o));
+                judge_row("1, 4", cmd, fault, jobs[o], (Op) o, state_before((Op) o), state_done((Op) o), short_cut,
+                          answer_bound(r->secs), true);
+        }
+        if (r->long_cut) {
+                char f[256], cmd[128];
+                snprintf(f, sizeof f, "%s, sent %.1f s in (session blocked)", fault, t_queued);
+                judge_row("1, 4", "REGISTER (from (none))", f, queued, OP_REGISTER, "(none)", "a1", false,
+                          answer_bound(r->secs), true);
+                snprintf(f, sizeof f, "%s, sent %.1f s in (disk transport-offline)", fault, t_offline);
+                snprintf(cmd, sizeof cmd, "REGISTER (from (none)) on an fd opened before the session failed");
+                judge_row("1, 3, 4", cmd, f, offline, OP_REGISTER, "(none)", "a1", false, 2.0, true);
+                for (int p = 0; p < g.n_paths; p++)
+                        if (ans_good(&offline[p].ans))
+                                fail("%s: GOOD for a command on an offline disk (%s)", f, path_name(p));
+                if (offline[0].ans.err != -ENODEV)
+                        fail("%s: SG_IO on the offline disk did not fail with ENODEV", f);
+        }
+        for (int h = 0; h < g.n_helpers; h++)
+                if (!helper_alive(&g.helpers[h]))
+                        fail("%s: %s is gone", fault, g.helpers[h].name);
+}
+
+/* ---- scenario 3 ---------------------------------------------------------------- */
+
+typedef struct Deleter {
+        char path[128];
+        pthread_t thread;
+        atomic_bool done;
+        int r;
+        double secs;
+} Deleter;
+
+static void *deleter_main(void *arg) {
+        Deleter *d = arg;
+        double t0 = pr_now();
+        d->r = pr_write_file(d->path, "1");
+        d->secs = pr_now() - t0;
+        atomic_store(&d->done, true);
+        return NULL;
+}
+
+/* fds of PID that refer to DEV (readlink: "/dev/sdX" or "/dev/sdX (deleted)") */
+static int fds_of(pid_t pid, const char *dev) {
+        char p[64], l[PATH_MAX], t[PATH_MAX];
+        int n = 0;
+        snprintf(p, sizeof p, "/proc/%d/fd", (int) pid);
+        DIR *d = opendir(p);
+        if (!d)
+                return -errno;
+        struct dirent *e;
+        while ((e = readdir(d))) {
+                if (e->d_name[0] == '.')
+                        continue;
+                snprintf(l, sizeof l, "%s/%s", p, e->d_name);
+                ssize_t k = readlink(l, t, sizeof t - 1);
+                if (k <= 0)
+                        continue;
+                t[k] = 0;
+                size_t dl = strlen(dev);
+                if (strncmp(t, dev, dl) == 0 && (t[dl] == 0 || t[dl] == ' '))
+                        n++;
+        }
+        closedir(d);
+        return n;
+}
+
+static void scenario_delete(void) {
+        Job jobs[MAX_PATHS], again[MAX_PATHS];
+        Deleter del[MAX_PATHS];
+        int base = N_OPS * g.n_paths;
+        char fault[128];
+
+        memset(del, 0, sizeof del);
+        for (int p = 0; p < g.n_paths; p++) {
+                lu_prepare(base + p, OP_REGISTER);
+                job_set(&jobs[p], p, base + p, OP_REGISTER);
+        }
+        trace_clear();
+        run_shell("cutting the network", g.cut_cmd);
+        double t_cut = pr_now();
+        /* held on the blocked session (until the replacement timeout), the disk is deleted under it */
+        if (!wait_disk_state(base, "blocked", g.noop_s + 5))
+                fail("scenario 3: the session was not blocked %u s after the cut", g.noop_s + 5);
+        double t_sent = pr_now() - t_cut;
+        for (int p = 0; p < g.n_paths; p++)
+                job_start(&jobs[p]);
+        pr_sleep_ms(1000);
+        if (count_blocked(jobs, g.n_paths) != g.n_paths)
+                fail("scenario 3: the REGISTERs were not all held on the blocked session 1 s after they were sent");
+        double t_del = pr_now() - t_cut;
+        for (int p = 0; p < g.n_paths; p++) {
+                snprintf(del[p].path, sizeof del[p].path, "/sys/block/%s/device/delete",
+                         strrchr(g.dev_a[base + p], '/') + 1);
+                if (pthread_create(&del[p].thread, NULL, deleter_main, &del[p]) != 0)
+                        die("pthread_create: %m");
+        }
+        bool back = jobs_wait(jobs, g.n_paths, g.replacement_s + 5);
+        snprintf(fault, sizeof fault, "traffic cut, sent %.1f s in (session blocked), nexus-A disk deleted %.1f s in",
+                 t_sent, t_del);
+        note("%s: the held commands %s %.1f s after the cut", fault, back ? "returned" : "were still held",
+             pr_now() - t_cut);
+        run_shell("restoring the network", g.restore_cmd);
+        if (!back && !jobs_wait(jobs, g.n_paths, 120))
+                die("%s: commands still blocked 120 s after the network returned", fault);
+        for (int p = 0; p < g.n_paths; p++) {
+                double end = pr_now() + 120;
+                while (!atomic_load(&del[p].done) && pr_now() < end)
+                        pr_sleep_ms(50);
+                if (!atomic_load(&del[p].done))
+                        die("sysfs delete of %s still blocked", g.dev_a[base + p]);
+                pthread_join(del[p].thread, NULL);
+                note("delete of %s: %d after %.1f s", g.dev_a[base + p], del[p].r, del[p].secs);
+                if (del[p].r < 0)
+                        fail("scenario 3: deleting %s failed: %s", g.dev_a[base + p], errno_name(-del[p].r));
+        }
+        if (!devices_running(fault, 90))
+                fail("%s: the nexus-B disks were not running again 90 s after the network returned", fault);
+        trace_collect(jobs, g.n_paths);
+        /* the next command cannot go to the same fd's device: the one after is that */
+        judge_row("3, 4", "REGISTER (from (none))", fault, jobs, OP_REGISTER, "(none)", "a1", false,
+                  answer_bound(99), false);
+
+        /* the same fds again: their device no longer exists */
+        for (int p = 0; p < g.n_paths; p++) {
+                job_set(&again[p], p, base + p, OP_REGISTER);
+                again[p].fd = jobs[p].fd;
+                job_start(&again[p]);
+        }
+        trace_clear();
+        if (!jobs_wait(again, g.n_paths, 60))
+                die("REGISTER on the deleted disks' fds still blocked after 60 s");
+        trace_collect(again, g.n_paths);
+        judge_row("3, 4", "REGISTER on the fd of the deleted disk", "network back, disk gone", again, OP_REGISTER,
+                  "(none)", "a1", false, 2.0, false);
+        for (int p = 0; p < g.n_paths; p++) {
+                if (ans_good(&again[p].ans))
+                        fail("REGISTER on the fd of a deleted disk, %s: GOOD", path_name(p));
+                if (p == 0)
+                        continue;
+                Helper *h = &g.helpers[p - 1];
+                if (!helper_alive(h))
+                        fail("REGISTER on the fd of a deleted disk: %s is gone", h->name);
+                int n = fds_of(h->pid, g.dev_a[base + p]);
+                printf("deleted disk: %s holds %d fds of %s after answering\n", h->name, n, g.dev_a[base + p]);
+                if (n != 0)
+                        fail("REGISTER on the fd of a deleted disk: %s still holds %d fds of %s", h->name, n,
+                             g.dev_a[base + p]);
+        }
+        if (again[0].ans.err != -ENODEV)
+                fail("SG_IO on a deleted disk's fd did not fail with ENODEV");
+}
+
+/* ---- main -------------------------------------------------------------------- */
+
+static void usage(void) {
+        fprintf(stderr,
+                "usage: pr-faults --lu A,B... --loop DEV --helper NAME=SOCKET... --cut CMD --cut-replies CMD\n"
+                "                 --restore CMD --trace TRACEFS [--sgio-timeout MS] [--replacement S] [--noop S]\n");
+        exit(2);
+}
+
+int main(int argc, char **argv) {
+        static const struct option opts[] = {
+                { "lu", required_argument, NULL, 'l' },
+                { "loop", required_argument, NULL, 'L' },
+                { "helper", required_argument, NULL, 'H' },
+                { "cut", required_argument, NULL, 'c' },
+                { "cut-replies", required_argument, NULL, 'C' },
+                { "restore", required_argument, NULL, 'r' },
+                { "sgio-timeout", required_argument, NULL, 't' },
+                { "replacement", required_argument, NULL, 'R' },
+                { "noop", required_argument, NULL, 'n' },
+                { "trace", required_argument, NULL, 'T' },
+                {}
+        };
+        int c;
+
+        while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+                switch (c) {
+                case 'l': {
+                        const char *comma = strchr(optarg, ',');
+                        if (!comma || g.n_lus >= MAX_LUS)
+                                usage();
+                        snprintf(g.dev_a[g.n_lus], sizeof g.dev_a[0], "%.*s", (int) (comma - optarg), optarg);
+                        snprintf(g.dev_b[g.n_lus], sizeof g.dev_b[0], "%s", comma + 1);
+                        g.n_lus++;
+                        break;
+                }
+                case 'L':
+                        g.loop_dev = optarg;
+                        break;
+                case 'H': {
+                        const char *eq = strchr(optarg, '=');
+                        if (!eq || g.n_helpers >= MAX_HELPERS)
+                                usage();
+                        Helper *h = &g.helpers[g.n_helpers++];
+                        snprintf(h->name, sizeof h->name, "%.*s", (int) (eq - optarg), optarg);
+                        snprintf(h->sock, sizeof h->sock, "%s", eq + 1);
+                        h->is_prhd = strcmp(h->name, "prhd") == 0;
+                        break;
+                }
+                case 'c':
+                        g.cut_cmd = optarg;
+                        break;
+                case 'C':
+                        g.cut_replies_cmd = optarg;
+                        break;
+                case 'r':
+                        g.restore_cmd = optarg;
+                        break;
+                case 't':
+                        g.sgio_ms = (unsigned) atoi(optarg);
+                        break;
+                case 'R':
+                        g.replacement_s = (unsigned) atoi(optarg);
+                        break;
+                case 'n':
+                        g.noop_s = (unsigned) atoi(optarg);
+                        break;
+                case 'T':
+                        g.tracefs = optarg;
+                        break;
+                default:
+                        usage();
+                }
+        }
+        g.n_paths = 1 + g.n_helpers;
+        if (!g.loop_dev || !g.cut_cmd || !g.cut_replies_cmd || !g.restore_cmd || !g.tracefs ||
+            g.n_lus < (N_OPS + 2) * g.n_paths)
+                usage();
+        g.table = stdout;
+        setvbuf(stdout, NULL, _IOLBF, 0);
+
+        for (int h = 0; h < g.n_helpers; h++) {
+                char pidfile[PATH_MAX], line[32];
+                snprintf(pidfile, sizeof pidfile, "/run/%s.pid", g.helpers[h].name);
+                if (pr_read_line(pidfile, line, sizeof line) < 0)
+                        die("no pidfile %s", pidfile);
+                g.helpers[h].pid = (pid_t) atoi(line);
+        }
+        for (int i = 0; i < g.n_lus; i++) {
+                g.fd_a[i] = open(g.dev_a[i], O_RDWR | O_CLOEXEC);
+                g.fd_b[i] = open(g.dev_b[i], O_RDWR | O_CLOEXEC);
+                if (g.fd_a[i] < 0 || g.fd_b[i] < 0)
+                        die("cannot open %s / %s: %m", g.dev_a[i], g.dev_b[i]);
+                char p[128], t[PATH_MAX];
+                snprintf(p, sizeof p, "/sys/block/%s/device", strrchr(g.dev_a[i], '/') + 1);
+                ssize_t k = readlink(p, t, sizeof t - 1);
+                if (k <= 0)
+                        die("readlink %s: %m", p);
+                t[k] = 0;
+                snprintf(g.addr_a[i], sizeof g.addr_a[i], "%.31s", strrchr(t, '/') ? strrchr(t, '/') + 1 : t);
+        }
+        g.loop_fd = open(g.loop_dev, O_RDWR | O_CLOEXEC);
+        if (g.loop_fd < 0)
+                die("cannot open %s: %m", g.loop_dev);
+
+        double base_rate[MAX_HELPERS] = { 0 };
+        table_header();
+        const Round rounds[] = {
+                { g.short_s, false, false },
+                { g.medium_s, false, false },
+                { g.long_s, false, true },
+                { g.replies_s, true, false },
+        };
+        for (size_t i = 0; i < sizeof rounds / sizeof rounds[0]; i++) {
+                double t0 = pr_now();
+                scenario_cut(&rounds[i], base_rate);
+                note("round %zu took %.1f s", i + 1, pr_now() - t0);
+        }
+        double t0 = pr_now();
+        scenario_delete();
+        note("the delete round took %.1f s", pr_now() - t0);
+
+        for (int h = 0; h < g.n_helpers; h++)
+                if (!helper_alive(&g.helpers[h]))
+                        fail("%s is gone at the end", g.helpers[h].name);
+        fprintf(stderr, "pr-faults: %d failures\n", g.fails);
+        return g.fails ? 1 : 0;
+}
