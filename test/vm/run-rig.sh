@@ -8,6 +8,7 @@
 #   run-rig.sh boot   SOURCE BUILD RESULTS
 #   run-rig.sh matrix SOURCE BUILD RESULTS NAME=HELPER... [-- PR-MATRIX-ARGS]
 #   run-rig.sh qemu   SOURCE BUILD RESULTS NAME=HELPER...
+#       (PRH_NESTED_QEMU_ROOT=DIR: the nested QEMU is DIR's, e.g. QEMU 10.0)
 #   run-rig.sh fdscope SOURCE BUILD RESULTS NAME=HELPER...
 #
 # boot:   the rig itself: the guest sees the trees at their own paths, its
@@ -195,6 +196,15 @@ fdscope)
         ;;
 qemu)
         [ "$#" -ge 1 ] || { echo "run-rig: qemu needs NAME=HELPER" >&2; exit 2; }
+        # PRH_NESTED_QEMU_ROOT: the nested guests' QEMU is the one unpacked
+        # there (tools/fetch-qemu10), not the system's (rig_nested_qemu)
+        qbin=qemu-system-x86_64
+        if [ -n "${PRH_NESTED_QEMU_ROOT:-}" ]; then
+                qbin=$PRH_NESTED_QEMU_ROOT/usr/bin/qemu-system-x86_64
+                [ -x "$qbin" ] || skip "no QEMU unpacked in $PRH_NESTED_QEMU_ROOT (tools/fetch-qemu10)"
+        fi
+        qversion=$("$qbin" -version | head -n1)
+        echo "run-rig: nested QEMU: $qversion"
         key=$(cat "$here/mkinitramfs.sh" "$here/nested-init.sh" "$here/nested-lib.sh" | cksum | cut -d' ' -f1)
         initrd=$cache/nested-$kver-$key.cpio.gz
         [ -s "$initrd" ] || "$here/mkinitramfs.sh" nested "$kver" "$initrd"
@@ -214,6 +224,7 @@ qemu)
                 "$here/vm-run.sh" -c "$cache" -s "$src" -s "$build" -r "$results" -m 2048 \
                         -t "${PRH_RIG_TIMEOUT:-600}" -- \
                         env "PRH_NESTED_ACCEL=${PRH_NESTED_ACCEL:-}" "PRH_NESTED_SERIAL=${PRH_NESTED_SERIAL:-0}" \
+                        "PRH_NESTED_QEMU_ROOT=${PRH_NESTED_QEMU_ROOT:-}" \
                         "$here/guest-qemu.sh" "$results" "$kernel" "$initrd" "$@" || rc=$?
                 # the nested boots the guest tried again (rig_nested_retry)
                 pass_retries "$results/retries.log"
@@ -228,6 +239,14 @@ qemu)
                 fi
                 # compare and report on the host, also after a failed run (partial results)
                 "$here/qemu-report.sh" "$results" || rc=1
+                # every nested guest ran under the QEMU asked for
+                for h in "$@"; do
+                        f=$results/qemu-${h%%=*}/qemu-version
+                        if [ "$(cat "$f" 2>/dev/null)" != "$qversion" ]; then
+                                echo "run-rig: FAIL: nested QEMU with ${h%%=*}: '$(cat "$f" 2>/dev/null)', not '$qversion'" >&2
+                                rc=1
+                        fi
+                done
                 break
         done
         exit "$rc"
