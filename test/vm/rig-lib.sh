@@ -68,7 +68,8 @@ rig_nested_accel() {
 # qemu-system-x86_64 runs with its own modules (QEMU_MODULE_DIR) and its own
 # data directory first, the system's second (-L: the BIOS and option ROMs
 # come from the system's seabios and ipxe packages, linked from
-# /usr/share/qemu).
+# /usr/share/qemu).  PRH_NESTED_APPEND adds to the kernel command line
+# (e.g. prh.parts=, see nested-init.sh).
 #   rig_nested_qemu ACCEL TIMEOUT OUT KERNEL INITRD HELPER-SOCKET [QEMU-ARGS...]
 rig_nested_qemu() {
         _accel=$1 _timeout=$2 _out=$3 _kernel=$4 _initrd=$5 _sock=$6
@@ -85,7 +86,7 @@ rig_nested_qemu() {
                 -machine q35,accel="$_accel" -cpu max -smp 1 -m 384 \
                 -nodefaults -no-user-config -display none -no-reboot \
                 -kernel "$_kernel" -initrd "$_initrd" \
-                -append "console=ttyS0 panic=-1 quiet loglevel=1 mitigations=off" \
+                -append "console=ttyS0 panic=-1 quiet loglevel=1 mitigations=off${PRH_NESTED_APPEND:+ $PRH_NESTED_APPEND}" \
                 -chardev file,id=con,path="$_out/console.log" -serial chardev:con \
                 -object pr-manager-helper,id=pr0,path="$_sock" \
                 -device virtio-scsi-pci,id=scsi0 \

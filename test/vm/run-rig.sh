@@ -10,6 +10,7 @@
 #   run-rig.sh qemu   SOURCE BUILD RESULTS NAME=HELPER...
 #       (PRH_NESTED_QEMU_ROOT=DIR: the nested QEMU is DIR's, e.g. QEMU 10.0)
 #   run-rig.sh fdscope SOURCE BUILD RESULTS NAME=HELPER...
+#   run-rig.sh systemd SOURCE BUILD RESULTS DEBDIR
 #
 # boot:   the rig itself: the guest sees the trees at their own paths, its
 #         exit status comes back, a hung guest is killed and reported, and so
@@ -19,6 +20,8 @@
 #         compared and reported on the host (qemu-report.sh).
 # fdscope: which fds each helper acts on: whole disk, sg node, partition,
 #         dm-linear of half and of all the disk, regular file (guest-fd-scope.sh).
+# systemd: the guest with systemd as PID 1, the .debs of DEBDIR (tools/check-packaging)
+#         installed, socket activation, multipath and libvirt (guest-systemd.sh).
 #
 # The initramfs images are cached in $PRH_VM_CACHE (default BUILD/test/vm/cache).
 # Exit status: the scenario's; 77 (skipped) if the machine lacks something
@@ -27,7 +30,7 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd -P)
 # shellcheck source=test/vm/rig-lib.sh
 . "$here/rig-lib.sh"    # helper_log_check
-scenario=${1:?usage: run-rig.sh boot|matrix|qemu|fdscope SOURCE BUILD RESULTS [NAME=HELPER]...}
+scenario=${1:?usage: run-rig.sh boot|matrix|qemu|fdscope|systemd SOURCE BUILD RESULTS [NAME=HELPER]...}
 src=$(cd "${2:?missing SOURCE}" && pwd -P)
 build=$(cd "${3:?missing BUILD}" && pwd -P)
 results=${4:?missing RESULTS}
@@ -248,6 +251,33 @@ qemu)
                         fi
                 done
                 break
+        done
+        exit "$rc"
+        ;;
+systemd)
+        debdir=$(cd "${1:?run-rig: systemd needs DEBDIR (the .debs of tools/check-packaging)}" && pwd -P)
+        ls "$debdir"/prhd_*.deb >/dev/null 2>&1 || { echo "run-rig: FAIL: no prhd_*.deb in $debdir" >&2; exit 1; }
+        for p in multipathd multipath dmsetup systemctl virsh libvirtd; do
+                command -v "$p" >/dev/null || skip "$p missing (see test/vm/setup-packages.sh)"
+        done
+        key=$(cat "$here/mkinitramfs.sh" "$here/nested-init.sh" "$here/nested-lib.sh" | cksum | cut -d' ' -f1)
+        initrd=$cache/nested-$kver-$key.cpio.gz
+        [ -s "$initrd" ] || "$here/mkinitramfs.sh" nested "$kver" "$initrd"
+        rc=0
+        "$here/vm-run.sh" -S -c "$cache" -s "$src" -s "$build" -s "$debdir" -r "$results" -m 3072 \
+                -t "${PRH_RIG_TIMEOUT:-900}" -- \
+                "$here/guest-systemd.sh" "$results" "$kernel" "$initrd" "$debdir" || rc=$?
+        pass_retries "$results/retries.log"
+        # the nested guests through the socket unit and through qemu-pr-helper,
+        # compared on the host: the parts they ran (sgp restart ro)
+        "$here/qemu-report.sh" --partial "$results" qemu-pr-helper prhd-systemd || rc=1
+        for n in qemu-pr-helper prhd-systemd; do
+                for t in sgp-register-a sgp-read-keys-final restart-while-down restart-after-2 ro-read-keys-rw; do
+                        if [ ! -e "$results/qemu-$n/$t.rc" ]; then
+                                echo "run-rig: FAIL: the nested guest with $n did not run $t" >&2
+                                rc=1
+                        fi
+                done
         done
         exit "$rc"
         ;;

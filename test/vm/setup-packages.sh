@@ -15,9 +15,11 @@
 #                     iSCSI target in the matrix (guest-matrix.sh, iscsi-lib.sh)
 #   multipath-tools, udev   the multipath scenario (test/vm/mpath)
 #   kmod, cpio        modinfo and the initramfs archive
+#   libvirt-daemon-system, libvirt-clients   libvirt in the systemd guest
+#                     (guest-systemd.sh): managed and unmanaged pr-helper
 set -eu
 
-packages="qemu-system-x86 linux-image-amd64 busybox-static sg3-utils libiscsi-bin open-iscsi multipath-tools udev kmod cpio"
+packages="qemu-system-x86 linux-image-amd64 busybox-static sg3-utils libiscsi-bin open-iscsi multipath-tools udev kmod cpio libvirt-daemon-system libvirt-clients"
 
 missing=
 for p in $packages; do
