@@ -19,7 +19,8 @@
 #   3. multipath under the unit's sandbox: multipathd.service with a
 #      reservation_key, prhd.service restarted, REGISTER through the socket
 #      on the map (packaged prhctl): the key reaches both paths;
-#   4. libvirt (see libvirt_part below).
+#   4. libvirt: managed and unmanaged pr-helper, prhd and qemu-pr-helper
+#      (section 4 below says what is checked).
 #
 # Every check prints PASS/FAIL; the exit status is 0 only if all passed.
 #
@@ -88,16 +89,46 @@ for m in scsi_dh_alua dm_mod dm_multipath dm_round_robin dm_service_time; do
         modprobe "$m" || fail "modprobe $m"
 done
 
+# ---- 0. a machine that served the socket with qemu-pr-helper ----------------
+# Debian ships no unit for qemu-pr-helper; an administrator who used one
+# wrote a pair like this (QEMU's source has such a pair in contrib/systemd).
+cat > /etc/systemd/system/qemu-pr-helper.socket <<EOF
+[Unit]
+Description=qemu-pr-helper socket (the administrator's own unit)
+[Socket]
+ListenStream=/run/qemu-pr-helper.sock
+SocketMode=0600
+[Install]
+WantedBy=sockets.target
+EOF
+cat > /etc/systemd/system/qemu-pr-helper.service <<EOF
+[Unit]
+Description=qemu-pr-helper (the administrator's own unit)
+Requires=qemu-pr-helper.socket
+[Service]
+ExecStart=/usr/bin/qemu-pr-helper
+EOF
+systemctl daemon-reload
+systemctl enable --now qemu-pr-helper.socket > /dev/null 2>&1
+check "before: qemu-pr-helper.socket serves $SOCK" "$(systemctl is-active qemu-pr-helper.socket)" active
+/usr/bin/qemu-pr-helper -V > /dev/null 2>&1    # (warm the page cache)
+
 # ---- 1. the packages ---------------------------------------------------------
 # shellcheck disable=SC2046
 dpkg -i $(ls "$debdir"/*.deb | grep -v -- -dbgsym_) > "$out/dpkg.log" 2>&1
 check "dpkg -i the four .debs" "$?" 0
 check "installed" "$(dpkg-query -W -f '${Package}:${Status} ' prhd libprh0 prhctl libprh-dev)" \
         "prhd:install ok installed libprh0:install ok installed prhctl:install ok installed libprh-dev:install ok installed "
-systemctl enable --now prhd.socket > "$out/enable.log" 2>&1
+# docs/install.md, "Upgrading from qemu-pr-helper"
+systemctl disable --now qemu-pr-helper.socket qemu-pr-helper.service > "$out/enable.log" 2>&1
+check "systemctl disable --now qemu-pr-helper.socket qemu-pr-helper.service" "$?" 0
+systemctl enable --now prhd.socket >> "$out/enable.log" 2>&1
 check "systemctl enable --now prhd.socket" "$?" 0
-check "prhd.socket listens" "$(systemctl is-active prhd.socket)" active
-check "prhd.service waits for its first client" "$(systemctl is-active prhd.service)" inactive
+check "after: qemu-pr-helper.socket and .service" \
+        "$(systemctl is-active qemu-pr-helper.socket) $(systemctl is-enabled qemu-pr-helper.socket) $(systemctl is-active qemu-pr-helper.service)" \
+        "inactive disabled inactive"
+check "prhd.socket listens, prhd.service waits for its first client" \
+        "$(systemctl is-active prhd.socket prhd.service | tr '\n' ' ')" "active inactive "
 check "$SOCK is root:kvm 0660" "$(stat -c '%F %U:%G %a' "$SOCK")" "socket root:kvm 660"
 rig_log "packages installed and socket enabled after $(since "$t0") s"
 
@@ -242,6 +273,15 @@ check "journal: prhd.service stopped twice (each STOP)" "$(grep -c 'Stopped prhd
 check "journal: prhd.socket listening three times" "$(grep -c 'Listening on prhd.socket' "$out/journal.txt")" 3
 check "journal: no warning or error from prhd.service" \
         "$(journalctl -b --no-pager -o cat -p warning -u prhd.service | grep -c .)" 0
+prhctl -k "$SOCK" probe > "$out/prhctl-probe.txt" 2>&1
+check "prhctl -k $SOCK probe" "$?" 0
+prhctl -k "$SOCK" "$SYS_A" read-keys > "$out/prhctl-read-keys-plain.txt" 2>&1
+check "prhctl read-keys on a plain disk through the socket" "$?" 0
+# the restart and read-only parts leave a key on nexus A of each LU
+for dev in "$SYS_A" "$SYS_B" "$REF_A" "$REF_B"; do
+        sg_persist -n --out --register-ignore --param-sark=0 "$dev" > /dev/null 2>&1
+        check "no key left on $dev" "$(sg_persist --in -k "$dev" 2>/dev/null | grep -c '^ *0x')" 0
+done
 rig_log "nested part done after $(since "$t1") s"
 
 # ---- 3. multipath under the unit's sandbox ------------------------------------
@@ -297,5 +337,221 @@ check "journal: no warning or error from prhd.service under multipath" \
         "$(journalctl -b --no-pager -o cat -p warning -u prhd.service | grep -c .)" 0
 journalctl -b --no-pager -o short-monotonic -u prhd.service -u prhd.socket > "$out/journal.txt"
 rig_log "multipath part done after $(since "$t2") s"
+
+# ---- 4. libvirt ----------------------------------------------------------------
+# Debian's libvirtd with qemu.conf's pr_helper set to prhd: a domain whose
+# <disk type='block' device='lun'> has <reservations managed='yes'/> makes
+# libvirt start its own helper for that domain (HELPER -k SOCKET -f PIDFILE,
+# in the domain's cgroup), QEMU (as libvirt-qemu:kvm) uses it, and the
+# helper goes with the domain.  Two domains at once get one each.  The same
+# with pr_helper = qemu-pr-helper, compared on the host.  Then
+# managed='no' with <source> the packaged socket (/run/qemu-pr-helper.sock,
+# root:kvm 0660 from prhd.socket), and the same with qemu-pr-helper started
+# by hand on a socket given the same owner and mode.  The nested guests run
+# nested-init.sh's sg_persist session (part sgp) and stay up (part hold)
+# until virsh destroy.
+t3=$(rig_uptime)
+systemctl stop multipathd.service multipathd.socket
+multipath -F > /dev/null 2>&1
+img=/var/lib/libvirt/images
+mkdir -p "$img"
+# (the kernel is root-only, the initramfs on a read-only share: copies that
+# libvirt may give to the domain's user)
+cp "$kernel" "$img/prh-vmlinuz"
+cp "$initrd" "$img/prh-initrd"
+if [ "$accel" = kvm ]; then
+        vtype=kvm cpu="<cpu mode='host-passthrough'/>"
+else
+        vtype=qemu cpu="<cpu mode='maximum'/>"
+fi
+# (libvirt's default network needs dnsmasq, and no domain here has a NIC)
+rm -f /etc/libvirt/qemu/networks/autostart/default.xml
+
+# libvirt_conf HELPER: pr_helper in qemu.conf, libvirtd (re)started
+libvirt_conf() {
+        sed -i '/^pr_helper *=/d' /etc/libvirt/qemu.conf
+        echo "pr_helper = \"$1\"" >> /etc/libvirt/qemu.conf
+        systemctl restart libvirtd.service > "$out/libvirtd-restart.log" 2>&1 || {
+                fail "libvirtd did not (re)start with pr_helper = $1"
+                journalctl -b --no-pager -u libvirtd.service | tail -n 20
+                return 1
+        }
+        # wait until it answers (capability probing under emulation is slow)
+        for _ in $(seq 1 600); do
+                virsh -c qemu:///system version > /dev/null 2>&1 && return 0
+                sleep 0.2
+        done
+        fail "libvirtd does not answer"
+        return 1
+}
+
+# domain_xml NAME DEV-A DEV-B RESERVATIONS-XML
+domain_xml() {
+        cat <<EOF
+<domain type='$vtype'>
+  <name>$1</name>
+  <memory unit='MiB'>384</memory>
+  <vcpu>1</vcpu>
+  <os>
+    <type arch='x86_64' machine='q35'>hvm</type>
+    <kernel>$img/prh-vmlinuz</kernel>
+    <initrd>$img/prh-initrd</initrd>
+    <cmdline>console=ttyS0 panic=-1 quiet loglevel=1 mitigations=off prh.parts=sgp,hold</cmdline>
+  </os>
+  $cpu
+  <on_poweroff>destroy</on_poweroff>
+  <on_reboot>destroy</on_reboot>
+  <on_crash>destroy</on_crash>
+  <devices>
+    <emulator>/usr/bin/qemu-system-x86_64</emulator>
+    <controller type='scsi' index='0' model='virtio-scsi'/>
+    <disk type='block' device='lun'>
+      <driver name='qemu' type='raw'/>
+      <source dev='$2'>
+        $4
+      </source>
+      <target dev='sda' bus='scsi'/>
+      <address type='drive' controller='0' bus='0' target='0' unit='0'/>
+    </disk>
+    <disk type='block' device='lun'>
+      <driver name='qemu' type='raw'/>
+      <source dev='$3'>
+        $4
+      </source>
+      <target dev='sdb' bus='scsi'/>
+      <address type='drive' controller='0' bus='0' target='1' unit='0'/>
+    </disk>
+    <serial type='file'>
+      <source path='/var/log/libvirt/qemu/$1.console'/>
+      <target port='0'/>
+    </serial>
+    <memballoon model='none'/>
+  </devices>
+</domain>
+EOF
+}
+
+# domain_start NAME DEV-A DEV-B RESERVATIONS-XML: define and start it
+domain_start() {
+        mkdir -p "$results/qemu-$1"
+        rm -f "/var/log/libvirt/qemu/$1.console"
+        domain_xml "$@" > "$results/qemu-$1/domain.xml"
+        if ! virsh -c qemu:///system create "$results/qemu-$1/domain.xml" > "$results/qemu-$1/virsh-create.log" 2>&1; then
+                fail "virsh create $1: $(cat "$results/qemu-$1/virsh-create.log")"
+                return 1
+        fi
+        pass "virsh create $1"
+}
+
+# domain_wait NAME: until its guest printed @@DONE (or gave up)
+domain_wait() {
+        c=/var/log/libvirt/qemu/$1.console
+        for _ in $(seq 1 "$((${PRH_NESTED_TIMEOUT:-900} * 2))"); do
+                grep -aq '^@@DONE\|^@@FATAL' "$c" 2>/dev/null && break
+                virsh -c qemu:///system domstate "$1" 2>/dev/null | grep -q running || break
+                sleep 0.5
+        done
+        cp "$c" "$results/qemu-$1/console.log" 2>/dev/null
+        check "the guest of domain $1 ran its sg_persist session" \
+                "$(tr -d '\r' < "$results/qemu-$1/console.log" 2>/dev/null | grep -c '^@@DONE')" 1
+}
+
+# managed_helper NAME: the pid of the helper libvirt started for domain NAME
+managed_helper() {
+        for p in $(pgrep -f 'pr-helper0.sock'); do
+                grep -qa -- "-$1/pr-helper0.sock" "/proc/$p/cmdline" 2>/dev/null && echo "$p"
+        done | head -n1
+}
+
+# managed_checks NAME HELPER: how libvirt started the helper for NAME
+# (libvirt 9.0: "HELPER -k SOCKET", daemonized by libvirt, which writes the
+# pidfile itself, in QEMU's mount namespace and the domain's cgroup); sets
+# MH_PID and MH_SOCK
+managed_checks() {
+        MH_PID= MH_SOCK=
+        hp=$(managed_helper "$1")
+        if [ -z "$hp" ]; then
+                fail "no helper process for domain $1"
+                return 1
+        fi
+        cmd=$(tr '\0' ' ' < "/proc/$hp/cmdline")
+        echo "$cmd" > "$results/qemu-$1/helper-cmdline"
+        check_re "libvirt runs '$2 -k SOCKET' for $1" "$cmd" "^$2 -k /var/lib/libvirt/qemu/domain-[0-9]+-$1/pr-helper0\\.sock \$"
+        sock=$(echo "$cmd" | awk '{ print $3 }')
+        check "libvirt's pidfile names the helper" "$(grep -lx "$hp" /run/libvirt/qemu/*.pid 2>/dev/null | grep -c pr-helper)" 1
+        check "the helper's socket exists" "$(test -S "$sock" && echo yes)" yes
+        qp=$(pgrep -f "guest=$1,")
+        cg=$(sed -n 's/^0:://p' "/proc/$hp/cgroup")
+        qcg=$(sed -n 's/^0:://p' "/proc/$qp/cgroup")
+        echo "helper $cg; qemu $qcg" > "$results/qemu-$1/cgroups"
+        scope=$(echo "$qcg" | sed -n 's/\(.*machine-qemu[^/]*\.scope\).*/\1/p')
+        check "the helper is in the domain's cgroup ($scope)" "$(case "$cg" in "$scope"*) [ -n "$scope" ] && echo yes ;; esac)" yes
+        check "the helper is in QEMU's mount namespace" "$(readlink "/proc/$hp/ns/mnt")" "$(readlink "/proc/$qp/ns/mnt")"
+        check "QEMU runs as libvirt-qemu" "$(ps -o user= -p "$qp")" libvirt-qemu
+        check "the helper runs as root" "$(ps -o user= -p "$hp")" root
+        MH_PID=$hp MH_SOCK=$sock
+}
+
+# domain_destroy NAME [HELPER-PID SOCKET]: virsh destroy; the helper must go
+domain_destroy() {
+        virsh -c qemu:///system destroy "$1" > /dev/null 2>&1
+        check "virsh destroy $1" "$?" 0
+        [ -n "${2:-}" ] || return 0
+        for _ in $(seq 1 100); do
+                helper_pid_alive "$2" || break
+                sleep 0.1
+        done
+        check "virsh destroy $1 stopped its helper (pid $2)" "$(helper_pid_alive "$2" && echo running || echo gone)" gone
+        check "... and removed its socket" "$(test -e "$3" && echo present || echo gone)" gone
+}
+
+managed="<reservations managed='yes'/>"
+if libvirt_conf /usr/sbin/prhd; then
+        rig_log "libvirtd up after $(since "$t3") s"
+        domain_start lv-prhd "$SYS_A" "$SYS_B" "$managed"
+        domain_start lv-prhd-b "$REF_A" "$REF_B" "$managed"
+        managed_checks lv-prhd /usr/sbin/prhd
+        ha="$MH_PID $MH_SOCK"
+        managed_checks lv-prhd-b /usr/sbin/prhd
+        hb="$MH_PID $MH_SOCK"
+        check "a second domain gets its own helper" \
+                "$(test -n "${ha% }" && test "${ha% *}" != "${hb% *}" && test "${ha#* }" != "${hb#* }" && echo yes)" yes
+        domain_wait lv-prhd
+        domain_wait lv-prhd-b
+        check "prhd for lv-prhd still running when the guest is done" \
+                "$(helper_pid_alive "${ha% *}" && echo running)" running
+        domain_destroy lv-prhd "${ha% *}" "${ha#* }"
+        check "the other domain's helper is still there" "$(helper_pid_alive "${hb% *}" && echo running)" running
+        domain_destroy lv-prhd-b "${hb% *}" "${hb#* }"
+fi
+if libvirt_conf /usr/bin/qemu-pr-helper; then
+        domain_start lv-qemu-pr-helper "$SYS_A" "$SYS_B" "$managed"
+        managed_checks lv-qemu-pr-helper /usr/bin/qemu-pr-helper
+        hr="$MH_PID $MH_SOCK"
+        domain_wait lv-qemu-pr-helper
+        domain_destroy lv-qemu-pr-helper "${hr% *}" "${hr#* }"
+fi
+# managed='no': the packaged socket, and qemu-pr-helper's by hand
+unmanaged() {
+        echo "<reservations managed='no'><source type='unix' path='$1' mode='client'/></reservations>"
+}
+systemctl stop prhd.service
+domain_start um-prhd "$SYS_A" "$SYS_B" "$(unmanaged "$SOCK")"
+domain_wait um-prhd
+check "managed='no': the domain's QEMU (libvirt-qemu:kvm) reached prhd through prhd.socket" \
+        "$(systemctl is-active prhd.service)" active
+domain_destroy um-prhd
+check "managed='no': virsh destroy leaves the socket unit's prhd running" "$(systemctl is-active prhd.service)" active
+rsock=/run/qemu-pr-helper-ref.sock
+(helper_start qemu-pr-helper /usr/bin/qemu-pr-helper "$rsock" "$logs")
+chgrp kvm "$rsock" && chmod 0660 "$rsock"
+domain_start um-qemu-pr-helper "$SYS_A" "$SYS_B" "$(unmanaged "$rsock")"
+domain_wait um-qemu-pr-helper
+domain_destroy um-qemu-pr-helper
+helper_stop qemu-pr-helper
+journalctl -b --no-pager -o short-monotonic -u libvirtd.service > "$out/libvirtd-journal.txt"
+cp /var/log/libvirt/qemu/*.log "$out/" 2>/dev/null
+echo "qemu-pr-helper prhd-systemd lv-qemu-pr-helper lv-prhd lv-prhd-b um-prhd um-qemu-pr-helper" > "$results/helpers"
+rig_log "libvirt part done after $(since "$t3") s"
 
 finish

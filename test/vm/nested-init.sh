@@ -14,8 +14,9 @@
 # console; guest-qemu.sh cuts them out and compares them across helpers.
 # ttyS1 is the control line to guest-qemu.sh (helper stop/start).
 # prh.parts= on the kernel command line runs only some of the parts below
-# (sgp iscsi restart ro; default all): guest-systemd.sh's libvirt domains
-# have neither the control line nor the read-only drive.
+# (sgp iscsi restart ro; default all; "hold" keeps the guest up once done):
+# guest-systemd.sh's libvirt domains have neither the control line nor the
+# read-only drive, and are stopped by virsh destroy.
 /bin/busybox --install -s /bin
 export PATH=/bin:/usr/bin:/sbin:/usr/sbin
 mount -t proc proc /proc
@@ -122,4 +123,11 @@ t ro-read-keys-rw sg_persist -n --in --read-keys $A
 fi
 
 echo "@@DONE after $(cut -d' ' -f1 /proc/uptime)s"
+# part "hold": stay up, for a test that stops the VM from outside (virsh destroy)
+if part hold; then
+        echo "@@HOLD"
+        while :; do
+                sleep 3600
+        done
+fi
 power_off
