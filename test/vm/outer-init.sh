@@ -84,6 +84,7 @@ if [ "$init" = systemd ]; then
         : > /host/etc/fstab
         ln -s /dev/null /host/etc/systemd/system/serial-getty@.service
         ln -s /dev/null /host/etc/systemd/system/getty@.service
+        ln -s /dev/null /host/etc/systemd/system/console-getty.service
         cat > /host/etc/systemd/system/prh-rig.service <<EOF
 [Unit]
 Description=prh rig: the test command
