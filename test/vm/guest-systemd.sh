@@ -16,11 +16,11 @@
 #      `systemctl stop prhd.socket prhd.service` with the VM connected,
 #      "start" `systemctl start prhd.socket` (the next request starts the
 #      service); the journal has each start and stop;
-#   3. multipath under the unit's sandbox: multipathd.service with a
+#   3. libvirt: managed and unmanaged pr-helper, prhd and qemu-pr-helper
+#      (section 3 below says what is checked);
+#   4. multipath under the unit's sandbox: multipathd.service with a
 #      reservation_key, prhd.service restarted, REGISTER through the socket
-#      on the map (packaged prhctl): the key reaches both paths;
-#   4. libvirt: managed and unmanaged pr-helper, prhd and qemu-pr-helper
-#      (section 4 below says what is checked).
+#      on the map (packaged prhctl): the key reaches both paths.
 #
 # Every check prints PASS/FAIL; the exit status is 0 only if all passed.
 #
@@ -322,61 +322,7 @@ for dev in "$SYS_A" "$SYS_B" "$REF_A" "$REF_B"; do
 done
 rig_log "nested part done after $(since "$t1") s"
 
-# ---- 3. multipath under the unit's sandbox ------------------------------------
-t2=$(rig_uptime)
-cat > /etc/multipath.conf <<EOF
-defaults {
-        find_multipaths no
-        user_friendly_names yes
-        reservation_key 0x$K
-        polling_interval 1
-        no_path_retry fail
-}
-blacklist {
-        devnode "^(ram|loop|fd|md|dm-|sr|scd|st|vd|nvme)"
-}
-EOF
-systemctl start multipathd.service > "$out/multipathd.log" 2>&1
-check "multipathd.service started" "$?" 0
-multipath -v2 >> "$out/multipathd.log" 2>&1
-map=
-for _ in $(seq 1 300); do
-        map=$(multipathd show paths format "%d %m" 2>/dev/null | awk -v d="${SYS_A#/dev/}" '$1 == d && $2 != "[orphan]" { print $2 }')
-        if [ -n "$map" ] && [ -b "/dev/mapper/$map" ]; then
-                pa=$(multipathd show paths format "%d %t" | awk -v d="${SYS_A#/dev/}" '$1 == d { print $2 }')
-                pb=$(multipathd show paths format "%d %t" | awk -v d="${SYS_B#/dev/}" '$1 == d { print $2 }')
-                [ "$pa $pb" = "active active" ] && break
-        fi
-        sleep 0.1
-done
-multipath -ll >> "$out/multipathd.log" 2>&1
-check "a map over both paths, both active" "${map:+map} $pa $pb" "map active active"
-MAP=/dev/mapper/$map
-# prhd decides at start-up whether multipath is there: the next request
-# starts a new one, now with multipathd running
-systemctl stop prhd.service
-prhctl -k "$SOCK" "$MAP" register -S 0x$K > "$out/prhctl-register.txt" 2>&1
-check "prhctl register on the map through the socket unit" "$?" 0
-pid=$(systemctl show -p MainPID --value prhd.service)
-check "prhd with multipath keeps CAP_SYS_ADMIN for the device-mapper ioctls" \
-        "$(grep '^CapEff:' "/proc/$pid/status" | tr -s '\t' ' ')" "CapEff: 0000000000220000"
-for dev in "$SYS_A" "$SYS_B"; do
-        check "the key reached both I_T nexuses (sg_persist --in -k $dev)" \
-                "$(sg_persist --in -k "$dev" 2>/dev/null | grep -c "0x$K\$")" 2
-done
-check_re "multipathd knows the key" "$(multipathd getprkey map "$map" 2>&1)" "0x$K"
-prhctl -k "$SOCK" "$MAP" read-keys > "$out/prhctl-read-keys.txt" 2>&1
-check "prhctl read-keys through the socket: two registrations of the key" \
-        "$(grep -ci "$K" "$out/prhctl-read-keys.txt")" 2
-prhctl -k "$SOCK" "$MAP" register -K 0x$K -S 0 > "$out/prhctl-unregister.txt" 2>&1
-check "prhctl unregister on the map" "$?" 0
-check "no key left on either path" "$(sg_persist --in -k "$SYS_A" 2>/dev/null | grep -c "0x$K\$")" 0
-check "journal: no warning or error from prhd.service under multipath" \
-        "$(journalctl -b --no-pager -o cat -p warning -u prhd.service | grep -c .)" 0
-journalctl -b --no-pager -o short-monotonic -u prhd.service -u prhd.socket > "$out/journal.txt"
-rig_log "multipath part done after $(since "$t2") s"
-
-# ---- 4. libvirt ----------------------------------------------------------------
+# ---- 3. libvirt ----------------------------------------------------------------
 # Debian's libvirtd with qemu.conf's pr_helper set to prhd: a domain whose
 # <disk type='block' device='lun'> has <reservations managed='yes'/> makes
 # libvirt start its own helper for that domain (HELPER -k SOCKET -f PIDFILE,
@@ -389,8 +335,6 @@ rig_log "multipath part done after $(since "$t2") s"
 # nested-init.sh's sg_persist session (part sgp) and stay up (part hold)
 # until virsh destroy.
 t3=$(rig_uptime)
-systemctl stop multipathd.service multipathd.socket
-multipath -F > /dev/null 2>&1
 img=/var/lib/libvirt/images
 mkdir -p "$img"
 # (the kernel is root-only, the initramfs on a read-only share: copies that
@@ -591,5 +535,60 @@ journalctl -b --no-pager -o short-monotonic -u libvirtd.service > "$out/libvirtd
 cp /var/log/libvirt/qemu/*.log "$out/" 2>/dev/null
 echo "qemu-pr-helper prhd-systemd lv-qemu-pr-helper lv-prhd lv-prhd-b um-prhd um-qemu-pr-helper" > "$results/helpers"
 rig_log "libvirt part done after $(since "$t3") s"
+
+# ---- 4. multipath under the unit's sandbox ------------------------------------
+t2=$(rig_uptime)
+cat > /etc/multipath.conf <<EOF
+defaults {
+        find_multipaths no
+        user_friendly_names yes
+        reservation_key 0x$K
+        polling_interval 1
+        no_path_retry fail
+}
+blacklist {
+        devnode "^(ram|loop|fd|md|dm-|sr|scd|st|vd|nvme)"
+}
+EOF
+systemctl start multipathd.service > "$out/multipathd.log" 2>&1
+check "multipathd.service started (virtualization: $(systemd-detect-virt))" "$(systemctl is-active multipathd.service)" active
+pa= pb=
+multipath -v2 >> "$out/multipathd.log" 2>&1
+map=
+for _ in $(seq 1 300); do
+        map=$(multipathd show paths format "%d %m" 2>/dev/null | awk -v d="${SYS_A#/dev/}" '$1 == d && $2 != "[orphan]" { print $2 }')
+        if [ -n "$map" ] && [ -b "/dev/mapper/$map" ]; then
+                pa=$(multipathd show paths format "%d %t" | awk -v d="${SYS_A#/dev/}" '$1 == d { print $2 }')
+                pb=$(multipathd show paths format "%d %t" | awk -v d="${SYS_B#/dev/}" '$1 == d { print $2 }')
+                [ "$pa $pb" = "active active" ] && break
+        fi
+        sleep 0.1
+done
+multipath -ll >> "$out/multipathd.log" 2>&1
+check "a map over both paths, both active" "${map:+map} $pa $pb" "map active active"
+MAP=/dev/mapper/$map
+# prhd decides at start-up whether multipath is there: the next request
+# starts a new one, now with multipathd running
+systemctl stop prhd.service
+prhctl -k "$SOCK" "$MAP" register -S 0x$K > "$out/prhctl-register.txt" 2>&1
+check "prhctl register on the map through the socket unit" "$?" 0
+pid=$(systemctl show -p MainPID --value prhd.service)
+check "prhd with multipath keeps CAP_SYS_ADMIN for the device-mapper ioctls" \
+        "$(grep '^CapEff:' "/proc/$pid/status" | tr -s '\t' ' ')" "CapEff: 0000000000220000"
+for dev in "$SYS_A" "$SYS_B"; do
+        check "the key reached both I_T nexuses (sg_persist --in -k $dev)" \
+                "$(sg_persist --in -k "$dev" 2>/dev/null | grep -c "0x$K\$")" 2
+done
+check_re "multipathd knows the key" "$(multipathd getprkey map "$map" 2>&1)" "0x$K"
+prhctl -k "$SOCK" "$MAP" read-keys > "$out/prhctl-read-keys.txt" 2>&1
+check "prhctl read-keys through the socket: two registrations of the key" \
+        "$(grep -ci "$K" "$out/prhctl-read-keys.txt")" 2
+prhctl -k "$SOCK" "$MAP" register -K 0x$K -S 0 > "$out/prhctl-unregister.txt" 2>&1
+check "prhctl unregister on the map" "$?" 0
+check "no key left on either path" "$(sg_persist --in -k "$SYS_A" 2>/dev/null | grep -c "0x$K\$")" 0
+check "journal: no warning or error from prhd.service under multipath" \
+        "$(journalctl -b --no-pager -o cat -p warning -u prhd.service | grep -c .)" 0
+journalctl -b --no-pager -o short-monotonic -u prhd.service -u prhd.socket > "$out/journal.txt"
+rig_log "multipath part done after $(since "$t2") s"
 
 finish

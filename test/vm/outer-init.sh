@@ -82,6 +82,10 @@ if [ "$init" = systemd ]; then
         rm -rf /host/etc/systemd/system
         mkdir -p /host/etc/systemd/system/multi-user.target.wants
         : > /host/etc/fstab
+        # a host root that is a container image says so (/.dockerenv), and
+        # systemd would take this VM for a container: units with
+        # ConditionVirtualization=!container (multipathd) would not start
+        rm -f /host/.dockerenv
         ln -s /dev/null /host/etc/systemd/system/serial-getty@.service
         ln -s /dev/null /host/etc/systemd/system/getty@.service
         ln -s /dev/null /host/etc/systemd/system/console-getty.service
