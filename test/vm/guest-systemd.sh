@@ -524,6 +524,7 @@ check "managed='no': the domain's QEMU (libvirt-qemu:kvm) reached prhd through p
         "$(systemctl is-active prhd.service)" active
 domain_destroy um-prhd
 check "managed='no': virsh destroy leaves the socket unit's prhd running" "$(systemctl is-active prhd.service)" active
+check "managed='no': libvirt left the packaged socket's owner and mode alone" "$(stat -c '%U:%G %a' "$SOCK")" "root:kvm 660"
 rsock=/run/qemu-pr-helper-ref.sock
 (helper_start qemu-pr-helper /usr/bin/qemu-pr-helper "$rsock" "$logs")
 chgrp kvm "$rsock" && chmod 0660 "$rsock"
