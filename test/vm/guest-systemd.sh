@@ -325,8 +325,8 @@ rig_log "nested part done after $(since "$t1") s"
 # ---- 3. libvirt ----------------------------------------------------------------
 # Debian's libvirtd with qemu.conf's pr_helper set to prhd: a domain whose
 # <disk type='block' device='lun'> has <reservations managed='yes'/> makes
-# libvirt start its own helper for that domain (HELPER -k SOCKET -f PIDFILE,
-# in the domain's cgroup), QEMU (as libvirt-qemu:kvm) uses it, and the
+# libvirt start its own helper for that domain (HELPER -k SOCKET, in the
+# domain's cgroup), QEMU (as libvirt-qemu:kvm) uses it, and the
 # helper goes with the domain.  Two domains at once get one each.  The same
 # with pr_helper = qemu-pr-helper, compared on the host.  Then
 # managed='no' with <source> the packaged socket (/run/qemu-pr-helper.sock,
@@ -460,7 +460,9 @@ managed_checks() {
         echo "$cmd" > "$results/qemu-$1/helper-cmdline"
         check_re "libvirt runs '$2 -k SOCKET' for $1" "$cmd" "^$2 -k /var/lib/libvirt/qemu/domain-[0-9]+-$1/pr-helper0\\.sock \$"
         sock=$(echo "$cmd" | awk '{ print $3 }')
-        check "libvirt's pidfile names the helper" "$(grep -lx "$hp" /run/libvirt/qemu/*.pid 2>/dev/null | grep -c pr-helper)" 1
+        pf=$(grep -rlx --include='*.pid' "$hp" /run/libvirt/qemu /var/lib/libvirt/qemu 2>/dev/null)
+        echo "$pf" > "$results/qemu-$1/helper-pidfile"
+        check_re "libvirt's pidfile names the helper ($pf)" "$pf" "pr-helper0\.pid\$"
         check "the helper's socket exists" "$(test -S "$sock" && echo yes)" yes
         qp=$(pgrep -f "guest=$1,")
         cg=$(sed -n 's/^0:://p' "/proc/$hp/cgroup")
