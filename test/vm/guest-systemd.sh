@@ -439,8 +439,10 @@ domain_wait() {
 }
 
 # managed_helper NAME: the pid of the helper libvirt started for domain NAME
+# (QEMU's command line names the socket too)
 managed_helper() {
         for p in $(pgrep -f 'pr-helper0.sock'); do
+                [ "$(cat "/proc/$p/comm" 2>/dev/null)" = qemu-system-x86 ] && continue
                 grep -qa -- "-$1/pr-helper0.sock" "/proc/$p/cmdline" 2>/dev/null && echo "$p"
         done | head -n1
 }
@@ -489,11 +491,21 @@ domain_destroy() {
         check "... and removed its socket" "$(test -e "$3" && echo present || echo gone)" gone
 }
 
+# fresh_lu IDX: LU IDX removed and created again (no registrations,
+# PRgeneration 0: the outputs are compared across domains); sets LA, LB
+fresh_lu() {
+        lio_lu_destroy_idx "$1"
+        lio_lu_create_idx "$1"
+        LA=$RIG_DEV_A LB=$RIG_DEV_B
+}
+
 managed="<reservations managed='yes'/>"
 if libvirt_conf /usr/sbin/prhd; then
         rig_log "libvirtd up after $(since "$t3") s"
-        domain_start lv-prhd "$SYS_A" "$SYS_B" "$managed"
-        domain_start lv-prhd-b "$REF_A" "$REF_B" "$managed"
+        fresh_lu 0
+        domain_start lv-prhd "$LA" "$LB" "$managed"
+        fresh_lu 2
+        domain_start lv-prhd-b "$LA" "$LB" "$managed"
         managed_checks lv-prhd /usr/sbin/prhd
         ha="$MH_PID $MH_SOCK"
         managed_checks lv-prhd-b /usr/sbin/prhd
@@ -509,7 +521,8 @@ if libvirt_conf /usr/sbin/prhd; then
         domain_destroy lv-prhd-b "${hb% *}" "${hb#* }"
 fi
 if libvirt_conf /usr/bin/qemu-pr-helper; then
-        domain_start lv-qemu-pr-helper "$SYS_A" "$SYS_B" "$managed"
+        fresh_lu 0
+        domain_start lv-qemu-pr-helper "$LA" "$LB" "$managed"
         managed_checks lv-qemu-pr-helper /usr/bin/qemu-pr-helper
         hr="$MH_PID $MH_SOCK"
         domain_wait lv-qemu-pr-helper
@@ -520,7 +533,8 @@ unmanaged() {
         echo "<reservations managed='no'><source type='unix' path='$1' mode='client'/></reservations>"
 }
 systemctl stop prhd.service
-domain_start um-prhd "$SYS_A" "$SYS_B" "$(unmanaged "$SOCK")"
+fresh_lu 0
+domain_start um-prhd "$LA" "$LB" "$(unmanaged "$SOCK")"
 domain_wait um-prhd
 check "managed='no': the domain's QEMU (libvirt-qemu:kvm) reached prhd through prhd.socket" \
         "$(systemctl is-active prhd.service)" active
@@ -530,7 +544,8 @@ check "managed='no': libvirt left the packaged socket's owner and mode alone" "$
 rsock=/run/qemu-pr-helper-ref.sock
 (helper_start qemu-pr-helper /usr/bin/qemu-pr-helper "$rsock" "$logs")
 chgrp kvm "$rsock" && chmod 0660 "$rsock"
-domain_start um-qemu-pr-helper "$SYS_A" "$SYS_B" "$(unmanaged "$rsock")"
+fresh_lu 0
+domain_start um-qemu-pr-helper "$LA" "$LB" "$(unmanaged "$rsock")"
 domain_wait um-qemu-pr-helper
 domain_destroy um-qemu-pr-helper
 helper_stop qemu-pr-helper
@@ -540,12 +555,18 @@ echo "qemu-pr-helper prhd-systemd lv-qemu-pr-helper lv-prhd lv-prhd-b um-prhd um
 rig_log "libvirt part done after $(since "$t3") s"
 
 # ---- 4. multipath under the unit's sandbox ------------------------------------
+# "reservation_key file": each host's key is the one it registers, which
+# libmpathpersist then hands to multipathd (its prkeys file) over
+# multipathd's abstract socket; getprkey shows whether that reached it
+# (with a key written in multipath.conf it would show that key anyway).
 t2=$(rig_uptime)
+fresh_lu 0
+SYS_A=$LA SYS_B=$LB
 cat > /etc/multipath.conf <<EOF
 defaults {
         find_multipaths no
         user_friendly_names yes
-        reservation_key 0x$K
+        reservation_key file
         polling_interval 1
         no_path_retry fail
 }
