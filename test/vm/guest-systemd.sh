@@ -120,8 +120,12 @@ check "before: qemu-pr-helper.socket serves $SOCK" "$(systemctl is-active qemu-p
 # over 9p under emulation: off, as its auto-update flag allows.
 rm -f /usr/sbin/policy-rc.d /var/lib/man-db/auto-update
 t=$(rig_uptime)
-# shellcheck disable=SC2046
-dpkg -i $(ls "$debdir"/*.deb | grep -v -- -dbgsym_) > "$out/dpkg.log" 2>&1
+debs=
+for d in "$debdir"/*.deb; do
+        case "$d" in *-dbgsym_*) ;; *) debs="$debs $d" ;; esac
+done
+# shellcheck disable=SC2086
+dpkg -i $debs > "$out/dpkg.log" 2>&1
 check "dpkg -i the four .debs" "$?" 0
 rig_log "dpkg -i took $(since "$t") s"
 for p in prhd libprh0 prhctl libprh-dev; do
@@ -221,7 +225,10 @@ watch_boot() {
                         for t in /proc/"$p"/task/*; do
                                 echo "   $(cat "$t/comm") state=$(sed 's/^.*) \(.\).*/\1/' "$t/stat") wchan=$(cat "$t/wchan") run=$(cut -d' ' -f1 "$t/schedstat")"
                         done
-                        ls -l "/proc/$p/fd" 2>/dev/null | grep socket | sed 's/^/   /'
+                        for f in /proc/"$p"/fd/*; do
+                                l=$(readlink "$f")
+                                case "$l" in socket:*) echo "   $f -> $l" ;; esac
+                        done
                 done
                 ss -xp 2>/dev/null | grep -E 'pr-helper|prhd|qemu' | sed 's/^/   /'
                 systemctl status --no-pager prhd.service prhd.socket 2>&1 | sed 's/^/   /'
@@ -452,7 +459,7 @@ managed_helper() {
 # pidfile itself, in QEMU's mount namespace and the domain's cgroup); sets
 # MH_PID and MH_SOCK
 managed_checks() {
-        MH_PID= MH_SOCK=
+        MH_PID='' MH_SOCK=''
         hp=$(managed_helper "$1")
         if [ -z "$hp" ]; then
                 fail "no helper process for domain $1"
@@ -576,7 +583,7 @@ blacklist {
 EOF
 systemctl start multipathd.service > "$out/multipathd.log" 2>&1
 check "multipathd.service started (virtualization: $(systemd-detect-virt))" "$(systemctl is-active multipathd.service)" active
-pa= pb=
+pa='' pb=''
 multipath -v2 >> "$out/multipathd.log" 2>&1
 map=
 for _ in $(seq 1 300); do
