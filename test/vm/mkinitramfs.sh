@@ -23,7 +23,7 @@ case "$kind" in
 outer)
         # 9p root share; the rest (LIO, sd, sg, ...) is modprobe'd from the
         # chroot, where the host's /lib/modules is visible.
-        want_mods="virtio_pci 9pnet_virtio 9p"
+        want_mods="virtio_pci 9pnet_virtio 9p overlay"
         init="$here/outer-init.sh"
         libs=""
         progs=""

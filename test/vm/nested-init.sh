@@ -13,6 +13,10 @@
 # output is framed by "@@BEGIN name" / "@@END name rc=N" lines on the
 # console; guest-qemu.sh cuts them out and compares them across helpers.
 # ttyS1 is the control line to guest-qemu.sh (helper stop/start).
+# prh.parts= on the kernel command line runs only some of the parts below
+# (sgp iscsi restart ro; default all; "hold" keeps the guest up once done):
+# guest-systemd.sh's libvirt domains have neither the control line nor the
+# read-only drive, and are stopped by virsh destroy.
 /bin/busybox --install -s /bin
 export PATH=/bin:/usr/bin:/sbin:/usr/sbin
 mount -t proc proc /proc
@@ -25,14 +29,26 @@ echo 1 > /proc/sys/kernel/printk
 
 load_modules
 
-# The three disks, by SCSI target id.
+parts="sgp iscsi restart ro"
+for arg in $(cat /proc/cmdline); do
+        case "$arg" in prh.parts=*) parts=$(echo "${arg#prh.parts=}" | tr , ' ') ;; esac
+done
+part() {
+        case " $parts " in *" $1 "*) return 0 ;; esac
+        return 1
+}
+
+# The three disks, by SCSI target id (two without the read-only part).
+ids="0 1 2"
+part ro || ids="0 1"
 echo "@@INIT after $(cut -d' ' -f1 /proc/uptime)s"
 for _ in $(seq 1 1200); do
         n=$(ls /sys/class/scsi_disk 2>/dev/null | wc -l)
-        [ "$n" -ge 3 ] && break
+        [ "$n" -ge "$(echo $ids | wc -w)" ] && break
         sleep 0.1
 done
-for t in 0 1 2; do
+BLK2= SG2=
+for t in $ids; do
         d=$(ls -d /sys/class/scsi_device/*:0:$t:0 2>/dev/null | head -n1)
         [ -n "$d" ] || fail "no SCSI device with target id $t"
         eval "BLK$t=/dev/$(ls "$d/device/block")"
@@ -51,6 +67,7 @@ ctl() {
 KA=0xa1a1 KB=0xb2b2 KC=0xc3c3 KD=0xd4d4
 
 # --- item 2: an sg_persist session of two cluster hosts ----------------------
+if part sgp; then
 t sgp-register-a sg_persist -n --out --register --param-sark=$KA $A
 t sgp-register-b sg_persist -n --out --register --param-sark=$KB $B
 t sgp-reserve-a sg_persist -n --out --reserve --param-rk=$KA --prout-type=1 $A
@@ -67,7 +84,10 @@ t sgp-read-reservation-3 sg_persist -n --in --read-reservation $A
 t sgp-clear-b sg_persist -n --out --clear --param-rk=$KB $B
 t sgp-read-keys-final sg_persist -n --in --read-keys $A
 
+fi
+
 # --- item 2: libiscsi's PR tests on the nested guest's SCSI disks -------------
+if part iscsi; then
 t iscsi-prin iscsi-test-cu -d -t 'ALL.Prin*' $SG0
 t iscsi-prout iscsi-test-cu -d -t 'ALL.Prout*' $SG0 $SG1
 # iscsi-test-cu leaves registrations behind when a test fails half-way
@@ -75,7 +95,10 @@ t clean-a sg_persist -n --out --register-ignore --param-sark=0 $A
 t clean-b sg_persist -n --out --register-ignore --param-sark=0 $B
 t clean-read-keys sg_persist -n --in --read-keys $A
 
+fi
+
 # --- item 3: the helper restarts while QEMU is connected ----------------------
+if part restart; then
 t restart-before sg_persist -n --out --register --param-sark=$KC $A
 ctl STOP
 t restart-while-down sg_persist -n --in --read-keys $A
@@ -86,7 +109,10 @@ ctl STOP
 ctl START
 t restart-after-2 sg_persist -n --out --register --param-sark=$KC $A
 
+fi
+
 # --- item 4: a read-only scsi-block drive -------------------------------------
+if part ro; then
 # The disk is write-protected in the guest (sd opens it read-only only), so
 # use its sg node; QEMU still holds the drive through an O_RDONLY fd.
 t ro-read-keys sg_persist -n --in --read-keys $SG2
@@ -94,5 +120,14 @@ t ro-register sg_persist -n --out --register --param-sark=$KD $SG2
 t ro-reserve sg_persist -n --out --reserve --param-rk=$KC --prout-type=1 $SG2
 t ro-read-keys-rw sg_persist -n --in --read-keys $A
 
+fi
+
 echo "@@DONE after $(cut -d' ' -f1 /proc/uptime)s"
+# part "hold": stay up, for a test that stops the VM from outside (virsh destroy)
+if part hold; then
+        echo "@@HOLD"
+        while :; do
+                sleep 3600
+        done
+fi
 power_off

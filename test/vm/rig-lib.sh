@@ -63,15 +63,30 @@ rig_nested_accel() {
 # OUT/console.log and QEMU's own messages to OUT/qemu.log; the caller's
 # QEMU-ARGS add the disks (scsi-block on bus scsi0, through pr-manager-helper
 # pr0 on HELPER-SOCKET) and any further serial line.  Returns QEMU's status.
+# The nested QEMU is the system's (7.2) unless PRH_NESTED_QEMU_ROOT names
+# the root of an unpacked QEMU (tools/fetch-qemu10): then its
+# qemu-system-x86_64 runs with its own modules (QEMU_MODULE_DIR) and its own
+# data directory first, the system's second (-L: the BIOS and option ROMs
+# come from the system's seabios and ipxe packages, linked from
+# /usr/share/qemu).  PRH_NESTED_APPEND adds to the kernel command line
+# (e.g. prh.parts=, see nested-init.sh).
 #   rig_nested_qemu ACCEL TIMEOUT OUT KERNEL INITRD HELPER-SOCKET [QEMU-ARGS...]
 rig_nested_qemu() {
         _accel=$1 _timeout=$2 _out=$3 _kernel=$4 _initrd=$5 _sock=$6
         shift 6
-        timeout -k 5 "$_timeout" qemu-system-x86_64 \
+        _qr=${PRH_NESTED_QEMU_ROOT:-}
+        _qbin=qemu-system-x86_64
+        if [ -n "$_qr" ]; then
+                _qbin=$_qr/usr/bin/qemu-system-x86_64
+                set -- -L "$_qr/usr/share/qemu" -L /usr/share/qemu "$@"
+        fi
+        # which QEMU this was (run-rig.sh checks it is the one asked for)
+        "$_qbin" -version | head -n1 > "$_out/qemu-version"
+        timeout -k 5 "$_timeout" env ${_qr:+"QEMU_MODULE_DIR=$_qr/usr/lib/x86_64-linux-gnu/qemu"} "$_qbin" \
                 -machine q35,accel="$_accel" -cpu max -smp 1 -m 384 \
                 -nodefaults -no-user-config -display none -no-reboot \
                 -kernel "$_kernel" -initrd "$_initrd" \
-                -append "console=ttyS0 panic=-1 quiet loglevel=1 mitigations=off" \
+                -append "console=ttyS0 panic=-1 quiet loglevel=1 mitigations=off${PRH_NESTED_APPEND:+ $PRH_NESTED_APPEND}" \
                 -chardev file,id=con,path="$_out/console.log" -serial chardev:con \
                 -trace runstate_set -trace qemu_system_shutdown_request \
                 -trace qemu_system_powerdown_request -d guest_errors,cpu_reset -D "$_out/qemu-debug.log" \

@@ -8,8 +8,10 @@
 #   run-rig.sh boot   SOURCE BUILD RESULTS
 #   run-rig.sh matrix SOURCE BUILD RESULTS NAME=HELPER... [-- PR-MATRIX-ARGS]
 #   run-rig.sh qemu   SOURCE BUILD RESULTS NAME=HELPER...
+#       (PRH_NESTED_QEMU_ROOT=DIR: the nested QEMU is DIR's, e.g. QEMU 10.0)
 #   run-rig.sh fdscope SOURCE BUILD RESULTS NAME=HELPER...
 #   run-rig.sh faults SOURCE BUILD RESULTS NAME=HELPER...
+#   run-rig.sh systemd SOURCE BUILD RESULTS DEBDIR
 #
 # boot:   the rig itself: the guest sees the trees at their own paths, its
 #         exit status comes back, a hung guest is killed and reported, and so
@@ -21,6 +23,8 @@
 #         dm-linear of half and of all the disk, regular file (guest-fd-scope.sh).
 # faults: network cuts on the iSCSI portal, a stalled LU's effect on another,
 #         a disk deleted mid-request (guest-faults.sh, pr-faults; docs/faults.md).
+# systemd: the guest with systemd as PID 1, the .debs of DEBDIR (tools/check-packaging)
+#         installed, socket activation, multipath and libvirt (guest-systemd.sh).
 #
 # The initramfs images are cached in $PRH_VM_CACHE (default BUILD/test/vm/cache).
 # Exit status: the scenario's; 77 (skipped) if the machine lacks something
@@ -29,7 +33,7 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd -P)
 # shellcheck source=test/vm/rig-lib.sh
 . "$here/rig-lib.sh"    # helper_log_check
-scenario=${1:?usage: run-rig.sh boot|matrix|qemu|fdscope|faults SOURCE BUILD RESULTS [NAME=HELPER]...}
+scenario=${1:?usage: run-rig.sh boot|matrix|qemu|fdscope|faults|systemd SOURCE BUILD RESULTS [NAME=HELPER]...}
 src=$(cd "${2:?missing SOURCE}" && pwd -P)
 build=$(cd "${3:?missing BUILD}" && pwd -P)
 results=${4:?missing RESULTS}
@@ -204,6 +208,15 @@ faults)
         ;;
 qemu)
         [ "$#" -ge 1 ] || { echo "run-rig: qemu needs NAME=HELPER" >&2; exit 2; }
+        # PRH_NESTED_QEMU_ROOT: the nested guests' QEMU is the one unpacked
+        # there (tools/fetch-qemu10), not the system's (rig_nested_qemu)
+        qbin=qemu-system-x86_64
+        if [ -n "${PRH_NESTED_QEMU_ROOT:-}" ]; then
+                qbin=$PRH_NESTED_QEMU_ROOT/usr/bin/qemu-system-x86_64
+                [ -x "$qbin" ] || skip "no QEMU unpacked in $PRH_NESTED_QEMU_ROOT (tools/fetch-qemu10)"
+        fi
+        qversion=$("$qbin" -version | head -n1)
+        echo "run-rig: nested QEMU: $qversion"
         key=$(cat "$here/mkinitramfs.sh" "$here/nested-init.sh" "$here/nested-lib.sh" | cksum | cut -d' ' -f1)
         initrd=$cache/nested-$kver-$key.cpio.gz
         [ -s "$initrd" ] || "$here/mkinitramfs.sh" nested "$kver" "$initrd"
@@ -223,6 +236,7 @@ qemu)
                 "$here/vm-run.sh" -c "$cache" -s "$src" -s "$build" -r "$results" -m 2048 \
                         -t "${PRH_RIG_TIMEOUT:-600}" -- \
                         env "PRH_NESTED_ACCEL=${PRH_NESTED_ACCEL:-}" "PRH_NESTED_SERIAL=${PRH_NESTED_SERIAL:-0}" \
+                        "PRH_NESTED_QEMU_ROOT=${PRH_NESTED_QEMU_ROOT:-}" \
                         "$here/guest-qemu.sh" "$results" "$kernel" "$initrd" "$@" || rc=$?
                 # the nested boots the guest tried again (rig_nested_retry)
                 pass_retries "$results/retries.log"
@@ -237,7 +251,51 @@ qemu)
                 fi
                 # compare and report on the host, also after a failed run (partial results)
                 "$here/qemu-report.sh" "$results" || rc=1
+                # every nested guest ran under the QEMU asked for
+                for h in "$@"; do
+                        f=$results/qemu-${h%%=*}/qemu-version
+                        if [ "$(cat "$f" 2>/dev/null)" != "$qversion" ]; then
+                                echo "run-rig: FAIL: nested QEMU with ${h%%=*}: '$(cat "$f" 2>/dev/null)', not '$qversion'" >&2
+                                rc=1
+                        fi
+                done
                 break
+        done
+        exit "$rc"
+        ;;
+systemd)
+        debdir=$(cd "${1:?run-rig: systemd needs DEBDIR (the .debs of tools/check-packaging)}" && pwd -P)
+        ls "$debdir"/prhd_*.deb >/dev/null 2>&1 || { echo "run-rig: FAIL: no prhd_*.deb in $debdir" >&2; exit 1; }
+        for p in multipathd multipath dmsetup systemctl virsh libvirtd; do
+                command -v "$p" >/dev/null || skip "$p missing (see test/vm/setup-packages.sh)"
+        done
+        key=$(cat "$here/mkinitramfs.sh" "$here/nested-init.sh" "$here/nested-lib.sh" | cksum | cut -d' ' -f1)
+        initrd=$cache/nested-$kver-$key.cpio.gz
+        [ -s "$initrd" ] || "$here/mkinitramfs.sh" nested "$kver" "$initrd"
+        rc=0
+        "$here/vm-run.sh" -S -c "$cache" -s "$src" -s "$build" -s "$debdir" -r "$results" -m 3072 \
+                -t "${PRH_RIG_TIMEOUT:-900}" -- \
+                "$here/guest-systemd.sh" "$results" "$kernel" "$initrd" "$debdir" || rc=$?
+        pass_retries "$results/retries.log"
+        # the nested guests through the socket unit and through qemu-pr-helper,
+        # compared on the host: the parts they ran (sgp restart ro)
+        echo "== the socket unit (parts sgp restart ro)"
+        "$here/qemu-report.sh" --partial "$results" qemu-pr-helper prhd-systemd || rc=1
+        # libvirt's domains (part sgp), managed and unmanaged helpers
+        lv="lv-qemu-pr-helper lv-prhd lv-prhd-b um-prhd um-qemu-pr-helper"
+        echo "== libvirt (part sgp)"
+        # shellcheck disable=SC2086
+        "$here/qemu-report.sh" --partial "$results" $lv || rc=1
+        for n in qemu-pr-helper prhd-systemd $lv; do
+                for t in sgp-register-a sgp-read-keys-a-ua sgp-read-keys-final restart-while-down restart-after-2 ro-read-keys-rw; do
+                        case "$n:$t" in
+                        lv-*:restart-* | lv-*:ro-* | um-*:restart-* | um-*:ro-*) continue ;;
+                        esac
+                        if [ ! -e "$results/qemu-$n/$t.rc" ]; then
+                                echo "run-rig: FAIL: the nested guest with $n did not run $t" >&2
+                                rc=1
+                        fi
+                done
         done
         exit "$rc"
         ;;

@@ -16,9 +16,11 @@
 #   multipath-tools, udev   the multipath scenario (test/vm/mpath)
 #   nftables          nft: rig-faults cuts the iSCSI portal's traffic (guest-faults.sh)
 #   kmod, cpio        modinfo and the initramfs archive
+#   libvirt-daemon-system, libvirt-clients   libvirt in the systemd guest
+#                     (guest-systemd.sh): managed and unmanaged pr-helper
 set -eu
 
-packages="qemu-system-x86 linux-image-amd64 busybox-static sg3-utils libiscsi-bin open-iscsi multipath-tools udev kmod cpio nftables"
+packages="qemu-system-x86 linux-image-amd64 busybox-static sg3-utils libiscsi-bin open-iscsi multipath-tools udev kmod cpio nftables libvirt-daemon-system libvirt-clients"
 
 missing=
 for p in $packages; do

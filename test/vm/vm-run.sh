@@ -16,6 +16,8 @@
 #   -t SECS     kill the guest after SECS seconds (default 600) and fail
 #   -m MB       guest memory (default 2048), -p N vCPUs (default 2)
 #   -v          stream the guest console while it runs (default: print it at the end)
+#   -S          boot systemd as PID 1 on a tmpfs overlay over the host root, the
+#               command as a unit (outer-init.sh); default: a chroot, no init
 #   -K          print the kernel and its version (for a nested guest) and exit
 #
 # Exit status: the command's exit status in the guest; 124 if the guest had
@@ -39,7 +41,8 @@ usage() {
         exit 2
 }
 
-while getopts "c:r:s:t:m:p:vKh" o; do
+init=chroot
+while getopts "c:r:s:t:m:p:vSKh" o; do
         case "$o" in
         c) cache=$OPTARG ;;
         r) results=$OPTARG ;;
@@ -49,6 +52,7 @@ while getopts "c:r:s:t:m:p:vKh" o; do
         p) smp=$OPTARG ;;
         v) stream=1 ;;
         K) print_kernel=1 ;;
+        S) init=systemd ;;
         *) usage ;;
         esac
 done
@@ -142,7 +146,7 @@ timeout -k 5 "$timeout" qemu-system-x86_64 \
         -name prh-vm,debug-threads=on \
         -chardev file,id=con,path="$log" -serial chardev:con \
         -kernel "$kernel" -initrd "$initrd" \
-        -append "console=ttyS0 panic=-1 softlockup_panic=1 quiet loglevel=4 rdinit=/init prh.results=$results$cmdline_shares" \
+        -append "console=ttyS0 panic=-1 softlockup_panic=1 quiet loglevel=4 rdinit=/init prh.init=$init prh.results=$results$cmdline_shares" \
         -fsdev local,id=r,path=/,security_model=none,readonly=on,multidevs=remap \
         -device virtio-9p-pci,fsdev=r,mount_tag=hostroot \
         -fsdev local,id=w,path="$results",security_model=none,multidevs=remap \
