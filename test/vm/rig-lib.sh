@@ -63,15 +63,17 @@ rig_nested_accel() {
 # OUT/console.log and QEMU's own messages to OUT/qemu.log; the caller's
 # QEMU-ARGS add the disks (scsi-block on bus scsi0, through pr-manager-helper
 # pr0 on HELPER-SOCKET) and any further serial line.  Returns QEMU's status.
+# RIG_NESTED_MEM (MiB, default 384) and RIG_NESTED_APPEND (words added to
+# the kernel command line, e.g. what the nested /init is to do) if set.
 #   rig_nested_qemu ACCEL TIMEOUT OUT KERNEL INITRD HELPER-SOCKET [QEMU-ARGS...]
 rig_nested_qemu() {
         _accel=$1 _timeout=$2 _out=$3 _kernel=$4 _initrd=$5 _sock=$6
         shift 6
         timeout -k 5 "$_timeout" qemu-system-x86_64 \
-                -machine q35,accel="$_accel" -cpu max -smp 1 -m 384 \
+                -machine q35,accel="$_accel" -cpu max -smp 1 -m "${RIG_NESTED_MEM:-384}" \
                 -nodefaults -no-user-config -display none -no-reboot \
                 -kernel "$_kernel" -initrd "$_initrd" \
-                -append "console=ttyS0 panic=-1 quiet loglevel=1 mitigations=off" \
+                -append "console=ttyS0 panic=-1 quiet loglevel=1 mitigations=off${RIG_NESTED_APPEND:+ $RIG_NESTED_APPEND}" \
                 -chardev file,id=con,path="$_out/console.log" -serial chardev:con \
                 -object pr-manager-helper,id=pr0,path="$_sock" \
                 -device virtio-scsi-pci,id=scsi0 \

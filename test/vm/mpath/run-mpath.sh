@@ -55,12 +55,14 @@ cache=$(cd "$cache" && pwd -P)
 # Section 6 (nested QEMU) is part of the test: if its kernel or initramfs
 # cannot be had, the test fails.  Only an explicit PRH_MPATH_NESTED=0 or a
 # PRH_MPATH_SECTIONS without 6 leaves it out.
-sections=${PRH_MPATH_SECTIONS:-1 2 3 4 5 6 7}
-[ "${PRH_MPATH_NESTED:-1}" = 0 ] && sections=$(echo " $sections " | sed 's/ 6 / /')
+# Sections 8-10 are issue 12's scenarios 6-8 (faults.sh; 9 and 10 boot
+# nested guests too).
+sections=${PRH_MPATH_SECTIONS:-1 2 3 4 5 6 7 8 9 10}
+[ "${PRH_MPATH_NESTED:-1}" = 0 ] && sections=$(echo " $sections " | sed 's/ 6 / /; s/ 9 / /; s/ 10 / /')
 kernel=
 initrd=
 case " $sections " in
-*" 6 "*)
+*" 6 "* | *" 9 "* | *" 10 "*)
         for k in $(ls -1 /boot/vmlinuz-* 2>/dev/null | sort -V -r); do
                 v=${k#/boot/vmlinuz-}
                 if [ -d "/lib/modules/$v/kernel" ]; then
@@ -76,27 +78,30 @@ case " $sections " in
                 echo "run-mpath: FAIL: the nested initramfs could not be built (test/vm/mkinitramfs.sh nested, above)" >&2
                 exit 1
         fi
-        key2=$(cat "$base" "$src/test/vm/mpath/nested-mpath-init.sh" | cksum | cut -d' ' -f1)
+        key2=$(cat "$base" "$src/test/vm/mpath/nested-mpath-init.sh" "$src/test/vm/mpath/nested-faults.sh" | cksum | cut -d' ' -f1)
         initrd=$cache/nested-mpath-$kver-$key2.cpio.gz
         if [ ! -s "$initrd" ]; then
                 tmp=$(mktemp -d "$cache/nested-mpath.XXXXXX")
                 cp "$src/test/vm/mpath/nested-mpath-init.sh" "$tmp/init"
                 chmod 755 "$tmp/init"
-                (cd "$tmp" && echo init | cpio --quiet -o -H newc -R 0:0) | gzip -1 > "$tmp/overlay.cpio.gz"
+                mkdir "$tmp/lib"
+                cp "$src/test/vm/mpath/nested-faults.sh" "$tmp/lib/nested-faults.sh"
+                (cd "$tmp" && printf 'init\nlib\nlib/nested-faults.sh\n' | cpio --quiet -o -H newc -R 0:0) | gzip -1 > "$tmp/overlay.cpio.gz"
                 cat "$base" "$tmp/overlay.cpio.gz" > "$tmp/all.cpio.gz"
                 mv -f "$tmp/all.cpio.gz" "$initrd"
                 rm -rf "$tmp"
         fi
         ;;
 *)
-        echo "run-mpath: the nested-QEMU part (section 6) is left out: PRH_MPATH_SECTIONS='$sections'" >&2
+        echo "run-mpath: the nested-QEMU parts (sections 6, 9, 10) are left out: PRH_MPATH_SECTIONS='$sections'" >&2
         ;;
 esac
 
 # The guest starts its command with a clean environment: pass the knobs explicitly.
 rm -f "$results/retries.log"
 rc=0
-"$src/test/vm/vm-run.sh" -c "$cache" -s "$src" -s "$build" -r "$results" -t "${PRH_MPATH_TIMEOUT:-2400}" -- \
+# 3 GiB: section 10 runs four nested guests at once (256 MiB each)
+"$src/test/vm/vm-run.sh" -c "$cache" -s "$src" -s "$build" -r "$results" -m 3072 -t "${PRH_MPATH_TIMEOUT:-2400}" -- \
         env "PRH_MPATH_SECTIONS=$sections" \
         "PRH_MPATH_NESTED_TIMEOUT=${PRH_MPATH_NESTED_TIMEOUT:-1200}" \
         "$src/test/vm/mpath/mpath.sh" "$results" "$prhd" "$mpr" "$kernel" "$initrd" || rc=$?
