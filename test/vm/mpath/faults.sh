@@ -115,9 +115,11 @@ fx6_run() {
         done
         lab="${RIG_INI_WWN_A#naa.}=A ${RIG_INI_WWN_B#naa.}=B"
         [ "$(fx_state "$RIG_DEV_A" "$lab")" = none ] || fail "$tool: the LU is not clean at the start: $(fx_state "$RIG_DEV_A" "$lab")"
+        # shellcheck disable=SC2046 # two words: outcome, milliseconds
         set -- $(fx6_step "$tool" register)
         o_reg=$1 t_reg=$2
         s_reg=$(fx_state "$RIG_DEV_A" "$lab")
+        # shellcheck disable=SC2046
         set -- $(fx6_step "$tool" reserve)
         o_res=$1 t_res=$2
         s_res=$(fx_state "$RIG_DEV_A" "$lab")
@@ -130,6 +132,7 @@ fx6_run() {
         t=$(fx_ms)
         mp_path_fail "$H" || fail "$tool: path $H did not fail"
         t_fail=$(($(fx_ms) - t))
+        # shellcheck disable=SC2046
         set -- $(fx6_step "$tool" preempt)
         o_pre=$1 t_pre=$2
         s_pre=$(fx_state "$S" "$lab")
@@ -144,8 +147,8 @@ fx6_run() {
                 sleep 0.1
         done
         t_back=$(($(fx_ms) - t))
-        printf '| %s | %s (%s ms) | %s | %s (%s ms) | %s | %s ms | %s (%s ms) | %s | %s |\n' "$tool" \
-                "$o_reg" "$t_reg" "$s_reg" "$o_res" "$t_res" "$s_res" "$t_fail" "$o_pre" "$t_pre" "$s_pre" "$s_back" \
+        printf '| %s | %s (%s ms) | %s | %s (%s ms) | %s | %s ms | %s (%s ms) | %s | %s (%s ms) |\n' "$tool" \
+                "$o_reg" "$t_reg" "$s_reg" "$o_res" "$t_res" "$s_res" "$t_fail" "$o_pre" "$t_pre" "$s_pre" "$s_back" "$t_back" \
                 | tee -a "$results/faults-6.md"
         echo "$tool $o_reg $s_reg | $o_res $s_res | $o_pre $s_pre | $s_back" >> "$results/faults-6.txt"
 }
@@ -183,8 +186,9 @@ else
         mkdir -p "$out" "$logs"
         # the plain LU (nexus A) also on nexus B: READ FULL STATUS through another nexus
         tpgb=$RIG_CFG/loopback/$RIG_TGT_WWN_B/tpgt_1
-        mkdir "$tpgb/lun/lun_1" && ln -s "$RIG_CFG/core/fileio_1/disk1" "$tpgb/lun/lun_1/disk1" ||
+        if ! mkdir "$tpgb/lun/lun_1" || ! ln -s "$RIG_CFG/core/fileio_1/disk1" "$tpgb/lun/lun_1/disk1"; then
                 fail "cannot map the plain LU on nexus B"
+        fi
         PLAIN_B=
         for _ in $(seq 1 100); do
                 d=/sys/class/scsi_device/$(cat "$tpgb/address"):1/device/block
@@ -219,6 +223,7 @@ else
         # in_sgio PID: a thread of PID is in ioctl(fd, SG_IO) (syscall 16, 0x2285)
         in_sgio() {
                 for st in /proc/"$1"/task/*/syscall; do
+                        # shellcheck disable=SC2046 # the syscall number and its arguments
                         set -- $(cat "$st" 2>/dev/null)
                         [ "${1:-}" = 16 ] && [ "${3:-}" = 0x2285 ] && return 0
                 done
@@ -304,9 +309,12 @@ else
                 kill "$cpid" 2>/dev/null
                 wait "$cpid" 2>/dev/null
                 [ "$boot" -lt 3 ] || break
-                # a reset before /init: retried only if both helpers' logs are clean
-                rig_nested_retry rig-mpath "$out" "of scenario 7" "$boot" "$qrc" qemu-pr-helper "$logs" &&
-                        helper_alive prhd && helper_log_check prhd "$logs" > /dev/null || break
+                # a reset before /init: retried only if both helpers' logs are
+                # clean (rig_nested_retry checks qemu-pr-helper's and records the retry)
+                if ! helper_alive prhd || ! helper_log_check prhd "$logs" > /dev/null; then
+                        break
+                fi
+                rig_nested_retry rig-mpath "$out" "of scenario 7" "$boot" "$qrc" qemu-pr-helper "$logs" || break
         done
         rig_log "scenario 7 nested guest: qemu exit $qrc after $(echo "$ts $(rig_uptime)" | awk '{ printf "%.1f", $2 - $1 }') s"
         tr -d '\r' < "$out/console.log" > "$out/console.txt" 2>/dev/null || : > "$out/console.txt"
@@ -331,7 +339,7 @@ else
         }
         rm -f "$results/faults-7.md"
         for h in qemu-pr-helper prhd; do
-                case $h in prhd) k1=7b1 k2=7b2 ;; *) k1=7a1 k2=7a2 ;; esac
+                case $h in prhd) k1=7b1 ;; *) k1=7a1 ;; esac
                 inflight=$(fx7_section "$h-inflight" | grep -v '^ *LIO-ORG' | tr '\n' ' ' | sed 's/  */ /g; s/ $//')
                 st=$(grep "^$h " "$out/state-after-restart" | cut -d' ' -f2-)
                 keys=$(fx7_section "$h-after-in" | grep -c "0x$k1\$")
