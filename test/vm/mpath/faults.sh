@@ -113,6 +113,9 @@ fx6_run() {
         for d in "$RIG_DEV_A" "$RIG_DEV_B"; do
                 fx_direct_twice "$d" out 6 0 0 0 > /dev/null
         done
+        # the same start for each: multipathd does not think the map registered
+        # (the library tells it after each REGISTER and CLEAR; plain SG_IO does not)
+        multipathd unsetprstatus map "$MP_NAME" > /dev/null 2>&1
         lab="${RIG_INI_WWN_A#naa.}=A ${RIG_INI_WWN_B#naa.}=B"
         [ "$(fx_state "$RIG_DEV_A" "$lab")" = none ] || fail "$tool: the LU is not clean at the start: $(fx_state "$RIG_DEV_A" "$lab")"
         # shellcheck disable=SC2046 # two words: outcome, milliseconds
