@@ -126,12 +126,23 @@ fx6_run() {
         set -- $(fx6_step "$tool" reserve)
         o_res=$1 t_res=$2
         s_res=$(fx_state "$RIG_DEV_A" "$lab")
+        # H: the holder; with no reservation the one registered path, if only one is
         case "$s_res" in
-        *"B:0x$K*"*) H=$RIG_DEV_B S=$RIG_DEV_A lab="${RIG_INI_WWN_B#naa.}=H ${RIG_INI_WWN_A#naa.}=S" ;;
-        *) H=$RIG_DEV_A S=$RIG_DEV_B lab="${RIG_INI_WWN_A#naa.}=H ${RIG_INI_WWN_B#naa.}=S" ;;
+        *"B:0x$K*"*) h=B ;;
+        *"A:0x$K*"*) h=A ;;
+        "B:0x$K") h=B ;;
+        *) h=A ;;
         esac
-        s_reg=$(fx_state "$S" "$lab")       # the same states in H/S words
-        s_res=$(fx_state "$S" "$lab")
+        if [ "$h" = B ]; then
+                H=$RIG_DEV_B S=$RIG_DEV_A lab="${RIG_INI_WWN_B#naa.}=H ${RIG_INI_WWN_A#naa.}=S"
+                hs='s/A:/S:/g; s/B:/H:/g'
+        else
+                H=$RIG_DEV_A S=$RIG_DEV_B lab="${RIG_INI_WWN_A#naa.}=H ${RIG_INI_WWN_B#naa.}=S"
+                hs='s/A:/H:/g; s/B:/S:/g'
+        fi
+        # the states so far in H/S words, sorted again
+        s_reg=$(echo "$s_reg" | sed "$hs" | tr ' ' '\n' | sort | tr '\n' ' ' | sed 's/ $//')
+        s_res=$(echo "$s_res" | sed "$hs" | tr ' ' '\n' | sort | tr '\n' ' ' | sed 's/ $//')
         t=$(fx_ms)
         mp_path_fail "$H" || fail "$tool: path $H did not fail"
         t_fail=$(($(fx_ms) - t))
@@ -164,10 +175,22 @@ done
 # What each must give (outcome of REGISTER, state; RESERVE, state; PREEMPT, state; state once H is back)
 FX6_PRHD="prhd 00:0/00/00 H:0x$K S:0x$K | 00:0/00/00 H:0x$K*/type=1 S:0x$K | 00:0/00/00 S:0x$K*/type=1 | H:0x$K S:0x$K*/type=1"
 FX6_MPP="mpathpersist exit0 H:0x$K S:0x$K | exit0 H:0x$K*/type=1 S:0x$K | exit0 S:0x$K*/type=1 | H:0x$K S:0x$K*/type=1"
-FX6_REF="qemu-pr-helper 00:0/00/00 H:0x$K | 00:0/00/00 H:0x$K*/type=1 | 18:0/00/00 H:0x$K*/type=1 | H:0x$K*/type=1"
+# qemu-pr-helper: SG_IO on the map, which dm-multipath passes to the path its
+# selector picks (service-time takes turns among equal paths): REGISTER
+# reaches one path only, and the RESERVE lands on that path (GOOD) or on the
+# other, unregistered one (LIO: NOT READY, LOGICAL UNIT COMMUNICATION
+# FAILURE); either way the PREEMPT through the surviving, unregistered path
+# gets RESERVATION CONFLICT and the key stays on H alone.
+FX6_REF1="qemu-pr-helper 00:0/00/00 H:0x$K | 00:0/00/00 H:0x$K*/type=1 | 18:0/00/00 H:0x$K*/type=1 | H:0x$K*/type=1"
+FX6_REF2="qemu-pr-helper 00:0/00/00 H:0x$K | 02:2/08/00 H:0x$K | 18:0/00/00 H:0x$K | H:0x$K"
 check "scenario 6, prhd" "$(sed -n 1p "$results/faults-6.txt")" "$FX6_PRHD"
 check "scenario 6, mpathpersist" "$(sed -n 2p "$results/faults-6.txt")" "$FX6_MPP"
-check "scenario 6, qemu-pr-helper (no multipath support: SG_IO on one path)" "$(sed -n 3p "$results/faults-6.txt")" "$FX6_REF"
+got=$(sed -n 3p "$results/faults-6.txt")
+if [ "$got" = "$FX6_REF1" ] || [ "$got" = "$FX6_REF2" ]; then
+        pass "scenario 6, qemu-pr-helper (no multipath support: SG_IO on one path)"
+else
+        fail "scenario 6, qemu-pr-helper: got '$got', want '$FX6_REF1' or '$FX6_REF2'"
+fi
 check "scenario 6: prhd's states = mpathpersist's" \
         "$(sed -n 1p "$results/faults-6.txt" | sed 's/^[^ ]* //; s/00:0\/00\/00/ok/g')" \
         "$(sed -n 2p "$results/faults-6.txt" | sed 's/^[^ ]* //; s/exit0/ok/g')"
