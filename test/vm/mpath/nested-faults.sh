@@ -74,11 +74,16 @@ kill)
         PRHD=$(disk 1) || fail "no disk 1"
         echo "@@DISKS qemu-pr-helper=$REF prhd=$PRHD after $(now)s"
         stty -F /dev/ttyS1 raw -echo 2>/dev/null
+        # ttyS1 stays open for reading: the 8250 driver clears the UART's
+        # FIFO when the port is opened, and a reply that came while it was
+        # closed (the KILL reply can come before sg_persist has returned)
+        # would be lost
+        exec 4< /dev/ttyS1
         ctl_send() {
                 echo "@@$1" > /dev/ttyS1
         }
         ctl_reply() {
-                read -r reply < /dev/ttyS1
+                read -r reply <&4
                 echo "@@CTL $1 -> $reply"
         }
         for h in qemu-pr-helper prhd; do
