@@ -373,6 +373,8 @@ else
                 grep "^@@T $1 " "$out/console.txt" | sed 's/.* //'
         }
         rm -f "$results/faults-7.md"
+        echo "| helper | REGISTER before | time to answer | guest's answer (sg_persist exit, its message) | in flight when killed (ms to see it, ioctl) | at the restart | LU state after the restart (nexus B) | next commands |" > "$results/faults-7.md"
+        echo "| --- | --- | --- | --- | --- | --- | --- | --- |" >> "$results/faults-7.md"
         for h in qemu-pr-helper prhd; do
                 case $h in prhd) k1=7b1 ;; *) k1=7a1 ;; esac
                 inflight=$(fx7_section "$h-inflight" | grep -v '^ *LIO-ORG' | tr '\n' ' ' | sed 's/  */ /g; s/ $//')
@@ -475,6 +477,8 @@ else
                 tr -d '\r' < "$out/guest-$1/console.log" | grep "^@@T $2 " | sed 's/.* //'
         }
         rm -f "$results/faults-8.md"
+        echo "| guest | answers (sg_persist exit, time to answer) |" > "$results/faults-8.md"
+        echo "| --- | --- |" >> "$results/faults-8.md"
         for i in 1 2 3 4; do
                 c=$out/guest-$i/console.log
                 if tr -d '\r' < "$c" | grep -q '^@@DONE'; then
