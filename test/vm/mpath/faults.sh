@@ -35,9 +35,14 @@ fx_ms() {
 # on DEV, one word per registered I_T nexus, "LABEL:KEY" ("*" for the
 # reservation holder, then "/type=T"); LABELS maps the initiators' SAS
 # addresses to labels ("5001405000000b01=A ...").  "none" when nothing is
-# registered; "error STATUS SENSE" when the command failed.
+# registered; "error STATUS SENSE" when the command failed (after a unit
+# attention, which is reported and cleared, it is sent again).
 fx_state() {
-        "$MPR" --direct "$1" in 3 | head -n 1 | awk -v labels="$2" '{
+        r=$("$MPR" --direct "$1" in 3 | head -n 1)
+        case "$r" in
+        *sense=6/*) r=$("$MPR" --direct "$1" in 3 | head -n 1) ;;   # a unit attention first
+        esac
+        printf '%s\n' "$r" | awk -v labels="$2" '{
                 n = split(labels, L, " ")
                 for (i = 1; i <= n; i++) { split(L[i], kv, "="); lab[kv[1]] = kv[2] }
                 if ($1 != "status=0x00") { print "error " $1 " " $2; exit }
