@@ -79,6 +79,7 @@ fx_direct_twice() {
 # ---- 8. scenario 6: a path fails in the middle of REGISTER + RESERVE + PREEMPT ----
 if want 8; then
 echo "== 8. (issue 12, scenario 6) a path fails between RESERVE and PREEMPT on $MP_MAP"
+fx_t0=$(rig_uptime)
 FX_REFSOCK=/run/faults-ref-map.sock
 rm -f "$FX_REFSOCK"
 "$REFBIN" -k "$FX_REFSOCK" -f /run/faults-ref-map.pid -d || fail "qemu-pr-helper -d failed"
@@ -203,11 +204,13 @@ kill "$(cat /run/faults-ref-map.pid)" 2>/dev/null
 for d in "$RIG_DEV_A" "$RIG_DEV_B"; do
         fx_direct_twice "$d" out 6 0 0 0 > /dev/null
 done
+rig_log "section 8 (scenario 6) took $(echo "$fx_t0 $(rig_uptime)" | awk '{ printf "%.1f", $2 - $1 }') s"
 fi
 
 # ---- 9. scenario 7: a helper killed with a request in flight ----------------------
 if want 9; then
 echo "== 9. (issue 12, scenario 7) a helper killed -9 while a nested guest's REGISTER is in its SG_IO"
+fx_t0=$(rig_uptime)
 if [ -z "$KERNEL" ] || [ ! -s "$NESTED_INITRD" ]; then
         fail "9: no kernel / nested initramfs given (run-mpath.sh builds them)"
 else
@@ -413,11 +416,13 @@ else
         rm -f "$tpgb/lun/lun_1/disk1"
         rmdir "$tpgb/lun/lun_1"
 fi
+rig_log "section 9 (scenario 7) took $(echo "$fx_t0 $(rig_uptime)" | awk '{ printf "%.1f", $2 - $1 }') s"
 fi
 
 # ---- 10. scenario 8: four guests fence each other through one prhd -----------------
 if want 10; then
 echo "== 10. (issue 12, scenario 8) four nested guests, four I_T nexuses, one prhd"
+fx_t0=$(rig_uptime)
 if [ -z "$KERNEL" ] || [ ! -s "$NESTED_INITRD" ]; then
         fail "10: no kernel / nested initramfs given (run-mpath.sh builds them)"
 else
@@ -503,6 +508,14 @@ else
                 echo "| guest $i (nexus d0$i) | $ans |" | tee -a "$results/faults-8.md"
                 check "scenario 8: guest $i REGISTER" "$(rc_of "$i" fence-register)" 0
                 check "scenario 8: guest $i READ FULL STATUS at its end" "$(rc_of "$i" fence-read-full-status)" 0
+                # every guest's last READ FULL STATUS comes after the PREEMPT:
+                # it must show what the final state shows
+                rfs=$(tr -d '\r' < "$c" | awk '$0 == "@@BEGIN fence-read-full-status" { on = 1; next } on && /^@@END / { exit } on { print }')
+                check "scenario 8: guest $i's READ FULL STATUS: keys 2, 3, 4 and not 1" \
+                        "$(printf '%s\n' "$rfs" | grep -c 'Key=0xabc[234]$') $(printf '%s\n' "$rfs" | grep -c 'Key=0xabc1$')" "3 0"
+                check "scenario 8: guest $i's READ FULL STATUS: 0xabc2 holds Write Exclusive" \
+                        "$(printf '%s\n' "$rfs" | awk '/Key=/ { k = $1 } /Reservation holder/ { h = k } /type: / && h != "" && t == "" { t = $0; sub(/.*type: /, "", t) } END { print h ", " t }')" \
+                        "Key=0xabc2, Write Exclusive"
         done
         echo "final READ FULL STATUS (nexus 3): $final" | tee -a "$results/faults-8.md"
         check "scenario 8: guest 1 RESERVE" "$(rc_of 1 fence-reserve)" 0
@@ -529,4 +542,5 @@ else
         if ev=$(helper_log_check prhd-fence "$logs"); then pass "scenario 8: $ev"; else fail "scenario 8: $ev"; fi
         helper_stop prhd-fence || fail "scenario 8: prhd did not exit within 10 s of SIGTERM"
 fi
+rig_log "section 10 (scenario 8) took $(echo "$fx_t0 $(rig_uptime)" | awk '{ printf "%.1f", $2 - $1 }') s"
 fi
