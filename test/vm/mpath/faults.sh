@@ -385,11 +385,13 @@ else
         echo "| --- | --- | --- | --- | --- | --- | --- | --- |" >> "$results/faults-7.md"
         for h in qemu-pr-helper prhd; do
                 case $h in prhd) k1=7b1 ;; *) k1=7a1 ;; esac
-                inflight=$(fx7_section "$h-inflight" | grep -v '^ *LIO-ORG' | tr '\n' ' ' | sed 's/  */ /g; s/ $//')
+                inflight=$(fx7_section "$h-inflight" | tr '\n' ' ' | sed 's/  */ /g; s/ $//')
+                # the sense as sg_persist decoded it, and its own verdict
+                said=$(fx7_section "$h-inflight" | grep -Ei 'sense key|additional sense|failed:' | sed 's/^ *//' | tr '\n' ';' | sed 's/;$//')
                 st=$(grep "^$h " "$out/state-after-restart" | cut -d' ' -f2-)
                 keys=$(fx7_section "$h-after-in" | grep -c "0x$k1\$")
                 printf '| %s | %s | %s s | %s (%s) | %s | %s | %s | %s |\n' "$h" "$(fx7_rc "$h-register")" "$(fx7_t "$h-inflight")" \
-                        "$(fx7_rc "$h-inflight")" "$inflight" "$(grep "^$h " "$out/in-flight" | cut -d' ' -f2-)" \
+                        "$(fx7_rc "$h-inflight")" "$said" "$(grep "^$h " "$out/in-flight" | cut -d' ' -f2-)" \
                         "$(grep "^$h " "$out/restart" | cut -d' ' -f2-)" "$st" \
                         "READ KEYS $(fx7_rc "$h-after-in"), key change $(fx7_rc "$h-after-out") ($(fx7_t "$h-after-out") s)" \
                         | tee -a "$results/faults-7.md"

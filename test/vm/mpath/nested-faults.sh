@@ -93,7 +93,8 @@ kill)
                 ctl_reply "STALL $h"
                 # the outer script kills the helper while this REGISTER is in its SG_IO
                 ctl_send "KILL $h"
-                tt "$h-inflight" sg_persist -n --out --register --param-rk=$K1 --param-sark=$K2 "$D"
+                # -vv: sg_persist prints the sense it got
+                tt "$h-inflight" sg_persist -vv -n --out --register --param-rk=$K1 --param-sark=$K2 "$D"
                 ctl_reply "KILL $h"
                 ctl_send "RESTART $h"
                 ctl_reply "RESTART $h"
