@@ -403,7 +403,8 @@ else
                 # before the reply into -EINVAL, which scsi-block reports as
                 # ILLEGAL REQUEST, INVALID FIELD IN CDB (docs/faults.md)
                 check "scenario 7, $h: the REGISTER in flight when the helper was killed: ILLEGAL REQUEST (sg_persist exit 5)" "$(fx7_rc "$h-inflight")" 5
-                check_re "scenario 7, $h: the sense sg_persist printed" "$inflight" "bad field in cdb.*Illegal request"
+                check_re "scenario 7, $h: the sense sg_persist printed (-vv): ILLEGAL REQUEST, INVALID FIELD IN CDB" "$inflight" \
+                        "Sense key: Illegal Request Additional sense: Invalid field in cdb Raw sense data \(in hex\), sb_len=18, embedded_len=18 70 00 05 00 00 00 00 0a 00 00 00 00 24 00 "
                 check "scenario 7, $h: LU state after the restart (nexus B): the key change never reached the LU" "$st" "A:0x$k1"
                 check "scenario 7, $h: QEMU reconnects: READ KEYS" "$(fx7_rc "$h-after-in")" 0
                 check "scenario 7, $h: READ KEYS shows the old key" "$keys" 1
