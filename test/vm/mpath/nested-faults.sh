@@ -21,7 +21,7 @@
 # guest 1 reserves (Write Exclusive) once all four are registered; guest 2
 # preempts it once it holds the reservation; guest 1 then tries to
 # register again with its old key (fenced: RESERVATION CONFLICT); 3 and 4
-# wait until key 1 is gone.  Each guest ends with READ FULL STATUS.
+# wait until all four are registered and then until key 1 is gone.  Each guest ends with READ FULL STATUS.
 
 cmdline=" $(cat /proc/cmdline) "
 mode=${cmdline#* prh.mode=}
@@ -138,6 +138,8 @@ fence)
                 tt fence-preempt sg_persist -n --out --preempt --param-rk=$K --param-sark=0xabc1 --prout-type=1 "$D"
                 ;;
         *)
+                # first all four registered (else key 1 is "gone" before it came)
+                poll 300 four_keys || echo "@@WAIT four keys: timed out"
                 poll 300 key1_gone || echo "@@WAIT key 0xabc1 gone: timed out"
                 ;;
         esac
