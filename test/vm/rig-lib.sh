@@ -69,7 +69,8 @@ rig_nested_accel() {
 # data directory first, the system's second (-L: the BIOS and option ROMs
 # come from the system's seabios and ipxe packages, linked from
 # /usr/share/qemu).  PRH_NESTED_APPEND adds to the kernel command line
-# (e.g. prh.parts=, see nested-init.sh).
+# (e.g. prh.parts=, see nested-init.sh; prh.mode=, see mpath/nested-mpath-init.sh).
+# RIG_NESTED_MEM: the nested guest's memory in MiB (default 384).
 #   rig_nested_qemu ACCEL TIMEOUT OUT KERNEL INITRD HELPER-SOCKET [QEMU-ARGS...]
 rig_nested_qemu() {
         _accel=$1 _timeout=$2 _out=$3 _kernel=$4 _initrd=$5 _sock=$6
@@ -83,7 +84,7 @@ rig_nested_qemu() {
         # which QEMU this was (run-rig.sh checks it is the one asked for)
         "$_qbin" -version | head -n1 > "$_out/qemu-version"
         timeout -k 5 "$_timeout" env ${_qr:+"QEMU_MODULE_DIR=$_qr/usr/lib/x86_64-linux-gnu/qemu"} "$_qbin" \
-                -machine q35,accel="$_accel" -cpu max -smp 1 -m 384 \
+                -machine q35,accel="$_accel" -cpu max -smp 1 -m "${RIG_NESTED_MEM:-384}" \
                 -nodefaults -no-user-config -display none -no-reboot \
                 -kernel "$_kernel" -initrd "$_initrd" \
                 -append "console=ttyS0 panic=-1 quiet loglevel=1 mitigations=off${PRH_NESTED_APPEND:+ $PRH_NESTED_APPEND}" \

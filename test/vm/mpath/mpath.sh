@@ -32,7 +32,10 @@
 #   7. a slow map does not starve plain devices: with multipathd stopped,
 #      every library REGISTER waits for its reply (uxsock_timeout); a
 #      second prhd with --max-requests=2 gets six of them at once, and a
-#      request on the plain LU must still be answered at once.
+#      request on the plain LU must still be answered at once;
+#   8-10. issue 12's scenarios 6-8 (faults.sh): a path failing during
+#      REGISTER + RESERVE + PREEMPT, a helper killed -9 with a nested
+#      guest's request in flight, four nested guests fencing each other.
 # Every check prints PASS/FAIL; the exit status is 0 only if all passed.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -127,7 +130,7 @@ state() {
 
 # PRH_MPATH_SECTIONS: which sections to run (default all), e.g. "6" to try the nested part alone.
 want() {
-        case " ${PRH_MPATH_SECTIONS:-1 2 3 4 5 6 7} " in
+        case " ${PRH_MPATH_SECTIONS:-1 2 3 4 5 6 7 8 9} " in
         *" $1 "*) return 0 ;;
         esac
         return 1
@@ -471,6 +474,10 @@ check "the second prhd exits 0 on SIGTERM" "$slow_rc" 0
 pr out 3 0 $K 0 > /dev/null
 
 fi
+
+# ---- 8-10. issue 12's scenarios 6-8 ----------------------------------------------------
+# shellcheck source=test/vm/mpath/faults.sh
+. "$here/faults.sh"
 
 if prhd_alive; then pass "prhd alive at the end"; else fail "prhd died"; fi
 if ev=$(helper_log_check prhd-mpath "$results"); then pass "$ev"; else fail "$ev"; fi

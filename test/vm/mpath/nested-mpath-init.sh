@@ -21,6 +21,14 @@ echo "@@INIT after $(cut -d' ' -f1 /proc/uptime)s"
 
 load_modules
 
+# Issue 12's scenarios 7 and 8 (faults.sh, mpath.sh sections 9 and 10) use
+# this initramfs too: the kernel command line says which (prh.mode=...).
+case " $(cat /proc/cmdline) " in
+*" prh.mode="*)
+        . /lib/nested-faults.sh         # powers off at its end
+        ;;
+esac
+
 D=
 for _ in $(seq 1 300); do
         d=$(ls -d /sys/class/scsi_device/*:0:0:0/device/block 2>/dev/null | head -n1)
