@@ -70,14 +70,27 @@ if [ -n "$loop_sel" ]; then
         rig_log "LIO ready in $(secs "$t0" "$(rig_uptime)") s: A=$RIG_DEV_A ($RIG_SG_A) B=$RIG_DEV_B ($RIG_SG_B)"
 fi
 
-helpers=
+# Paths: direct SG_IO and each helper, each on the block node and on the
+# sg node (NAME-sg); prhd once more with dropped privileges (prhd-u: -u
+# nobody -g disk), as packagers start it.
+helpers=--direct-sg
 names=
 for h in $helper_args; do
         name=${h%%=*}
         bin=${h#*=}
         helper_start "$name" "$bin" "/run/$name.sock"
-        helpers="$helpers --helper $name=/run/$name.sock"
+        helpers="$helpers --helper $name=/run/$name.sock --helper-sg $name-sg=/run/$name.sock"
         names="$names $name"
+        if "$bin" --version 2>/dev/null | grep -q '(prh)$'; then
+                helper_start "$name-u" "$bin" "/run/$name-u.sock" "" -u nobody -g disk
+                # the drop must have happened: the rig proves nothing otherwise
+                pid=$(cat "/run/$name-u.pid")
+                ids=$(awk '/^Uid:/ { u = $2 } /^Gid:/ { g = $2 } END { print u ":" g }' "/proc/$pid/status")
+                [ "$ids" = "65534:6" ] || rig_die "$name-u (pid $pid) runs as uid:gid $ids, not nobody:disk (65534:6)"
+                rig_log "$name-u runs as uid:gid $ids"
+                helpers="$helpers --helper $name-u=/run/$name-u.sock"
+                names="$names $name-u"
+        fi
 done
 
 # run_matrix OUT PR-MATRIX-ARGS...: its table goes to OUT and stdout; fails
