@@ -81,6 +81,7 @@ typedef struct Path {
         const char *socket;
         PrhClient *client;
         bool sg;                        /* the client's fd is the nexus' sg node, not its block node */
+        bool observed;                  /* recorded and compared, but a difference fails nothing (--observe) */
 } Path;
 
 typedef struct Reply {
@@ -162,8 +163,11 @@ typedef struct Ctx {
         int n_steps;
         int cur;                        /* next step index in this run */
 
+        bool lu_kept;                   /* a scenario's LU stays as it is (Scenario.setup) */
+
         /* totals */
         int n_compared, n_mismatch, n_expect_fail, n_errors;
+        int n_observed_diff;            /* steps where an --observe path differed */
 } Ctx;
 
 typedef struct Scenario {
@@ -171,6 +175,9 @@ typedef struct Scenario {
         const char *what;
         void (*run)(Ctx *c);
         Fabric fabric;                  /* the one it runs on */
+        /* if set: one LU for all paths, prepared by setup (its steps must
+         * not change the PR state), never torn down: it must run last */
+        void (*setup)(Ctx *c);
 } Scenario;
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -1054,55 +1061,59 @@ static void target_restart(Ctx *c, Expect e) {
 
 /*
  * A LOGICAL UNIT RESET between registrations and reservations: LIO queues
- * BUS DEVICE RESET FUNCTION OCCURRED for every nexus of the LU; the PR
- * state survives it (SPC-4 5.13.1).  With REGISTRATIONS PREEMPTED pending
- * too, the reset's unit attention comes first (SAM-5 priority), then the
- * preemption's, each once, then the command runs.
+ * BUS DEVICE RESET FUNCTION OCCURRED (29/03) for every nexus of the LU,
+ * the one that sent the reset too (the kernel does not swallow it: SG_IO
+ * commands are not retried), and the PR state survives (SPC-4 5.13.1).
+ * With REGISTRATIONS PREEMPTED (2A/05) pending as well, LIO reports the
+ * highest-priority one, 29/03, and with UA_INTLCK_CTRL 00b clears the
+ * rest: A never sees 2A/05 (its READ KEYS shows that its key is gone).
  */
 static void sc_lu_reset(Ctx *c) {
         pr_out(c, NX_A, REG, 0, 0, KA, 0, E_GOOD);
         lu_reset(c, NX_B, E_GOOD);
-        pr_out(c, NX_B, REG, 0, 0, KB, 0, E_ANY);
-        pr_out(c, NX_B, REG, 0, 0, KB, 0, E_ANY);
-        pr_in(c, NX_A, RK, 8192, E_ANY);
-        pr_in(c, NX_A, RK, 8192, E_ANY);
+        pr_out(c, NX_B, REG, 0, 0, KB, 0, E_UA_RESET);          /* the sender's nexus too */
+        pr_out(c, NX_B, REG, 0, 0, KB, 0, E_GOOD);              /* not carried out above: now it is */
+        pr_in(c, NX_A, RK, 8192, E_UA_RESET);
+        pr_in(c, NX_A, RK, 8192, E_KEYS(2, KA));                /* A's registration survived */
         pr_out(c, NX_A, RES, 1, KA, 0, 0, E_GOOD);
         lu_reset(c, NX_A, E_GOOD);
-        pr_in(c, NX_B, RR, 8192, E_ANY);
-        pr_in(c, NX_B, RR, 8192, E_ANY);
-        pr_in(c, NX_A, RR, 8192, E_ANY);
-        pr_in(c, NX_A, RR, 8192, E_ANY);
-        io(c, NX_B, true, E_CONFLICT);                          /* the reservation survived */
+        pr_in(c, NX_B, RR, 8192, E_UA_RESET);
+        pr_in(c, NX_B, RR, 8192, E_HOLDER(KA, 1));              /* the reservation survived */
+        pr_in(c, NX_A, RR, 8192, E_UA_RESET);
+        pr_in(c, NX_A, RR, 8192, E_HOLDER(KA, 1));
+        io(c, NX_B, true, E_CONFLICT);                          /* and is enforced */
         pr_out(c, NX_B, PRE, 1, KB, KA, 0, E_GOOD);             /* REGISTRATIONS PREEMPTED for A */
         lu_reset(c, NX_B, E_GOOD);                              /* and a reset on top */
-        pr_in(c, NX_A, RK, 8192, E_ANY);
-        pr_in(c, NX_A, RK, 8192, E_ANY);
-        pr_in(c, NX_A, RK, 8192, E_ANY);
-        pr_in(c, NX_B, RFS, 8192, E_ANY);
-        pr_in(c, NX_B, RFS, 8192, E_ANY);
+        pr_in(c, NX_A, RK, 8192, E_UA_RESET);                   /* the reset's, first ... */
+        pr_in(c, NX_A, RK, 8192, E_KEYS(1, KB));                /* ... and only: 2A/05 was cleared with it */
+        pr_in(c, NX_A, RK, 8192, E_KEYS(1, KB));
+        pr_in(c, NX_B, RFS, 8192, E_UA_RESET);
+        pr_in(c, NX_B, RFS, 8192, E_LENGTHS(84, 76, KB));       /* B holds WE, alone */
 }
 
 /*
  * A target restart (TPG disabled and enabled in configfs) between
- * registrations, with a unit attention pending: what the sessions' return
- * leaves for each nexus, and the PR state, which lives in the LU.
+ * registrations, with a unit attention pending: LIO queues no unit
+ * attention for the sessions' return (same initiator names and ISIDs: the
+ * same I_T nexuses); a pending one (2A/05) survives the restart and is
+ * reported once after it; the PR state, which lives in the LU, is kept.
  */
 static void sc_target_restart(Ctx *c) {
         pr_out(c, NX_A, REG, 0, 0, KA, 0, E_GOOD);
         pr_out(c, NX_A, RES, 1, KA, 0, 0, E_GOOD);
         target_restart(c, E_GOOD);
-        pr_out(c, NX_B, REG, 0, 0, KB, 0, E_ANY);
-        pr_out(c, NX_B, REG, 0, 0, KB, 0, E_ANY);
-        pr_in(c, NX_A, RK, 8192, E_ANY);
-        pr_in(c, NX_A, RK, 8192, E_ANY);
+        pr_out(c, NX_B, REG, 0, 0, KB, 0, E_GOOD);              /* no unit attention */
+        pr_out(c, NX_B, REG, 0, 0, KB, 0, E_CONFLICT);          /* registered now: key 0 is wrong */
+        pr_in(c, NX_A, RK, 8192, E_KEYS(2, KA));
+        pr_in(c, NX_A, RK, 8192, E_KEYS(2, KA));
         pr_out(c, NX_B, PRE, 1, KB, KA, 0, E_GOOD);             /* REGISTRATIONS PREEMPTED pending for A */
         target_restart(c, E_GOOD);
-        pr_in(c, NX_A, RR, 8192, E_ANY);
-        pr_in(c, NX_A, RR, 8192, E_ANY);
-        pr_in(c, NX_A, RR, 8192, E_ANY);
-        pr_in(c, NX_B, RR, 8192, E_ANY);
-        pr_out(c, NX_A, REG, 0, 0, KA2, 0, E_ANY);
-        pr_in(c, NX_B, RFS, 8192, E_ANY);
+        pr_in(c, NX_A, RR, 8192, E_UA(0x05));                   /* survived the restart */
+        pr_in(c, NX_A, RR, 8192, E_HOLDER(KB, 1));
+        pr_in(c, NX_A, RR, 8192, E_HOLDER(KB, 1));
+        pr_in(c, NX_B, RR, 8192, E_HOLDER(KB, 1));
+        pr_out(c, NX_A, REG, 0, 0, KA2, 0, E_GOOD);
+        pr_in(c, NX_B, RFS, 8192, E_LENGTHS(160, 152, KB));
         io(c, NX_A, true, E_CONFLICT);
 }
 
@@ -1142,14 +1153,14 @@ static void extra_acls_map(Ctx *c, bool map) {
         }
 }
 
-static void register_spec_i_pt(Ctx *c, int nx, uint64_t key, Expect e) {
-        Step *s = step_begin(c, "%c REGISTER SPEC_I_PT key=%" PRIx64 " + %u iSCSI TransportIDs (direct, every path)",
-                             nx_name[nx], key >> 48, N_EXTRA);
-        Reply *r = &s->reply[c->path];
+/* REGISTER with SPEC_I_PT from nexus nx: itself and every extra initiator
+ * with key.  Not a step: the set-up of a scenario with a shared LU. */
+static void register_spec_i_pt(Ctx *c, int nx, uint64_t key) {
         size_t tid_len = 4 + 32;        /* "iqn.2003-01.org.prh.rig:rNNNN" + NUL, padded to 32 */
         size_t len = 28 + N_EXTRA * tid_len;
         uint8_t *param = calloc(1, len);
         uint8_t cdb[10] = { 0x5f, REG };
+        Reply r = { 0 };
 
         if (!param)
                 die("out of memory");
@@ -1167,10 +1178,22 @@ static void register_spec_i_pt(Ctx *c, int nx, uint64_t key, Expect e) {
                 put_be16(t + 2, (uint16_t) (tid_len - 4));
                 memcpy(t + 4, name, strlen(name));
         }
-        memset(r, 0, sizeof *r);
-        s->expect = e;
-        sgio(c->fd[nx], cdb, 10, SG_DXFER_TO_DEV, param, len, r);
+        sgio(c->fd[nx], cdb, 10, SG_DXFER_TO_DEV, param, len, &r);
         free(param);
+        if (r.err < 0 || r.status != 0)
+                die("REGISTER SPEC_I_PT with %u TransportIDs failed: err %d status 0x%02x sense %02x/%02x/%02x", N_EXTRA,
+                    r.err, r.status, r.sense[2] & 0xf, r.sense[12], r.sense[13]);
+}
+
+/* PR OUT straight to the device, as set-up (not a step). */
+static void setup_pr_out(Ctx *c, int nx, uint8_t sa, uint8_t type, uint64_t key) {
+        uint8_t cdb[10] = { 0x5f, sa, type }, param[24] = { 0 };
+        Reply r = { 0 };
+        put_be32(cdb + 5, sizeof param);
+        put_be64(param + 8 * (sa == REG), key);
+        sgio(c->fd[nx], cdb, 10, SG_DXFER_TO_DEV, param, sizeof param, &r);
+        if (r.err < 0 || r.status != 0)
+                die("set-up: %s from %c failed: err %d status 0x%02x", out_name(sa), nx_name[nx], r.err, r.status);
 }
 
 /* PR IN with an allocation length above what a helper carries: the direct
@@ -1189,23 +1212,34 @@ static void pr_in_direct(Ctx *c, int nx, uint8_t sa, uint16_t alloc, Expect e) {
         execute(c, nx, false, cdb, false, NULL, 0, alloc, &s->reply[c->path]);
 }
 
-static void sc_large_replies(Ctx *c) {
+/*
+ * The set-up, once for all paths (PR IN changes nothing, so every path
+ * reads the same LU state): LUN 0 mapped into N_EXTRA more ACLs, A
+ * registers itself and all of them with SPEC_I_PT, B registers and
+ * reserves.  Then 1102 registrations: READ KEYS needs 8 + 8816 bytes,
+ * READ FULL STATUS 8 + 76 + 1100 * 60 + 76.  Not undone: in Debian 12's
+ * 6.1, unmapping a LUN from an ACL that SPEC_I_PT registered hangs in
+ * core_disable_device_list_for_node() (a reference to the mapping is left
+ * behind even after CLEAR), so this scenario runs last and leaves the LU
+ * as it is.
+ */
+static void setup_large_replies(Ctx *c) {
         extra_acls_map(c, true);
-        register_spec_i_pt(c, NX_A, KA, E_GOOD);
-        pr_out(c, NX_B, REG, 0, 0, KB, 0, E_GOOD);
-        pr_out(c, NX_B, RES, 1, KB, 0, 0, E_GOOD);
+        register_spec_i_pt(c, NX_A, KA);
+        setup_pr_out(c, NX_B, REG, 0, KB);
+        setup_pr_out(c, NX_B, RES, 1, KB);
+}
+
+static void sc_large_replies(Ctx *c) {
         pr_in(c, NX_A, RK, 8192, E_ANY);
         pr_in(c, NX_B, RK, 8192, E_ANY);
         pr_in(c, NX_A, RK, 8191, E_ANY);
         pr_in(c, NX_A, RFS, 8192, E_ANY);
         pr_in(c, NX_B, RFS, 8192, E_ANY);
         pr_in(c, NX_A, RFS, 1000, E_ANY);
+        pr_in(c, NX_B, RR, 8192, E_HOLDER(KB, 1));
         pr_in_direct(c, NX_A, RK, 65535, E_ANY);
         pr_in_direct(c, NX_A, RFS, 65535, E_ANY);
-        pr_out(c, NX_B, CLR, 0, KB, 0, 0, E_GOOD);
-        pr_in(c, NX_A, RK, 8192, E_ANY);
-        pr_in(c, NX_A, RK, 8192, E_ANY);
-        extra_acls_map(c, false);
 }
 
 static const Scenario scenarios[] = {
@@ -1239,8 +1273,9 @@ static const Scenario scenarios[] = {
           FABRIC_ISCSI },
         { "target-restart", "target restart (TPG disable/enable) between registrations", sc_target_restart,
           FABRIC_ISCSI },
+        /* last: leaves its LU behind (see setup_large_replies()) */
         { "large-replies", "READ KEYS / READ FULL STATUS over 8192 bytes (1102 registrations)", sc_large_replies,
-          FABRIC_ISCSI },
+          FABRIC_ISCSI, setup_large_replies },
 };
 
 /* ---- comparing and reporting ---------------------------------------------- */
@@ -1426,9 +1461,10 @@ static void report_scenario(Ctx *c, const Scenario *sc, double secs) {
                 Step *s = &c->steps[i];
                 bool equal = true, met = true;
                 const Reply *ref = NULL;
+                bool observed_diff = false;
                 for (int p = 0; p < c->n_paths; p++) {
                         const Reply *r = &s->reply[p];
-                        if (r->skipped)
+                        if (r->skipped || c->paths[p].observed)
                                 continue;
                         if (r->err < 0)
                                 c->n_errors++;
@@ -1439,6 +1475,12 @@ static void report_scenario(Ctx *c, const Scenario *sc, double secs) {
                         else if (!reply_equal(ref, r))
                                 equal = false;
                 }
+                for (int p = 0; p < c->n_paths; p++)
+                        if (c->paths[p].observed && ref && !s->reply[p].skipped &&
+                            (!reply_equal(ref, &s->reply[p]) || !expect_met(&s->expect, &s->reply[p])))
+                                observed_diff = true;
+                if (observed_diff)
+                        c->n_observed_diff++;
                 c->n_compared++;
                 if (!equal)
                         c->n_mismatch++;
@@ -1450,14 +1492,15 @@ static void report_scenario(Ctx *c, const Scenario *sc, double secs) {
                         reply_summary(&s->reply[p], sum, sizeof sum);
                         printf(" %-17s", sum);
                 }
-                printf(" %s%s\n", equal ? "equal" : "MISMATCH", met ? "" : " UNEXPECTED");
-                if (c->log || !equal || !met) {
+                printf(" %s%s%s\n", equal ? "equal" : "MISMATCH", met ? "" : " UNEXPECTED",
+                       observed_diff ? " (observed path differs)" : "");
+                if (c->log || !equal || !met || observed_diff) {
                         FILE *f = c->log ? c->log : stdout;
-                        fprintf(f, "  step %d: %s%s%s\n", i + 1, s->label, equal ? "" : "  [MISMATCH]",
-                                met ? "" : "  [UNEXPECTED]");
+                        fprintf(f, "  step %d: %s%s%s%s\n", i + 1, s->label, equal ? "" : "  [MISMATCH]",
+                                met ? "" : "  [UNEXPECTED]", observed_diff ? "  [OBSERVED PATH DIFFERS]" : "");
                         for (int p = 0; p < c->n_paths; p++)
                                 reply_dump(f, c->paths[p].name, &s->reply[p]);
-                        if (c->log && (!equal || !met))
+                        if (c->log && (!equal || !met || observed_diff))
                                 for (int p = 0; p < c->n_paths; p++)
                                         reply_dump(stdout, c->paths[p].name, &s->reply[p]);
                 }
@@ -1468,9 +1511,19 @@ static void report_scenario(Ctx *c, const Scenario *sc, double secs) {
 static void run_scenario(Ctx *c, const Scenario *sc) {
         double t0 = now();
         c->n_steps = 0;
-        for (c->path = 0; c->path < c->n_paths; c->path++) {
+        if (c->lu_kept)
+                die("scenario %s after one that keeps its LU", sc->name);
+        if (sc->setup) {
                 lu_destroy(c);
                 lu_create(c);
+                sc->setup(c);
+                c->lu_kept = true;
+        }
+        for (c->path = 0; c->path < c->n_paths; c->path++) {
+                if (!sc->setup) {
+                        lu_destroy(c);
+                        lu_create(c);
+                }
                 c->cur = 0;
                 sc->run(c);
                 if (c->cur != c->n_steps)
@@ -1485,13 +1538,14 @@ static void usage(void) {
         fputs("usage: pr-matrix [--configfs DIR] [--port-a WWN] [--port-b WWN] [--lu-file FILE]\n"
               "                 [--iscsi TPG-DIR --initiator-a IQN --initiator-b IQN] [--backstore fileio_N/diskN]\n"
               "                 [--direct-sg] [--helper NAME=SOCKET]... [--helper-sg NAME=SOCKET]...\n"
-              "                 [--only NAME[,NAME...]] [--log FILE] [--list]\n"
+              "                 [--observe PATH]... [--only NAME[,NAME...]] [--log FILE] [--list]\n"
               "\n"
               "Without --iscsi: the LU on two tcm_loop ports (--port-a/-b) and the scenarios for tcm_loop.\n"
               "With --iscsi: the LU behind LUN 0 of that iSCSI TPG (configfs), reached through the\n"
               "sessions of the two initiator names, and the scenarios for iSCSI.\n"
               "--direct-sg and --helper-sg add paths that send the disks' sg nodes (/dev/sgN) instead of\n"
-              "their block nodes.\n"
+              "their block nodes.  --observe PATH: that path's replies are shown and differences\n"
+              "counted, but fail nothing (the reference on sg nodes: its 1 ms SG_IO timeout).\n"
               "--list prints the scenarios the other options select, and runs nothing.\n",
               stderr);
         exit(2);
@@ -1553,6 +1607,7 @@ int main(int argc, char **argv) {
                 { "backstore", required_argument, NULL, 's' },
                 { "helper-sg", required_argument, NULL, 'G' },
                 { "direct-sg", no_argument, NULL, 'D' },
+                { "observe", required_argument, NULL, 'O' },
                 {},
         };
         static Ctx ctx = {
@@ -1590,6 +1645,17 @@ int main(int argc, char **argv) {
                 case 'A': c->initiator[0] = optarg; break;
                 case 'B': c->initiator[1] = optarg; break;
                 case 's': c->backstore = optarg; break;
+                case 'O': {
+                        bool found = false;
+                        for (int p = 0; p < c->n_paths; p++)
+                                if (strcmp(c->paths[p].name, optarg) == 0) {
+                                        c->paths[p].observed = true;
+                                        found = true;
+                                }
+                        if (!found)
+                                die("--observe %s: no such path (give it after the path)", optarg);
+                        break;
+                }
                 case 'D':
                         if (c->n_paths >= MAX_PATHS)
                                 usage();
@@ -1650,10 +1716,16 @@ int main(int argc, char **argv) {
                 run_scenario(c, &scenarios[i]);
                 n_run++;
         }
-        lu_destroy(c);
-        lu_create(c);   /* leave a usable LU behind for whatever runs next */
+        if (!c->lu_kept) {
+                lu_destroy(c);
+                lu_create(c);   /* leave a usable LU behind for whatever runs next */
+        }
         close_devs(c);
 
+        for (int p = 0; p < c->n_paths; p++)
+                if (c->paths[p].observed)
+                        printf("\npr-matrix: observed path %s differed in %d of %d steps (fails nothing)\n",
+                               c->paths[p].name, c->n_observed_diff, c->n_compared);
         printf("\npr-matrix: %d scenarios, %d steps, %d paths, %.1f s: %d mismatches, %d unexpected outcomes, "
                "%d call errors\n",
                n_run, c->n_compared, c->n_paths, now() - t0, c->n_mismatch, c->n_expect_fail, c->n_errors);
