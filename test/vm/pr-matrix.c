@@ -89,6 +89,7 @@ typedef struct Reply {
         int err;                        /* negative errno: the call itself failed */
         int status;
         int host_status;                /* direct path only, informational */
+        double secs;                    /* time to answer, informational */
         uint8_t sense[SENSE_LEN];
         size_t data_len;
         uint8_t data[DATA_MAX];
@@ -529,6 +530,9 @@ static void sgio_inquiry_rtpi(Ctx *c, int nx) {
         die("no relative target port designator in VPD 0x83 of %s", c->dev[nx]);
 }
 
+static void execute_one(Ctx *c, Path *p, int fd, const uint8_t *cdb, bool pr_out, const uint8_t *param,
+                        size_t param_len, uint16_t alloc, Reply *r);
+
 /* The fd the current path sends for nexus nx: block or sg node, O_RDWR or
  * (ro, nexus A only) O_RDONLY. */
 static int path_fd(Ctx *c, int nx, bool ro) {
@@ -542,8 +546,16 @@ static void execute(Ctx *c, int nx, bool ro, const uint8_t *cdb, bool pr_out, co
                     size_t param_len, uint16_t alloc, Reply *r) {
         Path *p = &c->paths[c->path];
         int fd = path_fd(c, nx, ro);
+        double t0 = now();
 
         memset(r, 0, sizeof *r);
+        execute_one(c, p, fd, cdb, pr_out, param, param_len, alloc, r);
+        r->secs = now() - t0;
+}
+
+static void execute_one(Ctx *c, Path *p, int fd, const uint8_t *cdb, bool pr_out, const uint8_t *param,
+                        size_t param_len, uint16_t alloc, Reply *r) {
+        (void) c;
         if (p->kind == PATH_DIRECT) {
                 if (pr_out) {
                         /* sg_io_hdr's dxferp is not const */
@@ -992,8 +1004,10 @@ static void lu_reset(Ctx *c, int nx, Expect e) {
 
         memset(r, 0, sizeof *r);
         s->expect = e;
+        double t0 = now();
         if (ioctl(c->fd[nx], SG_SCSI_RESET, &v) < 0)
                 r->err = -errno;
+        r->secs = now() - t0;
 }
 
 /* Are both nexuses' iSCSI sessions in state LOGGED_IN (up) / neither (!up)? */
@@ -1051,6 +1065,7 @@ static void target_restart(Ctx *c, Expect e) {
         }
         if (t_down < 0 || t_up < 0)
                 r->err = -ETIMEDOUT;
+        r->secs = now() - t0;
         if (c->log)
                 fprintf(c->log, "  target restart on %s: sessions failed after %.2f s, logged in again after %.2f s\n",
                         c->paths[c->path].name, t_down, t_up);
@@ -1432,6 +1447,8 @@ static void reply_dump(FILE *f, const char *path, const Reply *r) {
         char sum[64];
         reply_summary(r, sum, sizeof sum);
         fprintf(f, "    %-17s %s", path, sum);
+        if (!r->skipped)
+                fprintf(f, " in %.1f ms", r->secs * 1e3);
         if (r->host_status)
                 fprintf(f, " (SG_IO host_status 0x%02x)", r->host_status);
         fputc('\n', f);
