@@ -179,6 +179,7 @@ typedef struct Scenario {
         /* if set: one LU for all paths, prepared by setup (its steps must
          * not change the PR state), never torn down: it must run last */
         void (*setup)(Ctx *c);
+        bool by_name;                   /* runs only when --only names it */
 } Scenario;
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -1168,11 +1169,12 @@ static void extra_acls_map(Ctx *c, bool map) {
         }
 }
 
-/* REGISTER with SPEC_I_PT from nexus nx: itself and every extra initiator
- * with key.  Not a step: the set-up of a scenario with a shared LU. */
-static void register_spec_i_pt(Ctx *c, int nx, uint64_t key) {
+/* REGISTER with SPEC_I_PT from nexus nx: itself and the first n extra
+ * initiators with key.  Not a step: set-up.  0 or the reply's sense as
+ * KEY<<16 | ASC<<8 | ASCQ (or -errno). */
+static int register_spec_i_pt(Ctx *c, int nx, uint64_t key, unsigned first, unsigned n) {
         size_t tid_len = 4 + 32;        /* "iqn.2003-01.org.prh.rig:rNNNN" + NUL, padded to 32 */
-        size_t len = 28 + N_EXTRA * tid_len;
+        size_t len = 28 + n * tid_len;
         uint8_t *param = calloc(1, len);
         uint8_t cdb[10] = { 0x5f, REG };
         Reply r = { 0 };
@@ -1182,11 +1184,11 @@ static void register_spec_i_pt(Ctx *c, int nx, uint64_t key) {
         put_be32(cdb + 5, (uint32_t) len);
         put_be64(param + 8, key);
         param[20] = 0x08;               /* SPEC_I_PT */
-        put_be32(param + 24, (uint32_t) (N_EXTRA * tid_len));
-        for (unsigned i = 0; i < N_EXTRA; i++) {
+        put_be32(param + 24, (uint32_t) (n * tid_len));
+        for (unsigned i = 0; i < n; i++) {
                 uint8_t *t = param + 28 + i * tid_len;
                 char name[64];
-                extra_acl_name(i, name, sizeof name);
+                extra_acl_name(first + i, name, sizeof name);
                 if (strlen(name) + 1 > tid_len - 4)
                         die("TransportID too long");
                 t[0] = 0x05;            /* iSCSI, format 00: the name only */
@@ -1195,9 +1197,12 @@ static void register_spec_i_pt(Ctx *c, int nx, uint64_t key) {
         }
         sgio(c->fd[nx], cdb, 10, SG_DXFER_TO_DEV, param, len, &r);
         free(param);
-        if (r.err < 0 || r.status != 0)
-                die("REGISTER SPEC_I_PT with %u TransportIDs failed: err %d status 0x%02x sense %02x/%02x/%02x", N_EXTRA,
-                    r.err, r.status, r.sense[2] & 0xf, r.sense[12], r.sense[13]);
+        printf("pr-matrix: set-up: %c REGISTER SPEC_I_PT with %u TransportIDs (%zu bytes): err %d status 0x%02x "
+               "sense %x/%02x/%02x\n", nx_name[nx], n, len, r.err, r.status, r.sense[2] & 0xf, r.sense[12],
+               r.sense[13]);
+        if (r.err < 0)
+                return r.err;
+        return r.status == 0 ? 0 : (r.sense[2] & 0xf) << 16 | r.sense[12] << 8 | r.sense[13];
 }
 
 /* PR OUT straight to the device, as set-up (not a step). */
@@ -1240,8 +1245,10 @@ static void pr_in_direct(Ctx *c, int nx, uint8_t sa, uint16_t alloc, Expect e) {
  */
 static void setup_large_replies(Ctx *c) {
         extra_acls_map(c, true);
-        register_spec_i_pt(c, NX_A, KA);
-        setup_pr_out(c, NX_B, REG, 0, KB);
+        int ra = register_spec_i_pt(c, NX_A, KA, 1, N_EXTRA - 1);
+        int rb = register_spec_i_pt(c, NX_B, KB, 0, 1);
+        if (ra != 0 || rb != 0)
+                die("set-up of large-replies failed (above)");
         setup_pr_out(c, NX_B, RES, 1, KB);
 }
 
@@ -1290,7 +1297,7 @@ static const Scenario scenarios[] = {
           FABRIC_ISCSI },
         /* last: leaves its LU behind (see setup_large_replies()) */
         { "large-replies", "READ KEYS / READ FULL STATUS over 8192 bytes (1102 registrations)", sc_large_replies,
-          FABRIC_ISCSI, setup_large_replies },
+          FABRIC_ISCSI, setup_large_replies, true },
 };
 
 /* ---- comparing and reporting ---------------------------------------------- */
@@ -1586,6 +1593,8 @@ static bool name_listed(const char *only, const char *name) {
 }
 
 static bool scenario_selected(const Scenario *sc, Fabric fabric, const char *only) {
+        if (sc->by_name && !name_listed(only, sc->name))
+                return false;
         return sc->fabric == fabric && (!only || name_listed(only, sc->name));
 }
 
