@@ -130,16 +130,6 @@ if [ -n "$iscsi_sel" ]; then
         else
                 # shellcheck disable=SC2086
                 run_matrix "$results/pr-matrix-iscsi.txt" $iscsi_args --log "$results/pr-matrix-iscsi.log" "$@" || rc=1
-                if [ "$#" = 0 ]; then
-                        # large replies: last (it leaves its LU behind); only
-                        # shown for now, see docs/faults.md#large-replies
-                        t1=$(rig_uptime)
-                        # shellcheck disable=SC2086
-                        run_matrix "$results/pr-matrix-large.txt" $iscsi_args --only large-replies \
-                                --log "$results/pr-matrix-large.log" ||
-                                rig_log "large-replies FAILED (not counted yet)"
-                        rig_log "large-replies took $(secs "$t1" "$(rig_uptime)") s"
-                fi
         fi
 fi
 

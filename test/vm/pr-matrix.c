@@ -15,6 +15,9 @@
  *   direct            SG_IO on the block device, as sg_persist would
  *   <name>=<socket>   through a helper (qemu-pr-helper, prhd) over its real
  *                     socket, with libprh's raw call
+ *   --direct-sg, --helper-sg <name>=<socket>
+ *                     the same with the disk's sg node as the fd; a path
+ *                     given to --observe is shown but judged by nothing
  *
  * and every path starts from a freshly created LU (no registrations, no
  * reservation, PRgeneration 0): the LU is torn down and created again in
