@@ -1171,7 +1171,10 @@ static void extra_acls_map(Ctx *c) {
  * initiators with key.  Not a step: set-up.  0 or the reply's sense as
  * KEY<<16 | ASC<<8 | ASCQ (or -errno). */
 static int register_spec_i_pt(Ctx *c, int nx, uint64_t key, unsigned first, unsigned n) {
-        size_t tid_len = 4 + 32;        /* "iqn.2003-01.org.prh.rig:rNNNN" + NUL, padded to 32 */
+        /* format 01b, "iqn.2003-01.org.prh.rig:rNNNN,i,0x<ISID>" + NUL, padded
+         * to 48: LIO's enforce_pr_isids (on by default) refuses the name
+         * alone (format 00b) with 05/26/00 */
+        size_t tid_len = 4 + 48;
         size_t len = 28 + n * tid_len;
         uint8_t *param = calloc(1, len);
         uint8_t cdb[10] = { 0x5f, REG };
@@ -1185,11 +1188,12 @@ static int register_spec_i_pt(Ctx *c, int nx, uint64_t key, unsigned first, unsi
         put_be32(param + 24, (uint32_t) (n * tid_len));
         for (unsigned i = 0; i < n; i++) {
                 uint8_t *t = param + 28 + i * tid_len;
-                char name[64];
-                extra_acl_name(first + i, name, sizeof name);
+                char acl[64], name[96];
+                extra_acl_name(first + i, acl, sizeof acl);
+                snprintf(name, sizeof name, "%s,i,0x%012x", acl, first + i + 1);
                 if (strlen(name) + 1 > tid_len - 4)
                         die("TransportID too long");
-                t[0] = 0x05;            /* iSCSI, format 00: the name only */
+                t[0] = 0x45;            /* iSCSI, format 01b: name and ISID */
                 put_be16(t + 2, (uint16_t) (tid_len - 4));
                 memcpy(t + 4, name, strlen(name));
         }
