@@ -15,6 +15,9 @@
  *   direct            SG_IO on the block device, as sg_persist would
  *   <name>=<socket>   through a helper (qemu-pr-helper, prhd) over its real
  *                     socket, with libprh's raw call
+ *   --direct-sg, --helper-sg <name>=<socket>
+ *                     the same with the disk's sg node as the fd; a path
+ *                     given to --observe is shown but judged by nothing
  *
  * and every path starts from a freshly created LU (no registrations, no
  * reservation, PRgeneration 0): the LU is torn down and created again in
@@ -53,8 +56,9 @@
 #include "pr-common.h"
 
 #define SENSE_LEN 96u
-#define DATA_MAX 8192u
-#define MAX_PATHS 4
+#define DATA_MAX 65536u                /* direct SG_IO: the largest PR IN allocation length */
+#define HELPER_DATA_MAX 8192u           /* what the helper protocol carries */
+#define MAX_PATHS 8
 #define MAX_STEPS 48
 #define BLOCK_SIZE 512u
 
@@ -81,6 +85,8 @@ typedef struct Path {
         PathKind kind;
         const char *socket;
         PrhClient *client;
+        bool sg;                        /* the client's fd is the nexus' sg node, not its block node */
+        bool observed;                  /* recorded and compared, but a difference fails nothing (--observe) */
 } Path;
 
 typedef struct Reply {
@@ -88,6 +94,7 @@ typedef struct Reply {
         int err;                        /* negative errno: the call itself failed */
         int status;
         int host_status;                /* direct path only, informational */
+        double secs;                    /* time to answer, informational */
         uint8_t sense[SENSE_LEN];
         size_t data_len;
         uint8_t data[DATA_MAX];
@@ -106,6 +113,10 @@ typedef struct Expect {
         unsigned n_keys;
         uint64_t first_key;
         uint8_t type;
+        /* E_LENGTHS: exactly data_len bytes of PR IN data, ADDITIONAL LENGTH add_len */
+        bool lengths;
+        size_t data_len;
+        uint32_t add_len;
 } Expect;
 
 #define E_ANY ((Expect) { -1, -1, -1, -1, DATA_UNCHECKED, 0, 0, 0 })
@@ -116,10 +127,14 @@ typedef struct Expect {
 #define E_KEYS(n, k) ((Expect) { 0x00, -1, -1, -1, DATA_KEYS, (n), (k), 0 })
 #define E_HOLDER(k, t) ((Expect) { 0x00, -1, -1, -1, DATA_HOLDER, 1, (k), (t) })
 #define E_NO_HOLDER ((Expect) { 0x00, -1, -1, -1, DATA_HOLDER, 0, 0, 0 })
+/* GOOD with exactly len bytes of data whose ADDITIONAL LENGTH is add and
+ * whose first key (READ KEYS) or first descriptor's key (READ FULL STATUS) is k */
+#define E_LENGTHS(len, add, k) ((Expect) { 0x00, -1, -1, -1, DATA_UNCHECKED, 1, (k), 0, true, (len), (add) })
 
 typedef struct Step {
         char label[112];
         bool helper_only;
+        bool direct_only;
         Expect expect;
         Reply reply[MAX_PATHS];
 } Step;
@@ -142,7 +157,10 @@ typedef struct Ctx {
         int path;                       /* index of the path being run */
         int fd[2];                      /* O_RDWR block device fds of A and B */
         int fd_ro;                      /* O_RDONLY fd of A */
+        int sg[2];                      /* O_RDWR sg node fds of A and B */
+        int sg_ro;                      /* O_RDONLY sg node fd of A */
         char dev[2][300];
+        char sgdev[2][300];
         uint16_t rtpi[2];               /* relative target port ids of the two ports */
         uint64_t sas[2];                /* tcm_loop: initiator SAS addresses of the two nexuses */
 
@@ -151,8 +169,11 @@ typedef struct Ctx {
         int n_steps;
         int cur;                        /* next step index in this run */
 
+        bool lu_kept;                   /* a scenario's LU stays as it is (Scenario.setup) */
+
         /* totals */
         int n_compared, n_mismatch, n_expect_fail, n_errors;
+        int n_observed_diff;            /* steps where an --observe path differed */
 } Ctx;
 
 typedef struct Scenario {
@@ -160,6 +181,10 @@ typedef struct Scenario {
         const char *what;
         void (*run)(Ctx *c);
         Fabric fabric;                  /* the one it runs on */
+        /* if set: one LU for all paths, prepared by setup (its steps must
+         * not change the PR state), never torn down: it must run last */
+        void (*setup)(Ctx *c);
+        bool by_name;                   /* runs only when --only names it */
 } Scenario;
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -195,6 +220,15 @@ static void close_devs(Ctx *c) {
         if (c->fd_ro >= 0) {
                 close(c->fd_ro);
                 c->fd_ro = -1;
+        }
+        for (int i = 0; i < 2; i++)
+                if (c->sg[i] >= 0) {
+                        close(c->sg[i]);
+                        c->sg[i] = -1;
+                }
+        if (c->sg_ro >= 0) {
+                close(c->sg_ro);
+                c->sg_ro = -1;
         }
 }
 
@@ -377,6 +411,21 @@ static void lu_create(Ctx *c) {
         c->fd_ro = open(c->dev[NX_A], O_RDONLY | O_CLOEXEC);
         if (c->fd_ro < 0)
                 die("open %s read-only: %m", c->dev[NX_A]);
+        /* the sg node of each disk: the fd of the paths that use one */
+        for (int i = 0; i < 2; i++) {
+                char dir[512], name[256];
+                snprintf(dir, sizeof dir, "/sys/block/%s/device/scsi_generic", c->dev[i] + 5);
+                int r = only_entry(dir, name, sizeof name);
+                if (r < 0)
+                        die("no sg node for %s (%s): %s", c->dev[i], dir, strerror(-r));
+                snprintf(c->sgdev[i], sizeof c->sgdev[i], "/dev/%s", name);
+                c->sg[i] = open(c->sgdev[i], O_RDWR | O_CLOEXEC);
+                if (c->sg[i] < 0)
+                        die("open %s: %m", c->sgdev[i]);
+        }
+        c->sg_ro = open(c->sgdev[NX_A], O_RDONLY | O_CLOEXEC);
+        if (c->sg_ro < 0)
+                die("open %s read-only: %m", c->sgdev[NX_A]);
         sgio_inquiry_rtpi(c, NX_A);
         sgio_inquiry_rtpi(c, NX_B);
 }
@@ -413,26 +462,48 @@ static void sgio_inquiry_rtpi(Ctx *c, int nx) {
         die("no relative target port designator in VPD 0x83 of %s", c->dev[nx]);
 }
 
-static void execute(Ctx *c, int fd, const uint8_t *cdb, bool pr_out, const uint8_t *param, size_t param_len,
-                    uint16_t alloc, Reply *r) {
+static void execute_one(Ctx *c, Path *p, int fd, const uint8_t *cdb, bool pr_out, const uint8_t *param,
+                        size_t param_len, uint16_t alloc, Reply *r);
+
+/* The fd the current path sends for nexus nx: block or sg node, O_RDWR or
+ * (ro, nexus A only) O_RDONLY. */
+static int path_fd(Ctx *c, int nx, bool ro) {
+        bool sg = c->paths[c->path].sg;
+        if (ro)
+                return sg ? c->sg_ro : c->fd_ro;
+        return sg ? c->sg[nx] : c->fd[nx];
+}
+
+static void execute(Ctx *c, int nx, bool ro, const uint8_t *cdb, bool pr_out, const uint8_t *param,
+                    size_t param_len, uint16_t alloc, Reply *r) {
         Path *p = &c->paths[c->path];
+        int fd = path_fd(c, nx, ro);
+        double t0 = now();
 
         memset(r, 0, sizeof *r);
+        execute_one(c, p, fd, cdb, pr_out, param, param_len, alloc, r);
+        r->secs = now() - t0;
+}
+
+static void execute_one(Ctx *c, Path *p, int fd, const uint8_t *cdb, bool pr_out, const uint8_t *param,
+                        size_t param_len, uint16_t alloc, Reply *r) {
+        (void) c;
         if (p->kind == PATH_DIRECT) {
-                uint8_t out[64];
-                if (pr_out && param_len > sizeof out)
-                        die("parameter list too long");
-                if (pr_out)
+                if (pr_out) {
+                        /* sg_io_hdr's dxferp is not const */
+                        uint8_t *out = malloc(param_len ? param_len : 1);
+                        if (!out)
+                                die("out of memory");
                         memcpy(out, param, param_len);
-                if (pr_out)
                         sgio(fd, cdb, 10, SG_DXFER_TO_DEV, out, param_len, r);
-                else
+                        free(out);
+                } else
                         sgio(fd, cdb, 10, SG_DXFER_FROM_DEV, r->data, alloc, r);
                 return;
         }
         PrhResult res;
         int k = prh_call_raw(p->client, fd, cdb, 10, pr_out ? param : NULL, pr_out ? param_len : 0,
-                             pr_out ? NULL : r->data, pr_out ? 0 : DATA_MAX, &res);
+                             pr_out ? NULL : r->data, pr_out ? 0 : HELPER_DATA_MAX, &res);
         if (k < 0) {
                 r->err = k;
                 return;
@@ -493,7 +564,7 @@ static void pr_in(Ctx *c, int nx, uint8_t sa, uint16_t alloc, Expect e) {
         uint8_t cdb[10] = { 0x5e, sa };
         pr_put_be16(cdb + 7, alloc);
         s->expect = e;
-        execute(c, c->fd[nx], cdb, false, NULL, 0, alloc, &s->reply[c->path]);
+        execute(c, nx, false, cdb, false, NULL, 0, alloc, &s->reply[c->path]);
 }
 
 #define F_APTPL 0x01
@@ -523,8 +594,7 @@ static void pr_out(Ctx *c, int nx, uint8_t sa, uint8_t type, uint64_t key, uint6
                         return;
                 }
         }
-        execute(c, (flags & F_RO_FD) ? c->fd_ro : c->fd[nx], cdb, true, param, sizeof param, 0,
-                &s->reply[c->path]);
+        execute(c, nx, (flags & F_RO_FD) != 0, cdb, true, param, sizeof param, 0, &s->reply[c->path]);
 }
 
 /* REGISTER AND MOVE from nx to the other nexus, with its SAS transport ID. */
@@ -543,7 +613,7 @@ static void pr_move(Ctx *c, int nx, uint8_t type, uint64_t key, uint64_t sark, b
         param[24] = 0x06;               /* SAS transport ID, format 0 */
         pr_put_be64(param + 28, c->sas[to]);
         s->expect = e;
-        execute(c, c->fd[nx], cdb, true, param, sizeof param, 0, &s->reply[c->path]);
+        execute(c, nx, false, cdb, true, param, sizeof param, 0, &s->reply[c->path]);
 }
 
 /* WRITE(10)/READ(10) of block 0, always straight to the device. */
@@ -854,6 +924,278 @@ static void sc_read_only_fd(Ctx *c) {
         pr_in(c, NX_A, RK, 8192, E_GOOD);                       /* nothing was registered */
 }
 
+/* ---- target-side events (issue 12, scenario 5) ----------------------------- */
+
+/* LOGICAL UNIT RESET from nexus nx: SG_SCSI_RESET_DEVICE on its block node
+ * (the SCSI midlayer's device reset; over iSCSI a LOGICAL UNIT RESET task
+ * management function), on every path straight to the device. */
+static void lu_reset(Ctx *c, int nx, Expect e) {
+        Step *s = step_begin(c, "%c LOGICAL UNIT RESET (SG_SCSI_RESET, direct on every path)", nx_name[nx]);
+        Reply *r = &s->reply[c->path];
+        int v = SG_SCSI_RESET_DEVICE;
+
+        memset(r, 0, sizeof *r);
+        s->expect = e;
+        double t0 = now();
+        if (ioctl(c->fd[nx], SG_SCSI_RESET, &v) < 0)
+                r->err = -errno;
+        r->secs = now() - t0;
+}
+
+/* Are both nexuses' iSCSI sessions in state LOGGED_IN (up) / neither (!up)? */
+static bool iscsi_sessions_are(Ctx *c, bool up) {
+        glob_t g;
+        int n = 0;
+
+        if (glob("/sys/class/iscsi_session/session*", 0, NULL, &g) != 0)
+                return false;
+        for (size_t i = 0; i < g.gl_pathc; i++) {
+                char p[512], name[256], state[64];
+                snprintf(p, sizeof p, "%s/initiatorname", g.gl_pathv[i]);
+                if (read_line(p, name, sizeof name) < 0 ||
+                    (strcmp(name, c->initiator[0]) != 0 && strcmp(name, c->initiator[1]) != 0))
+                        continue;
+                snprintf(p, sizeof p, "%s/state", g.gl_pathv[i]);
+                if (read_line(p, state, sizeof state) < 0)
+                        continue;
+                if ((strcmp(state, "LOGGED_IN") == 0) == up)
+                        n++;
+        }
+        globfree(&g);
+        return n == 2;
+}
+
+/* Restart the iSCSI target: the TPG disabled in configfs (LIO closes both
+ * sessions), both sessions seen failed by the initiator, the TPG enabled
+ * again, both sessions logged in again by iscsid (same ISIDs: the same I_T
+ * nexuses, the same disks).  On every path alike; no SCSI command is in
+ * flight meanwhile. */
+static void target_restart(Ctx *c, Expect e) {
+        Step *s = step_begin(c, "target restart: TPG enable=0, sessions fail, enable=1, sessions back");
+        Reply *r = &s->reply[c->path];
+        char p[512];
+        double t0 = now(), t_down = -1, t_up = -1;
+
+        memset(r, 0, sizeof *r);
+        s->expect = e;
+        snprintf(p, sizeof p, "%s/enable", c->iscsi_tpg);
+        if (write_file(p, "0") < 0)
+                die("write 0 to %s: %m", p);
+        for (int t = 0; t < 2000 && t_down < 0; t++) {
+                if (iscsi_sessions_are(c, false))
+                        t_down = now() - t0;
+                else
+                        sleep_ms(10);
+        }
+        if (write_file(p, "1") < 0)
+                die("write 1 to %s: %m", p);
+        for (int t = 0; t < 6000 && t_up < 0; t++) {
+                if (iscsi_sessions_are(c, true))
+                        t_up = now() - t0;
+                else
+                        sleep_ms(10);
+        }
+        if (t_down < 0 || t_up < 0)
+                r->err = -ETIMEDOUT;
+        r->secs = now() - t0;
+        if (c->log)
+                fprintf(c->log, "  target restart on %s: sessions failed after %.2f s, logged in again after %.2f s\n",
+                        c->paths[c->path].name, t_down, t_up);
+}
+
+/* Unit attentions LIO queues for these events (SAM: 29h before 2Ah). */
+#define E_UA_RESET E_CHECK(0x6, 0x29, 0x03)     /* BUS DEVICE RESET FUNCTION OCCURRED */
+
+/*
+ * A LOGICAL UNIT RESET between registrations and reservations: LIO queues
+ * BUS DEVICE RESET FUNCTION OCCURRED (29/03) for every nexus of the LU,
+ * the one that sent the reset too (the kernel does not swallow it: SG_IO
+ * commands are not retried), and the PR state survives (SPC-4 5.13.1).
+ * With REGISTRATIONS PREEMPTED (2A/05) pending as well, LIO reports the
+ * highest-priority one, 29/03, and with UA_INTLCK_CTRL 00b clears the
+ * rest: A never sees 2A/05 (its READ KEYS shows that its key is gone).
+ */
+static void sc_lu_reset(Ctx *c) {
+        pr_out(c, NX_A, REG, 0, 0, KA, 0, E_GOOD);
+        lu_reset(c, NX_B, E_GOOD);
+        pr_out(c, NX_B, REG, 0, 0, KB, 0, E_UA_RESET);          /* the sender's nexus too */
+        pr_out(c, NX_B, REG, 0, 0, KB, 0, E_GOOD);              /* not carried out above: now it is */
+        pr_in(c, NX_A, RK, 8192, E_UA_RESET);
+        pr_in(c, NX_A, RK, 8192, E_KEYS(2, KA));                /* A's registration survived */
+        pr_out(c, NX_A, RES, 1, KA, 0, 0, E_GOOD);
+        lu_reset(c, NX_A, E_GOOD);
+        pr_in(c, NX_B, RR, 8192, E_UA_RESET);
+        pr_in(c, NX_B, RR, 8192, E_HOLDER(KA, 1));              /* the reservation survived */
+        pr_in(c, NX_A, RR, 8192, E_UA_RESET);
+        pr_in(c, NX_A, RR, 8192, E_HOLDER(KA, 1));
+        io(c, NX_B, true, E_CONFLICT);                          /* and is enforced */
+        pr_out(c, NX_B, PRE, 1, KB, KA, 0, E_GOOD);             /* REGISTRATIONS PREEMPTED for A */
+        lu_reset(c, NX_B, E_GOOD);                              /* and a reset on top */
+        pr_in(c, NX_A, RK, 8192, E_UA_RESET);                   /* the reset's, first ... */
+        pr_in(c, NX_A, RK, 8192, E_KEYS(1, KB));                /* ... and only: 2A/05 was cleared with it */
+        pr_in(c, NX_A, RK, 8192, E_KEYS(1, KB));
+        pr_in(c, NX_B, RFS, 8192, E_UA_RESET);
+        pr_in(c, NX_B, RFS, 8192, E_LENGTHS(84, 76, KB));       /* B holds WE, alone */
+}
+
+/*
+ * A target restart (TPG disabled and enabled in configfs) between
+ * registrations, with a unit attention pending: LIO queues no unit
+ * attention for the sessions' return (same initiator names and ISIDs: the
+ * same I_T nexuses); a pending one (2A/05) survives the restart and is
+ * reported once after it; the PR state, which lives in the LU, is kept.
+ */
+static void sc_target_restart(Ctx *c) {
+        pr_out(c, NX_A, REG, 0, 0, KA, 0, E_GOOD);
+        pr_out(c, NX_A, RES, 1, KA, 0, 0, E_GOOD);
+        target_restart(c, E_GOOD);
+        pr_out(c, NX_B, REG, 0, 0, KB, 0, E_GOOD);              /* no unit attention */
+        pr_out(c, NX_B, REG, 0, 0, KB, 0, E_CONFLICT);          /* registered now: key 0 is wrong */
+        pr_in(c, NX_A, RK, 8192, E_KEYS(2, KA));
+        pr_in(c, NX_A, RK, 8192, E_KEYS(2, KA));
+        pr_out(c, NX_B, PRE, 1, KB, KA, 0, E_GOOD);             /* REGISTRATIONS PREEMPTED pending for A */
+        target_restart(c, E_GOOD);
+        pr_in(c, NX_A, RR, 8192, E_UA(0x05));                   /* survived the restart */
+        pr_in(c, NX_A, RR, 8192, E_HOLDER(KB, 1));
+        pr_in(c, NX_A, RR, 8192, E_HOLDER(KB, 1));
+        pr_in(c, NX_B, RR, 8192, E_HOLDER(KB, 1));
+        pr_out(c, NX_A, REG, 0, 0, KA2, 0, E_GOOD);
+        pr_in(c, NX_B, RFS, 8192, E_LENGTHS(160, 152, KB));
+        io(c, NX_A, true, E_CONFLICT);
+}
+
+/* ---- large replies (issue 12, "Also") --------------------------------------- */
+
+/*
+ * More registrations than 8192 bytes of READ KEYS hold (1 + N_EXTRA + 1
+ * keys, 8 bytes each): initiator names with an ACL in the iSCSI TPG but no
+ * session, registered by A with SPEC_I_PT (one REGISTER, a TransportID per
+ * name).  Its parameter list (about 40 KB) is more than a helper carries,
+ * so that REGISTER goes straight to the device on every path.
+ */
+#define N_EXTRA 1100u
+
+static void extra_acl_name(unsigned i, char *buf, size_t size) {
+        snprintf(buf, size, "iqn.2003-01.org.prh.rig:r%04u", i);
+}
+
+/* Map LUN 0 into the extra initiators' ACLs, creating them.  Never
+ * undone (see setup_large_replies()). */
+static void extra_acls_map(Ctx *c) {
+        char acl[512], lun[600], target[512], name[64];
+
+        snprintf(target, sizeof target, "%s/lun/lun_0", c->iscsi_tpg);
+        for (unsigned i = 0; i < N_EXTRA; i++) {
+                extra_acl_name(i, name, sizeof name);
+                snprintf(acl, sizeof acl, "%s/acls/%s", c->iscsi_tpg, name);
+                snprintf(lun, sizeof lun, "%s/lun_0", acl);
+                if (mkdir(acl, 0755) < 0 && errno != EEXIST)
+                        die("mkdir %s: %m", acl);
+                configfs_link(lun, "lun", target);
+        }
+}
+
+/* REGISTER with SPEC_I_PT from nexus nx: itself and the first n extra
+ * initiators with key.  Not a step: set-up.  0 or the reply's sense as
+ * KEY<<16 | ASC<<8 | ASCQ (or -errno). */
+static int register_spec_i_pt(Ctx *c, int nx, uint64_t key, unsigned first, unsigned n) {
+        /* format 01b, "iqn.2003-01.org.prh.rig:rNNNN,i,0x<ISID>" + NUL, padded
+         * to 48: LIO's enforce_pr_isids (on by default) refuses the name
+         * alone (format 00b) with 05/26/00 */
+        size_t tid_len = 4 + 48;
+        size_t len = 28 + n * tid_len;
+        uint8_t *param = calloc(1, len);
+        uint8_t cdb[10] = { 0x5f, REG };
+        Reply r = { 0 };
+
+        if (!param)
+                die("out of memory");
+        put_be32(cdb + 5, (uint32_t) len);
+        put_be64(param + 8, key);
+        param[20] = 0x08;               /* SPEC_I_PT */
+        put_be32(param + 24, (uint32_t) (n * tid_len));
+        for (unsigned i = 0; i < n; i++) {
+                uint8_t *t = param + 28 + i * tid_len;
+                char acl[64], name[96];
+                extra_acl_name(first + i, acl, sizeof acl);
+                snprintf(name, sizeof name, "%s,i,0x%012x", acl, first + i + 1);
+                if (strlen(name) + 1 > tid_len - 4)
+                        die("TransportID too long");
+                t[0] = 0x45;            /* iSCSI, format 01b: name and ISID */
+                put_be16(t + 2, (uint16_t) (tid_len - 4));
+                memcpy(t + 4, name, strlen(name));
+        }
+        sgio(c->fd[nx], cdb, 10, SG_DXFER_TO_DEV, param, len, &r);
+        free(param);
+        printf("pr-matrix: set-up: %c REGISTER SPEC_I_PT with %u TransportIDs (%zu bytes): err %d status 0x%02x "
+               "sense %x/%02x/%02x\n", nx_name[nx], n, len, r.err, r.status, r.sense[2] & 0xf, r.sense[12],
+               r.sense[13]);
+        if (r.err < 0)
+                return r.err;
+        return r.status == 0 ? 0 : (r.sense[2] & 0xf) << 16 | r.sense[12] << 8 | r.sense[13];
+}
+
+/* PR OUT straight to the device, as set-up (not a step). */
+static void setup_pr_out(Ctx *c, int nx, uint8_t sa, uint8_t type, uint64_t key) {
+        uint8_t cdb[10] = { 0x5f, sa, type }, param[24] = { 0 };
+        Reply r = { 0 };
+        put_be32(cdb + 5, sizeof param);
+        put_be64(param + 8 * (sa == REG), key);
+        sgio(c->fd[nx], cdb, 10, SG_DXFER_TO_DEV, param, sizeof param, &r);
+        if (r.err < 0 || r.status != 0)
+                die("set-up: %s from %c failed: err %d status 0x%02x", out_name(sa), nx_name[nx], r.err, r.status);
+}
+
+/* PR IN with an allocation length above what a helper carries: the direct
+ * paths only (what the device itself answers). */
+static void pr_in_direct(Ctx *c, int nx, uint8_t sa, uint16_t alloc, Expect e) {
+        Step *s = step_begin(c, "%c %s alloc=%u (direct paths only)", nx_name[nx], in_name(sa), alloc);
+        uint8_t cdb[10] = { 0x5e, sa };
+        put_be16(cdb + 7, alloc);
+        s->expect = e;
+        s->direct_only = true;
+        if (c->paths[c->path].kind != PATH_DIRECT) {
+                memset(&s->reply[c->path], 0, sizeof s->reply[c->path]);
+                s->reply[c->path].skipped = true;
+                return;
+        }
+        execute(c, nx, false, cdb, false, NULL, 0, alloc, &s->reply[c->path]);
+}
+
+/*
+ * The set-up, once for all paths (PR IN changes nothing, so every path
+ * reads the same LU state): LUN 0 mapped into N_EXTRA more ACLs, A
+ * registers itself and all but the first of them with SPEC_I_PT, B itself
+ * and the first, B reserves.  Then 1102 registrations: READ KEYS needs
+ * 8 + 8816 bytes.  So far LIO (6.1) refuses both REGISTERs with 05/26/00
+ * (docs/faults.md#large-replies), so this scenario is run only by name.
+ * Not undone: in Debian 12's
+ * 6.1, unmapping a LUN from an ACL that SPEC_I_PT registered hangs in
+ * core_disable_device_list_for_node() (a reference to the mapping is left
+ * behind even after CLEAR), so this scenario runs last and leaves the LU
+ * as it is.
+ */
+static void setup_large_replies(Ctx *c) {
+        extra_acls_map(c);
+        int ra = register_spec_i_pt(c, NX_A, KA, 1, N_EXTRA - 1);
+        int rb = register_spec_i_pt(c, NX_B, KB, 0, 1);
+        if (ra != 0 || rb != 0)
+                die("set-up of large-replies failed (above)");
+        setup_pr_out(c, NX_B, RES, 1, KB);
+}
+
+static void sc_large_replies(Ctx *c) {
+        pr_in(c, NX_A, RK, 8192, E_ANY);
+        pr_in(c, NX_B, RK, 8192, E_ANY);
+        pr_in(c, NX_A, RK, 8191, E_ANY);
+        pr_in(c, NX_A, RFS, 8192, E_ANY);
+        pr_in(c, NX_B, RFS, 8192, E_ANY);
+        pr_in(c, NX_A, RFS, 1000, E_ANY);
+        pr_in(c, NX_B, RR, 8192, E_HOLDER(KB, 1));
+        pr_in_direct(c, NX_A, RK, 65535, E_ANY);
+        pr_in_direct(c, NX_A, RFS, 65535, E_ANY);
+}
+
 static const Scenario scenarios[] = {
         { "register", "REGISTER: new key, wrong current key, key change, APTPL, unregister", sc_register, FABRIC_LOOP },
         { "register-ignore", "REGISTER AND IGNORE EXISTING KEY", sc_register_ignore, FABRIC_LOOP },
@@ -881,6 +1223,13 @@ static const Scenario scenarios[] = {
           FABRIC_ISCSI },
         { "preempt-abort-registrants", "PREEMPT AND ABORT with nothing reserved, and SARK 0 under WE_AR",
           sc_preempt_abort_registrants, FABRIC_ISCSI },
+        { "lu-reset", "LOGICAL UNIT RESET between registrations: unit attentions, PR state kept", sc_lu_reset,
+          FABRIC_ISCSI },
+        { "target-restart", "target restart (TPG disable/enable) between registrations", sc_target_restart,
+          FABRIC_ISCSI },
+        /* last: leaves its LU behind (see setup_large_replies()) */
+        { "large-replies", "READ KEYS / READ FULL STATUS over 8192 bytes (1102 registrations)", sc_large_replies,
+          FABRIC_ISCSI, setup_large_replies, true },
 };
 
 /* ---- comparing and reporting ---------------------------------------------- */
@@ -945,6 +1294,13 @@ static bool expect_met(const Expect *e, const Reply *r) {
                 if (e->data == DATA_HOLDER && e->n_keys > 0 && (r->data[21] & 0x0f) != e->type)
                         return false;
         }
+        if (e->lengths) {
+                /* READ KEYS' first key is at byte 8; READ FULL STATUS's first
+                 * descriptor starts with its key, also at byte 8 */
+                if (r->data_len != e->data_len || r->data_len < 16 || get_be32(r->data + 4) != e->add_len ||
+                    get_be64(r->data + 8) != e->first_key)
+                        return false;
+        }
         return true;
 }
 
@@ -1001,6 +1357,13 @@ static void comparator_selfcheck(void) {
         for (size_t i = 0; i < sizeof wrong / sizeof wrong[0]; i++)
                 if (expect_met(&wrong[i], wrong[i].data == DATA_KEYS ? &a : &b))
                         die("self-check: the data check misses a wrong key, count or type (%zu)", i);
+        Expect len_ok = E_LENGTHS(24, 16, KA);
+        Expect len_wrong[] = { E_LENGTHS(23, 16, KA), E_LENGTHS(24, 24, KA), E_LENGTHS(24, 16, KB) };
+        if (!expect_met(&len_ok, &a))
+                die("self-check: the length check misses expected lengths");
+        for (size_t i = 0; i < sizeof len_wrong / sizeof len_wrong[0]; i++)
+                if (expect_met(&len_wrong[i], &a))
+                        die("self-check: the length check misses a wrong length or key (%zu)", i);
 }
 
 static void hex(FILE *f, const char *prefix, const uint8_t *p, size_t n) {
@@ -1022,7 +1385,9 @@ static size_t sense_used(const uint8_t *s) {
 static void reply_dump(FILE *f, const char *path, const Reply *r) {
         char sum[64];
         reply_summary(r, sum, sizeof sum);
-        fprintf(f, "    %-16s %s", path, sum);
+        fprintf(f, "    %-17s %s", path, sum);
+        if (!r->skipped)
+                fprintf(f, " in %.1f ms", r->secs * 1e3);
         if (r->host_status)
                 fprintf(f, " (SG_IO host_status 0x%02x)", r->host_status);
         fputc('\n', f);
@@ -1043,7 +1408,7 @@ static void report_scenario(Ctx *c, const Scenario *sc, double secs) {
         printf("\n%s: %s  (%.1f s)\n", sc->name, sc->what, secs);
         printf("  %-58s", "step");
         for (int p = 0; p < c->n_paths; p++)
-                printf(" %-16s", c->paths[p].name);
+                printf(" %-17s", c->paths[p].name);
         printf(" verdict\n");
         if (c->log)
                 fprintf(c->log, "\n=== %s: %s\n", sc->name, sc->what);
@@ -1052,9 +1417,10 @@ static void report_scenario(Ctx *c, const Scenario *sc, double secs) {
                 Step *s = &c->steps[i];
                 bool equal = true, met = true;
                 const Reply *ref = NULL;
+                bool observed_diff = false;
                 for (int p = 0; p < c->n_paths; p++) {
                         const Reply *r = &s->reply[p];
-                        if (r->skipped)
+                        if (r->skipped || c->paths[p].observed)
                                 continue;
                         if (r->err < 0)
                                 c->n_errors++;
@@ -1065,6 +1431,12 @@ static void report_scenario(Ctx *c, const Scenario *sc, double secs) {
                         else if (!reply_equal(ref, r))
                                 equal = false;
                 }
+                for (int p = 0; p < c->n_paths; p++)
+                        if (c->paths[p].observed && ref && !s->reply[p].skipped &&
+                            (!reply_equal(ref, &s->reply[p]) || !expect_met(&s->expect, &s->reply[p])))
+                                observed_diff = true;
+                if (observed_diff)
+                        c->n_observed_diff++;
                 c->n_compared++;
                 if (!equal)
                         c->n_mismatch++;
@@ -1074,16 +1446,17 @@ static void report_scenario(Ctx *c, const Scenario *sc, double secs) {
                 for (int p = 0; p < c->n_paths; p++) {
                         char sum[64];
                         reply_summary(&s->reply[p], sum, sizeof sum);
-                        printf(" %-16s", sum);
+                        printf(" %-17s", sum);
                 }
-                printf(" %s%s\n", equal ? "equal" : "MISMATCH", met ? "" : " UNEXPECTED");
-                if (c->log || !equal || !met) {
+                printf(" %s%s%s\n", equal ? "equal" : "MISMATCH", met ? "" : " UNEXPECTED",
+                       observed_diff ? " (observed path differs)" : "");
+                if (c->log || !equal || !met || observed_diff) {
                         FILE *f = c->log ? c->log : stdout;
-                        fprintf(f, "  step %d: %s%s%s\n", i + 1, s->label, equal ? "" : "  [MISMATCH]",
-                                met ? "" : "  [UNEXPECTED]");
+                        fprintf(f, "  step %d: %s%s%s%s\n", i + 1, s->label, equal ? "" : "  [MISMATCH]",
+                                met ? "" : "  [UNEXPECTED]", observed_diff ? "  [OBSERVED PATH DIFFERS]" : "");
                         for (int p = 0; p < c->n_paths; p++)
                                 reply_dump(f, c->paths[p].name, &s->reply[p]);
-                        if (c->log && (!equal || !met))
+                        if (c->log && (!equal || !met || observed_diff))
                                 for (int p = 0; p < c->n_paths; p++)
                                         reply_dump(stdout, c->paths[p].name, &s->reply[p]);
                 }
@@ -1094,9 +1467,19 @@ static void report_scenario(Ctx *c, const Scenario *sc, double secs) {
 static void run_scenario(Ctx *c, const Scenario *sc) {
         double t0 = pr_now();
         c->n_steps = 0;
-        for (c->path = 0; c->path < c->n_paths; c->path++) {
+        if (c->lu_kept)
+                die("scenario %s after one that keeps its LU", sc->name);
+        if (sc->setup) {
                 lu_destroy(c);
                 lu_create(c);
+                sc->setup(c);
+                c->lu_kept = true;
+        }
+        for (c->path = 0; c->path < c->n_paths; c->path++) {
+                if (!sc->setup) {
+                        lu_destroy(c);
+                        lu_create(c);
+                }
                 c->cur = 0;
                 sc->run(c);
                 if (c->cur != c->n_steps)
@@ -1110,11 +1493,15 @@ static void run_scenario(Ctx *c, const Scenario *sc) {
 static void usage(void) {
         fputs("usage: pr-matrix [--configfs DIR] [--port-a WWN] [--port-b WWN] [--lu-file FILE]\n"
               "                 [--iscsi TPG-DIR --initiator-a IQN --initiator-b IQN] [--backstore fileio_N/diskN]\n"
-              "                 [--helper NAME=SOCKET]... [--only NAME[,NAME...]] [--log FILE] [--list]\n"
+              "                 [--direct-sg] [--helper NAME=SOCKET]... [--helper-sg NAME=SOCKET]...\n"
+              "                 [--observe PATH]... [--only NAME[,NAME...]] [--log FILE] [--list]\n"
               "\n"
               "Without --iscsi: the LU on two tcm_loop ports (--port-a/-b) and the scenarios for tcm_loop.\n"
               "With --iscsi: the LU behind LUN 0 of that iSCSI TPG (configfs), reached through the\n"
               "sessions of the two initiator names, and the scenarios for iSCSI.\n"
+              "--direct-sg and --helper-sg add paths that send the disks' sg nodes (/dev/sgN) instead of\n"
+              "their block nodes.  --observe PATH: that path's replies are shown and differences\n"
+              "counted, but fail nothing (the reference on sg nodes: its 1 ms SG_IO timeout).\n"
               "--list prints the scenarios the other options select, and runs nothing.\n",
               stderr);
         exit(2);
@@ -1138,6 +1525,8 @@ static bool name_listed(const char *only, const char *name) {
 }
 
 static bool scenario_selected(const Scenario *sc, Fabric fabric, const char *only) {
+        if (sc->by_name && !name_listed(only, sc->name))
+                return false;
         return sc->fabric == fabric && (!only || name_listed(only, sc->name));
 }
 
@@ -1174,6 +1563,9 @@ int main(int argc, char **argv) {
                 { "initiator-a", required_argument, NULL, 'A' },
                 { "initiator-b", required_argument, NULL, 'B' },
                 { "backstore", required_argument, NULL, 's' },
+                { "helper-sg", required_argument, NULL, 'G' },
+                { "direct-sg", no_argument, NULL, 'D' },
+                { "observe", required_argument, NULL, 'O' },
                 {},
         };
         static Ctx ctx = {
@@ -1184,6 +1576,8 @@ int main(int argc, char **argv) {
                 .lu_file = "/run/prh-lu0.img",
                 .fd = { -1, -1 },
                 .fd_ro = -1,
+                .sg = { -1, -1 },
+                .sg_ro = -1,
         };
         Ctx *c = &ctx;
         const char *only = NULL, *log_path = NULL;
@@ -1209,6 +1603,23 @@ int main(int argc, char **argv) {
                 case 'A': c->initiator[0] = optarg; break;
                 case 'B': c->initiator[1] = optarg; break;
                 case 's': c->backstore = optarg; break;
+                case 'O': {
+                        bool found = false;
+                        for (int p = 0; p < c->n_paths; p++)
+                                if (strcmp(c->paths[p].name, optarg) == 0) {
+                                        c->paths[p].observed = true;
+                                        found = true;
+                                }
+                        if (!found)
+                                die("--observe %s: no such path (give it after the path)", optarg);
+                        break;
+                }
+                case 'D':
+                        if (c->n_paths >= MAX_PATHS)
+                                usage();
+                        c->paths[c->n_paths++] = (Path) { .name = "direct-sg", .kind = PATH_DIRECT, .sg = true };
+                        break;
+                case 'G':
                 case 'H': {
                         char *eq = strchr(optarg, '=');
                         if (!eq || eq == optarg || c->n_paths >= MAX_PATHS)
@@ -1216,6 +1627,7 @@ int main(int argc, char **argv) {
                         Path *p = &c->paths[c->n_paths++];
                         snprintf(p->name, sizeof p->name, "%.*s", (int) (eq - optarg), optarg);
                         p->kind = PATH_HELPER;
+                        p->sg = o == 'G';
                         p->socket = eq + 1;
                         int r = prh_client_new(p->socket, &p->client);
                         if (r < 0)
@@ -1262,10 +1674,16 @@ int main(int argc, char **argv) {
                 run_scenario(c, &scenarios[i]);
                 n_run++;
         }
-        lu_destroy(c);
-        lu_create(c);   /* leave a usable LU behind for whatever runs next */
+        if (!c->lu_kept) {
+                lu_destroy(c);
+                lu_create(c);   /* leave a usable LU behind for whatever runs next */
+        }
         close_devs(c);
 
+        for (int p = 0; p < c->n_paths; p++)
+                if (c->paths[p].observed)
+                        printf("\npr-matrix: observed path %s differed in %d of %d steps (fails nothing)\n",
+                               c->paths[p].name, c->n_observed_diff, c->n_compared);
         printf("\npr-matrix: %d scenarios, %d steps, %d paths, %.1f s: %d mismatches, %d unexpected outcomes, "
                "%d call errors\n",
                n_run, c->n_compared, c->n_paths, pr_now() - t0, c->n_mismatch, c->n_expect_fail, c->n_errors);

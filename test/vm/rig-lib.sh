@@ -10,7 +10,7 @@
 #   lio_lu_destroy              remove the LU again (its PR state goes with it)
 #   lio_lu_fresh                destroy + create: a LU with no PR state and PRgeneration 0
 #   lio_lu_create_idx IDX [MB], lio_lu_destroy_idx IDX: further LUs, each on its own two nexuses
-#   helper_start NAME BIN SOCK [LOGDIR]  start a helper on SOCK (a daemon, -d; with LOGDIR
+#   helper_start NAME BIN SOCK [LOGDIR [ARG...]]  start a helper on SOCK (a daemon, -d; with LOGDIR
 #                               in the background with its stderr and trace kept), wait until it is up
 #   helper_stop NAME            SIGTERM that helper, wait for it to exit; fails if it did not
 #   helper_alive NAME           the helper is still running
@@ -300,9 +300,10 @@ lio_lu_fresh() {
         lio_lu_create "$@"
 }
 
-# helper_start NAME BIN SOCKET [LOGDIR]: start BIN the way its users do
+# helper_start NAME BIN SOCKET [LOGDIR [ARG...]]: start BIN the way its users do
 # and wait (up to 30 s) until its socket and pidfile exist.  NAME labels it
-# for helper_stop; the pidfile is /run/NAME.pid.
+# for helper_stop; the pidfile is /run/NAME.pid.  ARGs (e.g. -u nobody -g
+# disk) go on its command line; LOGDIR may be empty.
 # Without LOGDIR: as a daemon (-k SOCKET -f PIDFILE -d; the same command line
 # for qemu-pr-helper and prhd).  With LOGDIR: the way libvirt starts it (no
 # -d, in the background, stderr kept), so that what it says can be read
@@ -313,9 +314,12 @@ helper_start() {
         bin=$2
         sock=$3
         pidfile=/run/$name.pid
+        logdir=${4:-}
+        shift 3
+        [ "$#" -gt 0 ] && shift
         rm -f "$pidfile"
-        if [ -n "${4:-}" ]; then
-                mkdir -p "$4"
+        if [ -n "$logdir" ]; then
+                mkdir -p "$logdir"
                 # prhd traces connections and handshakes; the reference only
                 # has QEMU's generic socket events (accept, accept_fail)
                 if "$bin" -T help 2>/dev/null | grep -qx conn_handshake; then
@@ -323,25 +327,25 @@ helper_start() {
                 else
                         events='qio_channel_socket_accept*'
                 fi
-                echo "== $(rig_uptime) s: started" >> "$4/$name.stderr"
+                echo "== $(rig_uptime) s: started" >> "$logdir/$name.stderr"
                 # each process gets a new trace file (the reference truncates
                 # it, prhd appends): keep the earlier ones in NAME.trace-old,
                 # each ended by a line helper_log_check knows
-                if [ -e "$4/$name.trace" ]; then
-                        { cat "$4/$name.trace"; echo "== the next process"; } >> "$4/$name.trace-old"
-                        rm -f "$4/$name.trace"
+                if [ -e "$logdir/$name.trace" ]; then
+                        { cat "$logdir/$name.trace"; echo "== the next process"; } >> "$logdir/$name.trace-old"
+                        rm -f "$logdir/$name.trace"
                 fi
-                "$bin" -k "$sock" -f "$pidfile" -T "$events,file=$4/$name.trace" \
-                        < /dev/null > /dev/null 2>> "$4/$name.stderr" 3<&- &
+                "$bin" -k "$sock" -f "$pidfile" -T "$events,file=$logdir/$name.trace" "$@" \
+                        < /dev/null > /dev/null 2>> "$logdir/$name.stderr" 3<&- &
         else
-                "$bin" -k "$sock" -f "$pidfile" -d || rig_die "$bin -k $sock -f $pidfile -d failed with $?"
+                "$bin" -k "$sock" -f "$pidfile" -d "$@" || rig_die "$bin -k $sock -f $pidfile -d $* failed with $?"
         fi
         # generous: a loaded CI machine under software emulation is slow
         for _ in $(seq 1 300); do
                 if [ -S "$sock" ] && [ -s "$pidfile" ] && helper_pid_alive "$(cat "$pidfile")"; then
                         rig_log "$name ($bin) is pid $(cat "$pidfile") on $sock"
                         # what it says from here on is about its clients
-                        [ -n "${4:-}" ] && echo "== $(rig_uptime) s: ready" >> "$4/$name.stderr"
+                        [ -n "$logdir" ] && echo "== $(rig_uptime) s: ready" >> "$logdir/$name.stderr"
                         return 0
                 fi
                 sleep 0.1
