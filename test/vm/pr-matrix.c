@@ -478,11 +478,11 @@ static void execute(Ctx *c, int nx, bool ro, const uint8_t *cdb, bool pr_out, co
                     size_t param_len, uint16_t alloc, Reply *r) {
         Path *p = &c->paths[c->path];
         int fd = path_fd(c, nx, ro);
-        double t0 = now();
+        double t0 = pr_now();
 
         memset(r, 0, sizeof *r);
         execute_one(c, p, fd, cdb, pr_out, param, param_len, alloc, r);
-        r->secs = now() - t0;
+        r->secs = pr_now() - t0;
 }
 
 static void execute_one(Ctx *c, Path *p, int fd, const uint8_t *cdb, bool pr_out, const uint8_t *param,
@@ -936,10 +936,10 @@ static void lu_reset(Ctx *c, int nx, Expect e) {
 
         memset(r, 0, sizeof *r);
         s->expect = e;
-        double t0 = now();
+        double t0 = pr_now();
         if (ioctl(c->fd[nx], SG_SCSI_RESET, &v) < 0)
                 r->err = -errno;
-        r->secs = now() - t0;
+        r->secs = pr_now() - t0;
 }
 
 /* Are both nexuses' iSCSI sessions in state LOGGED_IN (up) / neither (!up)? */
@@ -952,11 +952,11 @@ static bool iscsi_sessions_are(Ctx *c, bool up) {
         for (size_t i = 0; i < g.gl_pathc; i++) {
                 char p[512], name[256], state[64];
                 snprintf(p, sizeof p, "%s/initiatorname", g.gl_pathv[i]);
-                if (read_line(p, name, sizeof name) < 0 ||
+                if (pr_read_line(p, name, sizeof name) < 0 ||
                     (strcmp(name, c->initiator[0]) != 0 && strcmp(name, c->initiator[1]) != 0))
                         continue;
                 snprintf(p, sizeof p, "%s/state", g.gl_pathv[i]);
-                if (read_line(p, state, sizeof state) < 0)
+                if (pr_read_line(p, state, sizeof state) < 0)
                         continue;
                 if ((strcmp(state, "LOGGED_IN") == 0) == up)
                         n++;
@@ -974,30 +974,30 @@ static void target_restart(Ctx *c, Expect e) {
         Step *s = step_begin(c, "target restart: TPG enable=0, sessions fail, enable=1, sessions back");
         Reply *r = &s->reply[c->path];
         char p[512];
-        double t0 = now(), t_down = -1, t_up = -1;
+        double t0 = pr_now(), t_down = -1, t_up = -1;
 
         memset(r, 0, sizeof *r);
         s->expect = e;
         snprintf(p, sizeof p, "%s/enable", c->iscsi_tpg);
-        if (write_file(p, "0") < 0)
+        if (pr_write_file(p, "0") < 0)
                 die("write 0 to %s: %m", p);
         for (int t = 0; t < 2000 && t_down < 0; t++) {
                 if (iscsi_sessions_are(c, false))
-                        t_down = now() - t0;
+                        t_down = pr_now() - t0;
                 else
-                        sleep_ms(10);
+                        pr_sleep_ms(10);
         }
-        if (write_file(p, "1") < 0)
+        if (pr_write_file(p, "1") < 0)
                 die("write 1 to %s: %m", p);
         for (int t = 0; t < 6000 && t_up < 0; t++) {
                 if (iscsi_sessions_are(c, true))
-                        t_up = now() - t0;
+                        t_up = pr_now() - t0;
                 else
-                        sleep_ms(10);
+                        pr_sleep_ms(10);
         }
         if (t_down < 0 || t_up < 0)
                 r->err = -ETIMEDOUT;
-        r->secs = now() - t0;
+        r->secs = pr_now() - t0;
         if (c->log)
                 fprintf(c->log, "  target restart on %s: sessions failed after %.2f s, logged in again after %.2f s\n",
                         c->paths[c->path].name, t_down, t_up);
@@ -1110,10 +1110,10 @@ static int register_spec_i_pt(Ctx *c, int nx, uint64_t key, unsigned first, unsi
 
         if (!param)
                 die("out of memory");
-        put_be32(cdb + 5, (uint32_t) len);
-        put_be64(param + 8, key);
+        pr_put_be32(cdb + 5, (uint32_t) len);
+        pr_put_be64(param + 8, key);
         param[20] = 0x08;               /* SPEC_I_PT */
-        put_be32(param + 24, (uint32_t) (n * tid_len));
+        pr_put_be32(param + 24, (uint32_t) (n * tid_len));
         for (unsigned i = 0; i < n; i++) {
                 uint8_t *t = param + 28 + i * tid_len;
                 char acl[64], name[96];
@@ -1122,7 +1122,7 @@ static int register_spec_i_pt(Ctx *c, int nx, uint64_t key, unsigned first, unsi
                 if (strlen(name) + 1 > tid_len - 4)
                         die("TransportID too long");
                 t[0] = 0x45;            /* iSCSI, format 01b: name and ISID */
-                put_be16(t + 2, (uint16_t) (tid_len - 4));
+                pr_put_be16(t + 2, (uint16_t) (tid_len - 4));
                 memcpy(t + 4, name, strlen(name));
         }
         sgio(c->fd[nx], cdb, 10, SG_DXFER_TO_DEV, param, len, &r);
@@ -1139,8 +1139,8 @@ static int register_spec_i_pt(Ctx *c, int nx, uint64_t key, unsigned first, unsi
 static void setup_pr_out(Ctx *c, int nx, uint8_t sa, uint8_t type, uint64_t key) {
         uint8_t cdb[10] = { 0x5f, sa, type }, param[24] = { 0 };
         Reply r = { 0 };
-        put_be32(cdb + 5, sizeof param);
-        put_be64(param + 8 * (sa == REG), key);
+        pr_put_be32(cdb + 5, sizeof param);
+        pr_put_be64(param + 8 * (sa == REG), key);
         sgio(c->fd[nx], cdb, 10, SG_DXFER_TO_DEV, param, sizeof param, &r);
         if (r.err < 0 || r.status != 0)
                 die("set-up: %s from %c failed: err %d status 0x%02x", out_name(sa), nx_name[nx], r.err, r.status);
@@ -1151,7 +1151,7 @@ static void setup_pr_out(Ctx *c, int nx, uint8_t sa, uint8_t type, uint64_t key)
 static void pr_in_direct(Ctx *c, int nx, uint8_t sa, uint16_t alloc, Expect e) {
         Step *s = step_begin(c, "%c %s alloc=%u (direct paths only)", nx_name[nx], in_name(sa), alloc);
         uint8_t cdb[10] = { 0x5e, sa };
-        put_be16(cdb + 7, alloc);
+        pr_put_be16(cdb + 7, alloc);
         s->expect = e;
         s->direct_only = true;
         if (c->paths[c->path].kind != PATH_DIRECT) {
@@ -1297,8 +1297,8 @@ static bool expect_met(const Expect *e, const Reply *r) {
         if (e->lengths) {
                 /* READ KEYS' first key is at byte 8; READ FULL STATUS's first
                  * descriptor starts with its key, also at byte 8 */
-                if (r->data_len != e->data_len || r->data_len < 16 || get_be32(r->data + 4) != e->add_len ||
-                    get_be64(r->data + 8) != e->first_key)
+                if (r->data_len != e->data_len || r->data_len < 16 || pr_get_be32(r->data + 4) != e->add_len ||
+                    pr_get_be64(r->data + 8) != e->first_key)
                         return false;
         }
         return true;
