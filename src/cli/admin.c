@@ -47,7 +47,7 @@ static int admin_fetch(const char *path, json_object **ret) {
 
         if (strlen(path) >= sizeof sa.sun_path)
                 return log_error_errno(-EINVAL, "Socket path too long: %s", path);
-        strcpy(sa.sun_path, path);
+        memcpy(sa.sun_path, path, strlen(path) + 1);
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0)
                 return log_error_errno(-errno, "socket: %m");
@@ -288,7 +288,7 @@ static int run_audit(const char *file, const char *device, int64_t since, bool a
                 json_object_put(o);
         }
         free(line);
-        fclose(f);
+        (void) fclose(f);
         if (!json && n == 0)
                 printf("(no matching records)\n");
         return EXIT_OK;

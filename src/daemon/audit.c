@@ -37,7 +37,7 @@ int audit_open(Audit *a, const char *target) {
 
                 if (strlen(path) >= sizeof sa.sun_path)
                         return log_error_errno(-EINVAL, "Journal socket path too long: %s", path);
-                strcpy(sa.sun_path, path);
+                memcpy(sa.sun_path, path, strlen(path) + 1);
                 fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
                 if (fd < 0)
                         return log_error_errno(-errno, "Failed to create the journal socket: %m");
@@ -164,7 +164,7 @@ static uint64_t be64(const uint8_t *p) {
 
 static void key_str(const Audit *a, const uint8_t *p, char out[24]) {
         if (a->redact)
-                strcpy(out, "redacted");
+                (void) snprintf(out, 24, "redacted");
         else
                 (void) snprintf(out, 24, "0x%016llx", (unsigned long long) be64(p));
 }
@@ -193,7 +193,7 @@ static void fields_fill(const Audit *a, const AuditRecord *r, Fields *f) {
         gmtime_r(&ts.tv_sec, &tm);
         size_t n = strftime(f->time, sizeof f->time, "%Y-%m-%dT%H:%M:%S", &tm);
         (void) snprintf(f->time + n, sizeof f->time - n, ".%06ldZ", ts.tv_nsec / 1000);
-        strcpy(f->op, r->cdb[0] == SCSI_OP_PR_OUT ? "pr-out" : "pr-in");
+        (void) snprintf(f->op, sizeof f->op, "%s", r->cdb[0] == SCSI_OP_PR_OUT ? "pr-out" : "pr-in");
         if (name)
                 (void) snprintf(f->action, sizeof f->action, "%s", name);
         else
@@ -209,13 +209,13 @@ static void fields_fill(const Audit *a, const AuditRecord *r, Fields *f) {
                 }
         }
         if (r->denied_by)
-                strcpy(f->result, "denied");
+                (void) snprintf(f->result, sizeof f->result, "denied");
         else if (r->res->status == 0)
-                strcpy(f->result, "good");
+                (void) snprintf(f->result, sizeof f->result, "good");
         else if (r->res->status == 2)
-                strcpy(f->result, "check-condition");
+                (void) snprintf(f->result, sizeof f->result, "check-condition");
         else if (r->res->status == 0x18)
-                strcpy(f->result, "reservation-conflict");
+                (void) snprintf(f->result, sizeof f->result, "reservation-conflict");
         else
                 (void) snprintf(f->result, sizeof f->result, "status-0x%02x", (unsigned) r->res->status & 0xff);
         f->si = proto_sense_parse(r->res->sense, PRH_SENSE_SIZE);
@@ -256,8 +256,8 @@ static void emit_json(const Audit *a, const AuditRecord *r, const Fields *f) {
         json_object_object_add(o, "op", json_object_new_string(f->op));
         json_object_object_add(o, "service_action", json_object_new_string(f->action));
         if (f->has_scope) {
-                json_object_object_add(o, "scope", json_object_new_int(f->scope));
-                json_object_object_add(o, "type", json_object_new_int(f->type));
+                json_object_object_add(o, "scope", json_object_new_int((int32_t) f->scope));
+                json_object_object_add(o, "type", json_object_new_int((int32_t) f->type));
         }
         if (f->has_keys) {
                 json_object_object_add(o, "key", json_object_new_string(f->key));

@@ -93,15 +93,22 @@ int daemon_run(const DaemonConfig *config) {
         ServerListener more[16] = {};
         size_t n_more = 0;
         const char *names[17] = {};
-        _cleanup_free_ char *fdnames = NULL;
+        char fdnames_buf[17 * 256], *fdnames = NULL;    /* LISTEN_FDNAMES: up to 17 names of at most 255 bytes */
         _cleanup_close_ int admin_fd = -EBADF;
         bool admin_bound = false;
         Policy *policy = NULL;
         Audit audit = { .fd = -EBADF };
 
         /* Read before activation_listen_fds() unsets it. */
-        if (getenv("LISTEN_FDNAMES") && !(fdnames = strdup(getenv("LISTEN_FDNAMES"))))
-                return log_error_errno(-ENOMEM, "Out of memory"), EXIT_FAILURE;
+        const char *fdnames_env = getenv("LISTEN_FDNAMES");
+        if (fdnames_env) {
+                if (strlen(fdnames_env) >= sizeof fdnames_buf) {
+                        log_error("Failed to use socket activation: LISTEN_FDNAMES is too long");
+                        return EXIT_FAILURE;
+                }
+                memcpy(fdnames_buf, fdnames_env, strlen(fdnames_env) + 1);
+                fdnames = fdnames_buf;
+        }
         n = activation_listen_fds();
         if (n < 0)
                 return EXIT_FAILURE;

@@ -216,7 +216,8 @@ int policy_load(const char *path, const char *const *socket_names, size_t n_sock
                 goto fail;
         }
         p->rules = calloc((size_t) json_object_object_length(sockets) + 1, sizeof *p->rules);
-        p->by_socket = calloc(n_sockets + 1, sizeof *p->by_socket);
+        /* an array of pointers to rules */
+        p->by_socket = calloc(n_sockets + 1, sizeof(const PolicyRule *)); // NOLINT(bugprone-sizeof-expression)
         if (!p->rules || !p->by_socket) {
                 r = log_error_errno(-ENOMEM, "Out of memory");
                 goto fail;
@@ -231,7 +232,7 @@ int policy_load(const char *path, const char *const *socket_names, size_t n_sock
         for (size_t i = 0; i < n_sockets; i++) {
                 p->by_socket[i] = def;
                 for (size_t k = 0; k < p->n_rules; k++)
-                        if (strcmp(p->rules[k].name, socket_names[i]) == 0)
+                        if (p->rules[k].name && socket_names[i] && strcmp(p->rules[k].name, socket_names[i]) == 0)
                                 p->by_socket[i] = &p->rules[k];
                 if (!p->by_socket[i]) {
                         r = log_error_errno(-EINVAL, "%s: no policy for socket \"%s\" and no \"default\"", path,

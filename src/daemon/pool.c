@@ -205,7 +205,7 @@ static void worker_dispatch(Server *s, const struct epoll_event *ev, int n) {
                 } else if (p == &tag_admin) {
                         conn_take_over(&s->admin_handed);
                         admin = true;
-                } else if (p != &tag_wake && p != &tag_kick) {
+                } else if (p && p != &tag_wake && p != &tag_kick) {
                         Conn *c = p;
 
                         conn_take_over(&c->handed);

@@ -19,11 +19,15 @@ static char path[] = "/tmp/test-policy-XXXXXX";
 static int load(const char *json, const char *const *names, size_t n, Policy **ret) {
         FILE *f = fopen(path, "we");
 
+        *ret = NULL;
         if (!f)
                 return -errno;
-        fputs(json, f);
-        fclose(f);
-        *ret = NULL;
+        if (fputs(json, f) == EOF) {
+                (void) fclose(f);
+                return -EIO;
+        }
+        if (fclose(f) != 0)
+                return -errno;
         return policy_load(path, names, n, ret);
 }
 
