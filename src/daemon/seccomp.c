@@ -114,6 +114,11 @@ static const SandboxCall allow_list_multipath[] = {
         CALL(fstatfs),          /* libudev checks sysfs */
         CALL(access),
         CALL(getrandom),
+        /* "reservation_key file": libmultipath reads /etc/multipath/prkeys through open_file(),
+         * which creates its directory if missing and bounds its fcntl() lock wait with alarm()
+         * (both seen, as audit syscall=83 and 37, in the rig with --seccomp=log). */
+        CALL(mkdir),
+        CALL(alarm),
 };
 
 #if PRH_SANITIZER_BUILD
