@@ -169,7 +169,7 @@ rig_nested_reset_evidence() {
         helper_alive "$3" || return 1
         _ev=$(helper_log_check "$3" "$4") || return 1
         _last=$(printf '%s\n' "$_con" | sed -n 's/^@@BEGIN //p' | tail -n 1)
-        echo "qemu exit 0, qemu.log empty; QEMU's trace shows running -> shutdown with no guest shutdown request (a reset, under -no-reboot), no kernel panic on the console; it reset during test ${_last:-?}; $_ev"
+        echo "qemu exit 0, qemu.log empty; QEMU's trace shows running -> shutdown with no guest shutdown request (a reset, under -no-reboot), no kernel panic on the console; it reset during test ${_last:-(none yet: after /init began, before its first test)}; $_ev"
 }
 
 rig_uptime() {
