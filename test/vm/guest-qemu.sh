@@ -98,11 +98,11 @@ nested_run() {
         for boot in 1 2 3; do
                 nested_boot "$name" "$dev_a" "$dev_b" "$out" "$sock" "$ctl" "$bin"
                 [ "$boot" = 3 ] && break
-                rig_nested_retry rig-qemu "$out" "with $name" "$boot" "$qrc" "$name" "$logs" && continue
+                rig_nested_retry "${PRH_RIG_NAME:-rig-qemu}" "$out" "with $name" "$boot" "$qrc" "$name" "$logs" && continue
                 ev=$(rig_nested_reset_evidence "$out" "$qrc" "$name" "$logs") || break
                 mkdir -p "$out/boot-$boot"
                 mv "$out/console.log" "$out/qemu.log" "$out/qemu-debug.log" "$out/boot-$boot/"
-                rig_retry rig-qemu "nested guest with $name (boot $boot): $ev; logs kept in $out/boot-$boot"
+                rig_retry "${PRH_RIG_NAME:-rig-qemu}" "nested guest with $name (boot $boot): $ev; logs kept in $out/boot-$boot"
                 if [ "$idx" = 0 ]; then
                         lio_lu_fresh
                 else

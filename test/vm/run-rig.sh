@@ -229,6 +229,8 @@ qemu)
         # fails at once.  A retried attempt's files stay in RESULTS/attempt-N.
         attempts=${PRH_RIG_ATTEMPTS:-3}
         attempt=1
+        # the test's name in RETRY lines: rig-qemu10 runs this scenario with QEMU 10.0
+        if [ -n "${PRH_NESTED_QEMU_ROOT:-}" ]; then testname=rig-qemu10; else testname=rig-qemu; fi
         while :; do
                 rc=0
                 # the outer guest starts its command with an empty environment:
@@ -236,14 +238,14 @@ qemu)
                 "$here/vm-run.sh" -c "$cache" -s "$src" -s "$build" -r "$results" -m 2048 \
                         -t "${PRH_RIG_TIMEOUT:-600}" -- \
                         env "PRH_NESTED_ACCEL=${PRH_NESTED_ACCEL:-}" "PRH_NESTED_SERIAL=${PRH_NESTED_SERIAL:-0}" \
-                        "PRH_NESTED_QEMU_ROOT=${PRH_NESTED_QEMU_ROOT:-}" \
+                        "PRH_NESTED_QEMU_ROOT=${PRH_NESTED_QEMU_ROOT:-}" "PRH_RIG_NAME=$testname" \
                         "$here/guest-qemu.sh" "$results" "$kernel" "$initrd" "$@" || rc=$?
                 # the nested boots the guest tried again (rig_nested_retry)
                 pass_retries "$results/retries.log"
                 if [ "$rc" != 0 ] && [ "$attempt" -lt "$attempts" ] && ev=$(outer_retry "$results" "$@"); then
                         mkdir "$results/attempt-$attempt"
                         find "$results" -mindepth 1 -maxdepth 1 ! -name 'attempt-*' -exec mv {} "$results/attempt-$attempt/" \;
-                        echo "RETRY rig-qemu: attempt $attempt of $attempts: $ev; its files are in $results/attempt-$attempt" > "$results/.outer-retry"
+                        echo "RETRY $testname: attempt $attempt of $attempts: $ev; its files are in $results/attempt-$attempt" > "$results/.outer-retry"
                         pass_retries "$results/.outer-retry"
                         mv "$results/.outer-retry" "$results/attempt-$attempt/"
                         attempt=$((attempt + 1))
