@@ -52,6 +52,7 @@ lio_init
 # shellcheck disable=SC2034 # read by iscsi_init
 ISCSI_LOG=$results/iscsid.log
 iscsi_init
+rig_log "LIO and iscsid up after $(echo "$t0 $(rig_uptime)" | awk '{ printf "%.1f", $2 - $1 }') s"
 tpg=$(iscsi_tpg)
 i=0
 while [ "$i" -lt "$FAULT_LUNS" ]; do
@@ -81,6 +82,7 @@ done
 ISCSI_NODE_SETTINGS="node.session.timeo.replacement_timeout=$FAULT_REPLACEMENT
 node.conn[0].timeo.noop_out_interval=$FAULT_NOOP_INTERVAL
 node.conn[0].timeo.noop_out_timeout=$FAULT_NOOP_TIMEOUT"
+rig_log "$((FAULT_LUNS + FAULT_HOLD_LUNS)) LUNs after $(echo "$t0 $(rig_uptime)" | awk '{ printf "%.1f", $2 - $1 }') s"
 iscsi_login
 
 # the hold session: its own portal, iface and node record (no discovery: it
@@ -101,44 +103,49 @@ if ! iscsiadm -m node -T "$ISCSI_TARGET_IQN" -p "$HOLD_PORTAL" -I prh-c --login 
         rig_die "iSCSI login of the hold session at $HOLD_PORTAL failed"
 fi
 
-# the disk of LUN $2 in the session of initiator name $1
-lun_disk() {
+# Every disk of every iSCSI session as "INITIATOR:LUN=/dev/sdX;" in $map, and
+# the disk of LUN $2 of initiator name $1 in $dev: shell builtins only (with
+# 42 disks, a few forks per disk cost tens of seconds under emulation).
+scan_disks() {
+        map=
         for s in /sys/class/iscsi_session/session*; do
-                [ "$(cat "$s/initiatorname" 2>/dev/null)" = "$1" ] || continue
-                for b in "$s"/device/target*/*:*:*:"$2"/block/*; do
-                        [ -b "/dev/${b##*/}" ] && { echo "/dev/${b##*/}"; return 0; }
+                read -r ini < "$s/initiatorname" || continue
+                for b in "$s"/device/target*/*:*:*:*/block/*; do
+                        [ -e "$b" ] || continue
+                        hctl=${b%/block/*}
+                        map="$map$ini:${hctl##*:}=/dev/${b##*/};"
                 done
         done
-        return 1
 }
+lun_disk() {
+        r=${map#*"$1:$2="}
+        [ "$r" != "$map" ] || return 1
+        dev=${r%%;*}
+}
+want=$((2 * FAULT_LUNS + 2 * FAULT_HOLD_LUNS))
+for _ in $(seq 1 300); do
+        scan_disks
+        r=$map n=0
+        while [ -n "$r" ]; do
+                r=${r#*;} n=$((n + 1))
+        done
+        [ "$n" -ge "$want" ] && break
+        sleep 0.1
+done
 lus=
 i=0
-while [ "$i" -lt "$FAULT_LUNS" ]; do
-        a='' b=''
-        for _ in $(seq 1 300); do
-                a=$(lun_disk "$ISCSI_INI_A" "$i") && b=$(lun_disk "$ISCSI_INI_B" "$i") && break
-                sleep 0.1
-        done
-        if [ -z "$a" ] || [ -z "$b" ]; then
-                rig_die "no disks for iSCSI LUN $i (A '$a', B '$b')"
-        fi
-        lus="$lus --lu $a,$b"
-        i=$((i + 1))
-done
 while [ "$i" -lt $((FAULT_LUNS + FAULT_HOLD_LUNS)) ]; do
-        c='' b=''
-        for _ in $(seq 1 300); do
-                c=$(lun_disk "$ISCSI_INI_C" "$i") && b=$(lun_disk "$ISCSI_INI_B" "$i") && break
-                sleep 0.1
-        done
-        if [ -z "$c" ] || [ -z "$b" ]; then
-                rig_die "no disks for iSCSI LUN $i (C '$c', B '$b')"
-        fi
-        lus="$lus --hold-lu $c,$b"
+        ini=$ISCSI_INI_A opt=--lu
+        [ "$i" -ge "$FAULT_LUNS" ] && ini=$ISCSI_INI_C opt=--hold-lu
+        lun_disk "$ini" "$i" || rig_die "no disk for iSCSI LUN $i of $ini (found: $map)"
+        a=$dev
+        lun_disk "$ISCSI_INI_B" "$i" || rig_die "no disk for iSCSI LUN $i of $ISCSI_INI_B (found: $map)"
+        lus="$lus $opt $a,$dev"
         i=$((i + 1))
 done
+rig_log "iSCSI: $want disks after $(echo "$t0 $(rig_uptime)" | awk '{ printf "%.1f", $2 - $1 }') s"
 lio_lu_create 16
-rig_log "iSCSI ($FAULT_LUNS LUs) and tcm_loop ($RIG_DEV_A) ready after $(echo "$t0 $(rig_uptime)" | awk '{ printf "%.1f", $2 - $1 }') s"
+rig_log "iSCSI ($FAULT_LUNS + $FAULT_HOLD_LUNS LUs) and tcm_loop ($RIG_DEV_A) ready after $(echo "$t0 $(rig_uptime)" | awk '{ printf "%.1f", $2 - $1 }') s"
 
 # the cut: packets to or from the portal vanish on their way in, as on a
 # network that drops them (in the output hook the sender would get EPERM)
