@@ -4,9 +4,11 @@
 # Outer-guest side of rig-faults (issue 12, scenarios 1-4; docs/faults.md):
 # LIO's iSCSI target on 127.0.0.1 with 15 small LUs, logged in to by the
 # kernel's initiator under two initiator names (iscsi-lib.sh) with short
-# recovery timeouts, one more LU on tcm_loop, both helpers as daemons, then
-# pr-faults cuts the portal's traffic with nftables and compares direct
-# SG_IO, qemu-pr-helper and prhd.
+# recovery timeouts, six more logged in to through a second portal by a
+# third initiator name (the hold session: a long replacement timeout), one
+# more LU on tcm_loop, both helpers as daemons, then pr-faults cuts the
+# portals' traffic with nftables and compares direct SG_IO, qemu-pr-helper
+# and prhd.
 #
 #   guest-faults.sh RESULTS PR-FAULTS NAME=HELPER-BINARY...
 #

@@ -17,13 +17,15 @@
  *     timeout, and with only the replies dropped (--cut-replies); in the
  *     long cut, a PR OUT held on the blocked session and one on an fd opened
  *     before the session failed, sent once the disk is offline.
- *  2  isolation: while the long cut holds requests on the iSCSI LUs, the
- *     READ KEYS rate on the tcm_loop LU through each helper, against the
- *     rate just before the cut; the helpers' threads and RSS (/proc).
- *  3  device removed mid-request: the nexus-A disk deleted through sysfs
- *     while a REGISTER is held on it, then a REGISTER on the same fd,
- *     whose device no longer exists; the helper must stay up and hold no fd
- *     of the device.
+ *  2  isolation: while requests are held on the hold session (a third
+ *     initiator name on its own portal, replacement timeout 300 s, so only
+ *     the test ends the hold), the READ KEYS rate on the tcm_loop LU through
+ *     each helper, against the rate just before and just after; the
+ *     helpers' threads and RSS (/proc).
+ *  3  device removed mid-request, on the hold session: the disk deleted
+ *     through sysfs, or the session logged out, while a REGISTER is held on
+ *     it, then a REGISTER on the same fd, whose device no longer exists; the
+ *     helper must stay up and hold no fd of the device.
  *  4  host_status: what the kernel gave the direct path, and what each
  *     helper answered for the same event: prhd's answer must be prhd's
  *     mapping of one of the outcomes the kernel gave in that event, the
