@@ -4,9 +4,11 @@
 # Outer-guest side of rig-faults (issue 12, scenarios 1-4; docs/faults.md):
 # LIO's iSCSI target on 127.0.0.1 with 15 small LUs, logged in to by the
 # kernel's initiator under two initiator names (iscsi-lib.sh) with short
-# recovery timeouts, one more LU on tcm_loop, both helpers as daemons, then
-# pr-faults cuts the portal's traffic with nftables and compares direct
-# SG_IO, qemu-pr-helper and prhd.
+# recovery timeouts, six more logged in to through a second portal by a
+# third initiator name (the hold session: a long replacement timeout), one
+# more LU on tcm_loop, both helpers as daemons, then pr-faults cuts the
+# portals' traffic with nftables and compares direct SG_IO, qemu-pr-helper
+# and prhd.
 #
 #   guest-faults.sh RESULTS PR-FAULTS NAME=HELPER-BINARY...
 #
@@ -29,6 +31,16 @@ FAULT_NOOP_INTERVAL=1           # node.conn[0].timeo.noop_out_interval (s)
 FAULT_NOOP_TIMEOUT=2            # node.conn[0].timeo.noop_out_timeout (s)
 FAULT_LUNS=15                   # 3 PR OUT commands + 2, for each of the 3 paths
 FAULT_IDX0=20                   # backstores fileio_20.. (iscsi-lib's is 9, the tcm_loop LU's 0)
+# The hold session: a third initiator name logged in through a second portal
+# (127.0.0.2) with a replacement timeout far longer than any step, so that a
+# cut of that portal alone holds commands until the test ends the hold itself
+# (scenario 2's measurement, a delete or a logout under a held command): no
+# step races a timeout.  Its LUs (delete and logout, one per path) are mapped
+# for it and for nexus B, which reads their state while it is cut.
+FAULT_HOLD_LUNS=6
+FAULT_HOLD_REPLACEMENT=300      # s, the hold session's replacement_timeout
+ISCSI_INI_C=iqn.2003-01.org.prh.rig:host-c
+HOLD_PORTAL=127.0.0.2:3260
 
 for p in nft iscsiadm iscsid; do
         if ! command -v "$p" > /dev/null; then
@@ -42,6 +54,7 @@ lio_init
 # shellcheck disable=SC2034 # read by iscsi_init
 ISCSI_LOG=$results/iscsid.log
 iscsi_init
+rig_log "LIO and iscsid up after $(echo "$t0 $(rig_uptime)" | awk '{ printf "%.1f", $2 - $1 }') s"
 tpg=$(iscsi_tpg)
 i=0
 while [ "$i" -lt "$FAULT_LUNS" ]; do
@@ -54,50 +67,104 @@ while [ "$i" -lt "$FAULT_LUNS" ]; do
         done
         i=$((i + 1))
 done
+mkdir "$tpg/acls/$ISCSI_INI_C" || rig_die "cannot create the ACL of $ISCSI_INI_C"
+while [ "$i" -lt $((FAULT_LUNS + FAULT_HOLD_LUNS)) ]; do
+        bs=$(lio_backstore_create $((FAULT_IDX0 + i)) 2) || exit 1
+        mkdir "$tpg/lun/lun_$i" || rig_die "cannot create LUN $i"
+        ln -s "$bs" "$tpg/lun/lun_$i/disk" || rig_die "cannot map LUN $i"
+        for ini in $ISCSI_INI_C $ISCSI_INI_B; do
+                mkdir "$tpg/acls/$ini/lun_$i" || rig_die "cannot create LUN $i in the ACL of $ini"
+                ln -s "$tpg/lun/lun_$i" "$tpg/acls/$ini/lun_$i/lun" || rig_die "cannot map LUN $i for $ini"
+        done
+        i=$((i + 1))
+done
 # short recovery timeouts (iscsiadm node settings), so that a cut longer
 # than them stays short
 # shellcheck disable=SC2034 # read by iscsi_login
 ISCSI_NODE_SETTINGS="node.session.timeo.replacement_timeout=$FAULT_REPLACEMENT
 node.conn[0].timeo.noop_out_interval=$FAULT_NOOP_INTERVAL
 node.conn[0].timeo.noop_out_timeout=$FAULT_NOOP_TIMEOUT"
+rig_log "$((FAULT_LUNS + FAULT_HOLD_LUNS)) LUNs after $(echo "$t0 $(rig_uptime)" | awk '{ printf "%.1f", $2 - $1 }') s"
 iscsi_login
 
-# the disk of LUN $2 in the session of initiator name $1
-lun_disk() {
+# the hold session: its own portal, iface and node record (no discovery: it
+# would rewrite the records iscsi_login made)
+mkdir "$tpg/np/$HOLD_PORTAL" || rig_die "cannot create the portal $HOLD_PORTAL"
+printf 'iface.iscsi_ifacename = prh-c\niface.transport_name = tcp\niface.initiatorname = %s\n' "$ISCSI_INI_C" \
+        > /etc/iscsi/ifaces/prh-c
+iscsiadm -m node -o new -T "$ISCSI_TARGET_IQN" -p "$HOLD_PORTAL" -I prh-c > /dev/null ||
+        rig_die "iscsiadm: cannot create the node record of the hold session"
+for kv in node.session.timeo.replacement_timeout=$FAULT_HOLD_REPLACEMENT \
+        "node.conn[0].timeo.noop_out_interval=$FAULT_NOOP_INTERVAL" \
+        "node.conn[0].timeo.noop_out_timeout=$FAULT_NOOP_TIMEOUT"; do
+        iscsiadm -m node -T "$ISCSI_TARGET_IQN" -p "$HOLD_PORTAL" -I prh-c -o update -n "${kv%%=*}" -v "${kv#*=}" ||
+                rig_die "iscsiadm: cannot set $kv for the hold session"
+done
+if ! iscsiadm -m node -T "$ISCSI_TARGET_IQN" -p "$HOLD_PORTAL" -I prh-c --login >&2; then
+        iscsi_diagnose
+        rig_die "iSCSI login of the hold session at $HOLD_PORTAL failed"
+fi
+
+# Every disk of every iSCSI session as "INITIATOR:LUN=/dev/sdX;" in $map, and
+# the disk of LUN $2 of initiator name $1 in $dev: shell builtins only (with
+# 42 disks, a few forks per disk cost tens of seconds under emulation).
+scan_disks() {
+        map=
         for s in /sys/class/iscsi_session/session*; do
-                [ "$(cat "$s/initiatorname" 2>/dev/null)" = "$1" ] || continue
-                for b in "$s"/device/target*/*:*:*:"$2"/block/*; do
-                        [ -b "/dev/${b##*/}" ] && { echo "/dev/${b##*/}"; return 0; }
+                read -r ini < "$s/initiatorname" || continue
+                for b in "$s"/device/target*/*:*:*:*/block/*; do
+                        [ -e "$b" ] || continue
+                        hctl=${b%/block/*}
+                        map="$map$ini:${hctl##*:}=/dev/${b##*/};"
                 done
         done
-        return 1
 }
+lun_disk() {
+        r=${map#*"$1:$2="}
+        [ "$r" != "$map" ] || return 1
+        dev=${r%%;*}
+}
+want=$((2 * FAULT_LUNS + 2 * FAULT_HOLD_LUNS))
+for _ in $(seq 1 300); do
+        scan_disks
+        r=$map n=0
+        while [ -n "$r" ]; do
+                r=${r#*;} n=$((n + 1))
+        done
+        [ "$n" -ge "$want" ] && break
+        sleep 0.1
+done
 lus=
 i=0
-while [ "$i" -lt "$FAULT_LUNS" ]; do
-        a='' b=''
-        for _ in $(seq 1 300); do
-                a=$(lun_disk "$ISCSI_INI_A" "$i") && b=$(lun_disk "$ISCSI_INI_B" "$i") && break
-                sleep 0.1
-        done
-        if [ -z "$a" ] || [ -z "$b" ]; then
-                rig_die "no disks for iSCSI LUN $i (A '$a', B '$b')"
-        fi
-        lus="$lus --lu $a,$b"
+while [ "$i" -lt $((FAULT_LUNS + FAULT_HOLD_LUNS)) ]; do
+        ini=$ISCSI_INI_A opt=--lu
+        [ "$i" -ge "$FAULT_LUNS" ] && ini=$ISCSI_INI_C opt=--hold-lu
+        lun_disk "$ini" "$i" || rig_die "no disk for iSCSI LUN $i of $ini (found: $map)"
+        a=$dev
+        lun_disk "$ISCSI_INI_B" "$i" || rig_die "no disk for iSCSI LUN $i of $ISCSI_INI_B (found: $map)"
+        lus="$lus $opt $a,$dev"
         i=$((i + 1))
 done
+rig_log "iSCSI: $want disks after $(echo "$t0 $(rig_uptime)" | awk '{ printf "%.1f", $2 - $1 }') s"
 lio_lu_create 16
-rig_log "iSCSI ($FAULT_LUNS LUs) and tcm_loop ($RIG_DEV_A) ready after $(echo "$t0 $(rig_uptime)" | awk '{ printf "%.1f", $2 - $1 }') s"
+rig_log "iSCSI ($FAULT_LUNS + $FAULT_HOLD_LUNS LUs) and tcm_loop ($RIG_DEV_A) ready after $(echo "$t0 $(rig_uptime)" | awk '{ printf "%.1f", $2 - $1 }') s"
 
 # the cut: packets to or from the portal vanish on their way in, as on a
 # network that drops them (in the output hook the sender would get EPERM)
 modprobe nf_tables || rig_die "modprobe nf_tables failed"
 port=${ISCSI_PORTAL##*:}
 nft_cut="nft add table inet prhfault && nft add chain inet prhfault in '{ type filter hook input priority 0; }'"
-cut="$nft_cut && nft add rule inet prhfault in tcp dport $port drop && nft add rule inet prhfault in tcp sport $port drop"
-cut_replies="$nft_cut && nft add rule inet prhfault in tcp sport $port drop"
+addr=${ISCSI_PORTAL%:*}
+hold_addr=${HOLD_PORTAL%:*}
+cut="$nft_cut && nft add rule inet prhfault in ip daddr $addr tcp dport $port drop && nft add rule inet prhfault in ip saddr $addr tcp sport $port drop"
+cut_replies="$nft_cut && nft add rule inet prhfault in ip saddr $addr tcp sport $port drop"
 restore="nft delete table inet prhfault"
 sh -c "$cut && $restore" || rig_die "nftables does not work here"
+# the hold session's portal alone
+hold_cut="nft add table inet prhhold && nft add chain inet prhhold in '{ type filter hook input priority 0; }' && nft add rule inet prhhold in ip daddr $hold_addr tcp dport $port drop && nft add rule inet prhhold in ip saddr $hold_addr tcp sport $port drop"
+hold_restore="nft delete table inet prhhold"
+sh -c "$hold_cut && $hold_restore" || rig_die "nftables does not work here"
+hold_logout="iscsiadm -m node -T $ISCSI_TARGET_IQN -p $HOLD_PORTAL -I prh-c --logout > /dev/null"
 
 # what the LLD completed each PR OUT with, whichever process sent it (pr-faults
 # reads the host byte of the helpers' commands from here)
@@ -128,6 +195,7 @@ done
 rc=0
 # shellcheck disable=SC2086
 "$faults" $lus --loop "$RIG_DEV_A" $helpers --cut "$cut" --cut-replies "$cut_replies" --restore "$restore" \
+        --hold-cut "$hold_cut" --hold-restore "$hold_restore" --hold-logout "$hold_logout" \
         --trace "$tracefs" --sgio-timeout "$FAULT_SGIO_MS" --replacement "$FAULT_REPLACEMENT" \
         --noop $((FAULT_NOOP_INTERVAL + FAULT_NOOP_TIMEOUT)) > "$results/faults.md" || rc=$?
 cat "$results/faults.md"

@@ -17,13 +17,15 @@
  *     timeout, and with only the replies dropped (--cut-replies); in the
  *     long cut, a PR OUT held on the blocked session and one on an fd opened
  *     before the session failed, sent once the disk is offline.
- *  2  isolation: while the long cut holds requests on the iSCSI LUs, the
- *     READ KEYS rate on the tcm_loop LU through each helper, against the
- *     rate just before the cut; the helpers' threads and RSS (/proc).
- *  3  device removed mid-request: the nexus-A disk deleted through sysfs
- *     while a REGISTER is held on it, then a REGISTER on the same fd,
- *     whose device no longer exists; the helper must stay up and hold no fd
- *     of the device.
+ *  2  isolation: while requests are held on the hold session (a third
+ *     initiator name on its own portal, replacement timeout 300 s, so only
+ *     the test ends the hold), the READ KEYS rate on the tcm_loop LU through
+ *     each helper, against the rate just before and just after; the
+ *     helpers' threads and RSS (/proc).
+ *  3  device removed mid-request, on the hold session: the disk deleted
+ *     through sysfs, or the session logged out, while a REGISTER is held on
+ *     it, then a REGISTER on the same fd, whose device no longer exists; the
+ *     helper must stay up and hold no fd of the device.
  *  4  host_status: what the kernel gave the direct path, and what each
  *     helper answered for the same event: prhd's answer must be prhd's
  *     mapping of one of the outcomes the kernel gave in that event, the
@@ -57,10 +59,10 @@
 
 #define MAX_HELPERS 2
 #define MAX_PATHS (1 + MAX_HELPERS)
-#define MAX_LUS 16
+#define MAX_LUS 32
 #define MAX_JOBS 64
 #define N_OPS 3
-#define EXTRA_BLOCKED 8                 /* further blocked READ KEYS per helper in the long cut */
+#define EXTRA_BLOCKED 8                 /* READ KEYS per helper held in scenario 2 */
 
 #define KA 0xaaaa0000000000a1ull
 #define KB 0xbbbb0000000000b1ull
@@ -118,7 +120,9 @@ static struct {
         char addr_a[MAX_LUS][32];       /* H:C:T:L of nexus A's disk */
         const char *tracefs;            /* the kernel's scsi trace events, enabled by guest-faults.sh */
         int fd_a[MAX_LUS], fd_b[MAX_LUS];
-        int n_lus;
+        int n_lus;                      /* nexus A and B; then n_hold LUs of the hold session and B */
+        int n_hold;
+        const char *hold_cut_cmd, *hold_restore_cmd, *hold_logout_cmd;
         const char *loop_dev;
         int loop_fd;
         const char *cut_cmd, *cut_replies_cmd, *restore_cmd;
@@ -379,7 +383,7 @@ static void direct_cmd(int fd, const uint8_t *cdb, int dir, void *buf, size_t le
 static int lu_state(int lu, char *buf, size_t size) {
         uint8_t cdb[10] = { 0x5e, 0x03 }, data[2048], sense[PR_SENSE_LEN];
         PrSgio o;
-        char items[16][16];
+        char items[16][32];
         int n = 0;
 
         pr_put_be16(cdb + 7, sizeof data);
@@ -404,10 +408,16 @@ static int lu_state(int lu, char *buf, size_t size) {
                 uint64_t key = pr_get_be64(data + off);
                 bool holder = data[off + 12] & 1;
                 int type = data[off + 13] & 0xf;
-                if (holder)
-                        snprintf(items[n], sizeof items[n], "%s:R%d", key_name(key), type);
+                char kn[24];
+                /* a key the test never sends is shown as it is */
+                if (strcmp(key_name(key), "??") == 0)
+                        snprintf(kn, sizeof kn, "0x%016" PRIx64, key);
                 else
-                        snprintf(items[n], sizeof items[n], "%s", key_name(key));
+                        snprintf(kn, sizeof kn, "%s", key_name(key));
+                if (holder)
+                        snprintf(items[n], sizeof items[n], "%s:R%d", kn, type);
+                else
+                        snprintf(items[n], sizeof items[n], "%s", kn);
                 n++;
                 off += 24 + pr_get_be32(data + off + 20);
         }
@@ -415,7 +425,7 @@ static int lu_state(int lu, char *buf, size_t size) {
         for (int i = 0; i < n; i++)
                 for (int j = i + 1; j < n; j++)
                         if (strcmp(items[j], items[i]) < 0) {
-                                char t[16];
+                                char t[32];
                                 memcpy(t, items[i], sizeof t);
                                 memcpy(items[i], items[j], sizeof t);
                                 memcpy(items[j], t, sizeof t);
@@ -593,7 +603,10 @@ static bool devices_running(const char *what, double limit) {
 }
 
 /* READ KEYS through helper P on the tcm_loop LU for SECS: requests per second. */
-static double loop_rate(int p, double secs) {
+/* READ KEYS through helper P on the tcm_loop LU for SECS: requests per second.  A READ KEYS not
+ * answered within 10 s (they take milliseconds) ends the measurement: *STALLED is then set, and it
+ * is a failure for prhd; for the reference it is what the reference did, reported by the caller. */
+static double loop_rate_st(int p, double secs, bool *stalled) {
         double t0 = pr_now(), t;
         long n = 0;
         Ans a;
@@ -603,19 +616,30 @@ static double loop_rate(int p, double secs) {
         build_cdb(OP_READ_KEYS, cdb, param);
         if (prh_client_new(g.helpers[p - 1].sock, &cl) < 0)
                 die("prh_client_new");
-        prh_client_set_timeouts(cl, 10000, 30000);
+        prh_client_set_timeouts(cl, 10000, 10000);
+        *stalled = false;
         while ((t = pr_now()) - t0 < secs) {
                 PrhResult res;
                 int k = prh_call_raw(cl, g.loop_fd, cdb, 10, NULL, 0, a.data, 512, &res);
                 if (k < 0 || res.status != 0) {
-                        fail("READ KEYS on the tcm_loop LU through %s: %d / status 0x%02x", path_name(p), k,
-                             k < 0 ? 0 : res.status);
+                        if (g.helpers[p - 1].is_prhd || k != -ETIMEDOUT)
+                                fail("READ KEYS on the tcm_loop LU through %s: %s / status 0x%02x", path_name(p),
+                                     k < 0 ? errno_name(-k) : "0", k < 0 ? 0 : res.status);
+                        *stalled = k == -ETIMEDOUT;
                         break;
                 }
                 n++;
         }
         prh_client_free(cl);
         return (double) n / (pr_now() - t0);
+}
+
+static double loop_rate(int p, double secs) {
+        bool stalled;
+        double r = loop_rate_st(p, secs, &stalled);
+        if (stalled)
+                fail("READ KEYS on the tcm_loop LU through %s: no answer within 10 s", path_name(p));
+        return r;
 }
 
 /* ---- the kernel's side: scsi_dispatch_cmd_done trace events --------------------- */
@@ -763,33 +787,56 @@ static void check_mapping(const char *what, Job *h, const Ans *direct[], int n_d
         }
 }
 
-/* Bounds of the answer time (scenario 1): a command held by a cut shorter than every timeout comes
- * back within the cut + 2 s; any other within the SG_IO timeout + the initiator's failure detection
- * (noop interval + timeout) + its replacement timeout + 2 s. */
-static double answer_bound(unsigned cut_s) {
-        if (cut_s <= g.short_s)
-                return cut_s + 2.0;
+/* Bound of the answer time for a command whose outcome the transport decided (the session went
+ * down under it): the SG_IO timeout + the initiator's failure detection (noop interval + timeout)
+ * + its replacement timeout + 2 s, 2 + 3 + 5 + 2 = 12 s.  The answers seen are 2.2-2.6 s (the kernel
+ * fails the commands in flight when the connection stops, without waiting for the replacement
+ * timeout) and 5.2 s for one held on a blocked session (the replacement timeout): the bound leaves
+ * more than twice the observed time, which covers a machine 2-3 times slower (the timeouts are the
+ * kernel's wall-clock timers; only iscsid's reaction and the helper's reply slow down with it). */
+static double answer_bound(void) {
         return g.sgio_ms / 1000.0 + g.noop_s + g.replacement_s + 2.0;
 }
 
+/* Bound for a command held by a cut of CUT_S seconds (as measured: from the cut being in place to the
+ * restore command returning) whose connection survived: TCP retransmits with exponential backoff
+ * from the 200 ms minimum RTO (0.2, 0.6, 1.4, 3.0 s after sending), so the first retransmission
+ * after the restore comes before 2 * CUT_S + 0.2 s; then the target executes and replies (0.1 s seen
+ * on a quiet machine); 1 s of margin covers that on a machine several times slower. */
+static double short_bound(double cut_s) {
+        return 2 * cut_s + 0.2 + 1.0;
+}
+
+/* Path P's own kernel outcome shows that the transport ended its command: the direct path's
+ * host_status, or for a helper its trace (a host byte, a retry, or no completion by the LLD). */
+static bool transport_ended(const Job *j) {
+        if (j->path == 0)
+                return j->ans.err == 0 && j->ans.host != 0;
+        return !j->traced || j->retried || j->k_host != 0;
+}
+
 /* Judge and print one command on every path: JOBS[p] ran OP from BEFORE; DONE is the LU state if it was
- * carried out.  SHORT: the cut was shorter than every timeout, so the outcome is known. */
+ * carried out.  SHORT_CUT: the cut was shorter than every timeout, so the outcome is known unless the
+ * transport ended the command anyway; BOUND is the answer-time bound then, answer_bound() otherwise. */
 static void judge_row(const char *sc, const char *cmd, const char *fault, Job *jobs, Op op, const char *before,
                       const char *done_state, bool short_cut, double bound, bool next) {
         char states[MAX_PATHS][96];
         const Ans *direct[1] = { &jobs[0].ans };
+        bool known[MAX_PATHS];
 
         /* The cut is meant to be shorter than every timeout, but on a slow machine the initiator can
          * still take the session down (seen in a CI run: 1 s cut, DID_TRANSPORT_DISRUPTED on every
-         * path).  The same cut hits every path at once, so the direct path's host_status tells: then
-         * the outcome is unknown, and the command is judged as after a long cut. */
-        if (short_cut && jobs[0].ans.err == 0 && jobs[0].ans.host != 0) {
-                note("%s, %s: the direct path got host_status %s: the session went down during the short cut, "
-                     "so this command is judged as one whose outcome is unknown", fault, cmd,
-                     jobs[0].ans.host < 0x15 && did_names[jobs[0].ans.host] ? did_names[jobs[0].ans.host] : "DID_?");
-                short_cut = false;
-                bound = answer_bound(g.short_s + 1);
+         * path), or a command's SG_IO timeout can end it.  The same cut hits every path at once, so the
+         * direct path's host_status tells for the whole row; a helper's own trace tells for its
+         * command.  Such a command's outcome is unknown, and it is judged as after a long cut. */
+        for (int p = 0; p < g.n_paths; p++) {
+                known[p] = short_cut && !transport_ended(&jobs[0]) && !transport_ended(&jobs[p]);
+                if (short_cut && !known[p])
+                        note("%s, %s, %s: the transport ended the command during the short cut (%s): judged as "
+                             "one whose outcome is unknown", fault, cmd, path_name(p),
+                             transport_ended(&jobs[0]) ? "the direct path's host_status" : "its kernel trace");
         }
+        (void) op;
 
         for (int p = 0; p < g.n_paths; p++) {
                 Job *j = &jobs[p];
@@ -800,17 +847,29 @@ static void judge_row(const char *sc, const char *cmd, const char *fault, Job *j
                 bool done = strcmp(states[p], done_state) == 0;
                 bool untouched = strcmp(states[p], before) == 0;
                 ans_str(&j->ans, p == 0, s, sizeof s);
-                if (!done && !untouched)
-                        fail("%s: LU state '%s' is neither before nor after the command", what, states[p]);
+                /* Neither before nor after: a failure for a command whose outcome is known.  For one the
+                 * transport ended, it has been seen once (a concurrent CI-like run, a 1 s cut that ended
+                 * in the connection's failure): the target logged PR OUTs whose parameter data the
+                 * client never sent, and a key no client sent was registered.  The LU then took a
+                 * command nobody answered for; that is the transport's doing, not a helper's (the
+                 * helper's answer is still judged below: a failure, never GOOD), and it is printed. */
+                if (!done && !untouched) {
+                        if (!short_cut || known[p])
+                                fail("%s: LU state '%s' is neither before nor after the command", what, states[p]);
+                        else
+                                printf("unexpected state: %s: the transport ended the command, and the LU state "
+                                       "'%s' is neither before nor after it (answer: %s)\n", what, states[p], s);
+                }
                 /* never GOOD unless the command was carried out (the reference is held to its own
                  * mapping below instead: it answers GOOD for host_status values it does not know) */
                 if (ans_good(&j->ans) && !done && (p == 0 || g.helpers[p - 1].is_prhd))
                         fail("%s: GOOD, but the LU state is '%s'", what, states[p]);
-                if (short_cut && !(ans_good(&j->ans) && done))
+                if (known[p] && !(ans_good(&j->ans) && done))
                         fail("%s: a cut shorter than every timeout must end in GOOD and the command carried out; "
                              "got %s, state '%s'", what, s, states[p]);
-                if (j->ans.secs > bound)
-                        fail("%s: answered after %.2f s, more than %.1f s", what, j->ans.secs, bound);
+                double b = known[p] || !short_cut ? bound : answer_bound();
+                if (j->ans.secs > b)
+                        fail("%s: answered after %.2f s, more than %.1f s", what, j->ans.secs, b);
                 if (p > 0)
                         check_mapping(what, j, direct, 1);
                 if (!next)
@@ -846,8 +905,8 @@ static void judge_row(const char *sc, const char *cmd, const char *fault, Job *j
 typedef struct Round {
         unsigned secs;
         bool replies_only;
-        bool long_cut;                  /* also: commands queued on the blocked session, isolation,
-                                         * commands on the offline disks */
+        bool long_cut;                  /* also: commands queued on the blocked session, commands on
+                                         * the offline disks */
 } Round;
 
 static void job_set(Job *j, int path, int lu, Op op) {
@@ -877,45 +936,35 @@ static int count_blocked(Job *jobs, int n) {
         return b;
 }
 
-static void isolation(Job extra[][EXTRA_BLOCKED], const double base_rate[], const long thr0[], const long rss0[]) {
-        for (int h = 0; h < g.n_helpers; h++) {
-                double rate = loop_rate(h + 1, 1.5);
-                long thr = proc_status(g.helpers[h].pid, "Threads");
-                long rss = proc_status(g.helpers[h].pid, "VmRSS");
-                int blocked = count_blocked(extra[h], EXTRA_BLOCKED);
-                printf("isolation: %s: READ KEYS on the tcm_loop LU: %.0f/s unstalled, %.0f/s with %d of its "
-                       "requests held on the cut-off iSCSI LUs all the while (ratio %.2f); threads %ld (%ld before "
-                       "the cut), VmRSS %ld kB (%ld kB before the cut)\n",
-                       g.helpers[h].name, base_rate[h], rate, blocked, rate / base_rate[h], thr, thr0[h], rss,
-                       rss0[h]);
-                if (blocked < EXTRA_BLOCKED)
-                        fail("isolation: only %d of %d requests still held in %s at the end of its measurement",
-                             blocked, EXTRA_BLOCKED, g.helpers[h].name);
-                if (!g.helpers[h].is_prhd)
+/* Threads of PID blocked in ioctl(2) (/proc/PID/task/TID/syscall: the syscall number first; the
+ * helpers' only ioctl is SG_IO): the requests a helper has in the kernel right now. */
+static int threads_in_ioctl(pid_t pid) {
+        char p[64], f[384], line[128];
+        int n = 0;
+        snprintf(p, sizeof p, "/proc/%d/task", (int) pid);
+        DIR *d = opendir(p);
+        if (!d)
+                return -errno;
+        struct dirent *e;
+        while ((e = readdir(d))) {
+                if (e->d_name[0] == '.')
                         continue;
-                if (rate < 0.5 * base_rate[h])
-                        fail("isolation: %s served the tcm_loop LU at %.0f/s with the iSCSI LU cut off, under "
-                             "half its unstalled %.0f/s", g.helpers[h].name, rate, base_rate[h]);
-                /* at most one more thread per request it was sent, and one serving the rate */
-                if (thr > thr0[h] + EXTRA_BLOCKED + N_OPS + 2)
-                        fail("isolation: %s has %ld threads (%ld before the cut, %d requests sent since)",
-                             g.helpers[h].name, thr, thr0[h], EXTRA_BLOCKED + N_OPS + 1);
-                if (rss - rss0[h] > 16 * 1024)
-                        fail("isolation: %s's RSS grew by %ld kB", g.helpers[h].name, rss - rss0[h]);
+                snprintf(f, sizeof f, "%s/%s/syscall", p, e->d_name);
+                if (pr_read_line(f, line, sizeof line) == 0 && strncmp(line, "16 ", 3) == 0)
+                        n++;
         }
+        closedir(d);
+        return n;
 }
 
-static void scenario_cut(const Round *r, double base_rate[]) {
+static void scenario_cut(const Round *r) {
         Job jobs[N_OPS][MAX_PATHS], queued[MAX_PATHS], offline[MAX_PATHS];
-        Job extra[MAX_HELPERS][EXTRA_BLOCKED];
-        char fault[96];
+        char fault[160];
         int q_base = (N_OPS + 1) * g.n_paths, o_base = N_OPS * g.n_paths;
-        long rss0[MAX_HELPERS], thr0[MAX_HELPERS];
 
         memset(jobs, 0, sizeof jobs);
         memset(queued, 0, sizeof queued);
         memset(offline, 0, sizeof offline);
-        memset(extra, 0, sizeof extra);
         snprintf(fault, sizeof fault, "%s cut %u s", r->replies_only ? "replies" : "traffic", r->secs);
         for (int o = 0; o < N_OPS; o++)
                 for (int p = 0; p < g.n_paths; p++) {
@@ -929,17 +978,6 @@ static void scenario_cut(const Round *r, double base_rate[]) {
                         job_set(&queued[p], p, q_base + p, OP_REGISTER);
                         job_set(&offline[p], p, o_base + p, OP_REGISTER);
                 }
-        for (int h = 0; h < g.n_helpers; h++) {
-                rss0[h] = proc_status(g.helpers[h].pid, "VmRSS");
-                thr0[h] = proc_status(g.helpers[h].pid, "Threads");
-                /* scenario 2's unstalled figure: just before the cut, so that both figures see the
-                 * same load on the machine */
-                if (r->long_cut) {
-                        base_rate[h] = loop_rate(h + 1, 1.5);
-                        note("unstalled: %s: %.0f READ KEYS/s on the tcm_loop LU; threads %ld, VmRSS %ld kB",
-                             g.helpers[h].name, base_rate[h], thr0[h], rss0[h]);
-                }
-        }
         trace_clear();
 
         run_shell("cutting the network", r->replies_only ? g.cut_replies_cmd : g.cut_cmd);
@@ -949,48 +987,45 @@ static void scenario_cut(const Round *r, double base_rate[]) {
                         job_start(&jobs[o][p]);
         double t_queued = 0, t_offline = 0;
         if (r->long_cut) {
-                /* the commands sent at the cut end when the initiator fails the connection */
-                if (!jobs_wait(&jobs[0][0], N_OPS * MAX_PATHS, g.sgio_ms / 1000.0 + g.noop_s + 2))
-                        fail("%s: the commands sent at the cut had not returned %u s in", fault,
-                             g.sgio_ms / 1000 + g.noop_s + 2);
-                if (!wait_disk_state(q_base, "blocked", 5))
+                /* The waits below only order the steps: how long the commands took is judged by
+                 * answer_bound() and the rows; each wait is generous so that a slow machine only
+                 * makes the cut longer (below), never fails a step.  The commands sent at the cut
+                 * end when the initiator fails the connection. */
+                if (!jobs_wait(&jobs[0][0], N_OPS * MAX_PATHS, 60))
+                        fail("%s: the commands sent at the cut had not returned 60 s in", fault);
+                if (!wait_disk_state(q_base, "blocked", 30))
                         fail("%s: the session was not blocked after the connection failed", fault);
-                /* commands sent to the blocked session wait for the replacement timeout; meanwhile
-                 * (scenario 2) more requests are held in each helper and the tcm_loop LU's rate is
-                 * measured */
+                /* commands sent to the blocked session wait for the replacement timeout */
                 t_queued = pr_now() - t_cut;
                 for (int p = 0; p < g.n_paths; p++)
                         job_start(&queued[p]);
-                for (int h = 0; h < g.n_helpers; h++)
-                        for (int i = 0; i < EXTRA_BLOCKED; i++) {
-                                job_set(&extra[h][i], h + 1, q_base + i % g.n_paths, OP_READ_KEYS);
-                                job_start(&extra[h][i]);
-                        }
-                pr_sleep_ms(200);
-                isolation(extra, base_rate, thr0, rss0);
-                if (!jobs_wait(queued, g.n_paths, g.replacement_s + 3) ||
-                    !jobs_wait(&extra[0][0], MAX_HELPERS * EXTRA_BLOCKED, 2))
-                        fail("%s: the commands sent to the blocked session had not returned after the replacement "
-                             "timeout", fault);
-                if (!wait_disk_state(o_base, "transport-offline", 3))
+                if (!jobs_wait(queued, g.n_paths, g.replacement_s + 30))
+                        fail("%s: the commands sent to the blocked session had not returned %u s after the "
+                             "replacement timeout", fault, 30);
+                if (!wait_disk_state(o_base, "transport-offline", 30))
                         fail("%s: the disks did not go transport-offline", fault);
                 /* the case: a PR OUT on an fd opened before the session failed, now offline */
                 t_offline = pr_now() - t_cut;
                 for (int p = 0; p < g.n_paths; p++)
                         job_start(&offline[p]);
-                if (!jobs_wait(offline, g.n_paths, 3))
-                        fail("%s: a command on an offline disk took more than 3 s", fault);
-                if (pr_now() - t_cut > r->secs)
-                        fail("%s: the cut was too short for its steps (%.1f s)", fault, pr_now() - t_cut);
+                if (!jobs_wait(offline, g.n_paths, 30))
+                        fail("%s: a command on an offline disk had not returned after 30 s", fault);
         }
         double left = r->secs - (pr_now() - t_cut);
         if (left > 0)
                 pr_sleep_ms((long) (left * 1000));
         run_shell("restoring the network", g.restore_cmd);
         double t_restore = pr_now();
+        double cut_len = t_restore - t_cut;
+        /* the long cut lasts at least its length and until its steps are done: on a slow machine the
+         * steps take longer, and the cut with them (it stays longer than every timeout) */
+        if (r->long_cut && cut_len > r->secs + 1) {
+                note("%s: its steps took %.1f s, the cut was made that long", fault, cut_len);
+                snprintf(fault + strlen(fault), sizeof fault - strlen(fault), " (steps took it to %.0f s)", cut_len);
+        }
         /* a command blocked in the kernel cannot be cancelled: one that does not come back fails the test */
         if (!jobs_wait(&jobs[0][0], N_OPS * MAX_PATHS, 120) || !jobs_wait(queued, g.n_paths, 120) ||
-            !jobs_wait(offline, g.n_paths, 120) || !jobs_wait(&extra[0][0], MAX_HELPERS * EXTRA_BLOCKED, 120))
+            !jobs_wait(offline, g.n_paths, 120))
                 die("%s: commands still blocked 120 s after the network returned", fault);
         if (!devices_running(fault, 90))
                 fail("%s: the disks were not running again 90 s after the network returned", fault);
@@ -1001,19 +1036,23 @@ static void scenario_cut(const Round *r, double base_rate[]) {
         trace_collect(offline, g.n_paths);
 
         bool short_cut = r->secs <= g.short_s;
+        if (short_cut)
+                note("%s: the cut lasted %.2f s (cut in place to restore done): answers within %.1f s", fault,
+                     cut_len, short_bound(cut_len));
         for (int o = 0; o < N_OPS; o++) {
                 char cmd[64];
                 snprintf(cmd, sizeof cmd, "%s (from %s)", op_names[o], state_before((Op) o));
                 judge_row("1, 4", cmd, fault, jobs[o], (Op) o, state_before((Op) o), state_done((Op) o), short_cut,
-                          answer_bound(r->secs), true);
+                          short_cut ? short_bound(cut_len) : answer_bound(), true);
         }
         if (r->long_cut) {
                 char f[256], cmd[128];
                 snprintf(f, sizeof f, "%s, sent %.1f s in (session blocked)", fault, t_queued);
                 judge_row("1, 4", "REGISTER (from (none))", f, queued, OP_REGISTER, "(none)", "a1", false,
-                          answer_bound(r->secs), true);
+                          answer_bound(), true);
                 snprintf(f, sizeof f, "%s, sent %.1f s in (disk transport-offline)", fault, t_offline);
                 snprintf(cmd, sizeof cmd, "REGISTER (from (none)) on an fd opened before the session failed");
+                /* refused at once, before any I/O (0.00-0.02 s seen): 2 s is a hundred times that */
                 judge_row("1, 3, 4", cmd, f, offline, OP_REGISTER, "(none)", "a1", false, 2.0, true);
                 for (int p = 0; p < g.n_paths; p++)
                         if (ans_good(&offline[p].ans))
@@ -1026,10 +1065,189 @@ static void scenario_cut(const Round *r, double base_rate[]) {
                         fail("%s: %s is gone", fault, g.helpers[h].name);
 }
 
+/* ---- the hold session (scenarios 2 and 3) ------------------------------------------- */
+
+/* The hold session's disks of hold LUs FIRST..FIRST+N-1 (their index among the LUs) all in STATE
+ * within LIMIT s. */
+static bool hold_state(int first, int n, const char *state, double limit) {
+        double end = pr_now() + limit;
+        for (;;) {
+                int ok = 0;
+                for (int i = first; i < first + n; i++) {
+                        char st[64];
+                        if (disk_state(g.dev_a[i], st, sizeof st) == 0 && strcmp(st, state) == 0)
+                                ok++;
+                }
+                if (ok == n)
+                        return true;
+                if (pr_now() > end)
+                        return false;
+                pr_sleep_ms(50);
+        }
+}
+
+/*
+ * Scenario 2.  The hold session's portal alone is cut; once its disk is blocked, EXTRA_BLOCKED READ
+ * KEYS per helper are sent to it, and they stay in the kernel until the cut ends (the session's
+ * replacement timeout, 300 s, is far beyond the step: nothing releases them but the restore).  While
+ * they are held, each helper's READ KEYS rate on the tcm_loop LU is measured and compared with its
+ * rate just before the cut.  That they were held all the while is checked, not assumed: at the start
+ * and at the end of each measurement every one of them is still unanswered and the helper has that
+ * many threads in ioctl(SG_IO).  Were they released early anyway, the disk's state says why: if the
+ * session left the blocked state (the hold ended by the infrastructure, printed), the measurement is
+ * made again once; if it did not, a helper answered a request the kernel still holds: a failure.
+ */
+static void scenario_isolation(void) {
+        int lu = g.n_lus;               /* the first hold LU */
+        Job extra[MAX_HELPERS][EXTRA_BLOCKED];
+
+        for (int attempt = 1; attempt <= 2; attempt++) {
+                double base_rate[MAX_HELPERS], rate[MAX_HELPERS];
+                long thr0[MAX_HELPERS], rss0[MAX_HELPERS], thr[MAX_HELPERS], rss[MAX_HELPERS];
+                int held_end[MAX_HELPERS], ioctl_end[MAX_HELPERS], in_sgio[MAX_HELPERS];
+                bool stalled[MAX_HELPERS];
+                bool released = false;
+                char st[64] = "";
+
+                memset(extra, 0, sizeof extra);
+                if (!hold_state(lu, 1, "running", 60))
+                        die("scenario 2: the hold session's disk %s is not running", g.dev_a[lu]);
+                for (int h = 0; h < g.n_helpers; h++) {
+                        rss0[h] = proc_status(g.helpers[h].pid, "VmRSS");
+                        thr0[h] = proc_status(g.helpers[h].pid, "Threads");
+                        /* the unstalled figure: just before the cut, so that both figures see the same
+                         * load on the machine */
+                        base_rate[h] = loop_rate(h + 1, 1.5);
+                        note("unstalled: %s: %.0f READ KEYS/s on the tcm_loop LU; threads %ld, VmRSS %ld kB",
+                             g.helpers[h].name, base_rate[h], thr0[h], rss0[h]);
+                }
+                run_shell("cutting the hold portal", g.hold_cut_cmd);
+                double t_cut = pr_now();
+                if (!hold_state(lu, 1, "blocked", 60))
+                        die("scenario 2: the hold session was not blocked 60 s after its portal was cut");
+                double t_block = pr_now();
+                for (int h = 0; h < g.n_helpers; h++)
+                        for (int i = 0; i < EXTRA_BLOCKED; i++) {
+                                job_set(&extra[h][i], h + 1, lu, OP_READ_KEYS);
+                                job_start(&extra[h][i]);
+                        }
+                /* every request in the kernel before the measurement starts: prhd must get there (a
+                 * thread each); the reference's thread pool has been seen to leave some of them queued
+                 * behind the held ones (10 s is more than enough for a pool that starts threads) */
+                for (int h = 0; h < g.n_helpers; h++) {
+                        bool prhd = g.helpers[h].is_prhd;
+                        double end = pr_now() + (prhd ? 30 : 10);
+                        int n;
+                        while ((n = threads_in_ioctl(g.helpers[h].pid)) < EXTRA_BLOCKED && pr_now() < end)
+                                pr_sleep_ms(50);
+                        in_sgio[h] = n;
+                        if (n < EXTRA_BLOCKED && prhd)
+                                fail("scenario 2: %s has %d of its %d requests in SG_IO 30 s after they were sent",
+                                     g.helpers[h].name, n, EXTRA_BLOCKED);
+                        else if (n < EXTRA_BLOCKED)
+                                printf("isolation: %s: only %d of its %d held requests reached SG_IO within 10 s; "
+                                       "the others wait in the helper\n", g.helpers[h].name, n, EXTRA_BLOCKED);
+                }
+                double t_held = pr_now();
+                /* prhd's window first: closest in time to its unstalled one */
+                int order[MAX_HELPERS], n_order = 0;
+                for (int pass = 0; pass < 2; pass++)
+                        for (int i = 0; i < g.n_helpers; i++)
+                                if (g.helpers[i].is_prhd == (pass == 0))
+                                        order[n_order++] = i;
+                for (int i = 0; i < n_order; i++) {
+                        int h = order[i];
+                        rate[h] = loop_rate_st(h + 1, 1.5, &stalled[h]);
+                        thr[h] = proc_status(g.helpers[h].pid, "Threads");
+                        rss[h] = proc_status(g.helpers[h].pid, "VmRSS");
+                        /* held all the while: still held at the end of this helper's window (and so
+                         * before it: nothing puts a request back); for the reference, unanswered (the
+                         * threads it has in SG_IO are reported, see above) */
+                        for (int k = 0; k < g.n_helpers; k++) {
+                                held_end[k] = count_blocked(extra[k], EXTRA_BLOCKED);
+                                ioctl_end[k] = threads_in_ioctl(g.helpers[k].pid);
+                                if (held_end[k] < EXTRA_BLOCKED ||
+                                    (g.helpers[k].is_prhd && ioctl_end[k] < EXTRA_BLOCKED))
+                                        released = true;
+                        }
+                        if (released)
+                                break;
+                }
+                double t_end = pr_now();
+                (void) disk_state(g.dev_a[lu], st, sizeof st);
+                note("scenario 2: portal cut, session blocked after %.1f s, requests held from %.1f s, "
+                     "measurements ended %.1f s after the cut (disk %s)", t_block - t_cut, t_held - t_cut,
+                     t_end - t_cut, st);
+                run_shell("restoring the hold portal", g.hold_restore_cmd);
+                double t_restore = pr_now();
+                if (!jobs_wait(&extra[0][0], MAX_HELPERS * EXTRA_BLOCKED, 120))
+                        die("scenario 2: held requests still blocked 120 s after the hold portal returned");
+                int good = 0, other = 0;
+                for (int h = 0; h < g.n_helpers; h++)
+                        for (int i = 0; i < EXTRA_BLOCKED; i++)
+                                ans_good(&extra[h][i].ans) ? good++ : other++;
+                note("scenario 2: the held requests answered %.1f s after the restore (%d GOOD, %d other: unit "
+                     "attentions of the new nexus)", pr_now() - t_restore, good, other);
+                /* the unstalled rate again, nothing held: the load on the machine can change between the
+                 * windows (a partner guest booting, or stopped), so the held window is compared with the
+                 * unstalled windows on both sides of it */
+                double after_rate[MAX_HELPERS];
+                for (int i = n_order - 1; i >= 0; i--)
+                        after_rate[order[i]] = loop_rate(order[i] + 1, 1.5);
+                if (released) {
+                        if (strcmp(st, "blocked") != 0 && attempt == 1) {
+                                printf("infrastructure: scenario 2: the hold session left the blocked state "
+                                       "(disk %s) %.1f s after the cut, before the measurement ended: measured "
+                                       "again\n", st, t_end - t_cut);
+                                note("infrastructure: the hold session's disk is %s, not blocked: measured again",
+                                     st);
+                                continue;
+                        }
+                        for (int k = 0; k < g.n_helpers; k++)
+                                fail("scenario 2: %s: %d of %d requests unanswered and %d threads in SG_IO at the "
+                                     "end of the measurement (disk %s)", g.helpers[k].name, held_end[k],
+                                     EXTRA_BLOCKED, ioctl_end[k], st);
+                        return;
+                }
+                for (int h = 0; h < g.n_helpers; h++) {
+                        printf("isolation: %s: READ KEYS on the tcm_loop LU: %.0f/s unstalled before, %.0f/s with %d "
+                               "of its requests held on the cut-off iSCSI LU all the while, %.0f/s unstalled after "
+                               "(ratio %.2f to before%s); threads %ld "
+                               "(%ld before the cut, %d in SG_IO at the start, %d at the end), VmRSS %ld kB (%ld kB "
+                               "before the cut)\n",
+                               g.helpers[h].name, base_rate[h], rate[h], held_end[h], after_rate[h],
+                               rate[h] / base_rate[h],
+                               stalled[h] ? "; then a READ KEYS got no answer within 10 s: stalled" : "", thr[h],
+                               thr0[h], in_sgio[h], ioctl_end[h], rss[h], rss0[h]);
+                        if (!g.helpers[h].is_prhd)
+                                continue;
+                        if (stalled[h])
+                                fail("isolation: %s stalled on the tcm_loop LU with the iSCSI LU cut off",
+                                     g.helpers[h].name);
+                        /* a helper that waits for the held requests serves nothing (0/s); window-to-window
+                         * noise under emulation is some tens of percent, and the load can change between
+                         * windows (seen: 851/s before, 321/s held, next to a guest that had been stopped):
+                         * under half of both unstalled windows around it fails */
+                        if (rate[h] < 0.5 * base_rate[h] && rate[h] < 0.5 * after_rate[h])
+                                fail("isolation: %s served the tcm_loop LU at %.0f/s with the iSCSI LU cut off, "
+                                     "under half its unstalled %.0f/s before and %.0f/s after", g.helpers[h].name,
+                                     rate[h], base_rate[h], after_rate[h]);
+                        /* at most one more thread per request it was sent, one serving the rate, one idle */
+                        if (thr[h] > thr0[h] + EXTRA_BLOCKED + 2)
+                                fail("isolation: %s has %ld threads (%ld before the cut, %d requests held)",
+                                     g.helpers[h].name, thr[h], thr0[h], EXTRA_BLOCKED);
+                        if (rss[h] - rss0[h] > 16 * 1024)
+                                fail("isolation: %s's RSS grew by %ld kB", g.helpers[h].name, rss[h] - rss0[h]);
+                }
+                return;
+        }
+}
+
 /* ---- scenario 3 ---------------------------------------------------------------- */
 
 typedef struct Deleter {
-        char path[128];
+        char path[128];                 /* sysfs file to write "1" to, or */
+        const char *cmd;                /* a shell command (the logout) */
         pthread_t thread;
         atomic_bool done;
         int r;
@@ -1039,7 +1257,11 @@ typedef struct Deleter {
 static void *deleter_main(void *arg) {
         Deleter *d = arg;
         double t0 = pr_now();
-        d->r = pr_write_file(d->path, "1");
+        if (d->cmd) {
+                int r = system(d->cmd);
+                d->r = r == 0 ? 0 : -EIO;
+        } else
+                d->r = pr_write_file(d->path, "1");
         d->secs = pr_now() - t0;
         atomic_store(&d->done, true);
         return NULL;
@@ -1070,61 +1292,84 @@ static int fds_of(pid_t pid, const char *dev) {
         return n;
 }
 
-static void scenario_delete(void) {
+/*
+ * Scenario 3, on the hold session (its replacement timeout far beyond the step, so a REGISTER stays
+ * held until the device goes away, whatever the machine's speed): the hold portal is cut, a REGISTER
+ * is sent on each path once the disk is blocked, and then either each path's disk is deleted through
+ * sysfs (LOGOUT false: hold LUs 0-2) or the whole hold session is logged out with iscsiadm (LOGOUT
+ * true: hold LUs 3-5; the session's disks go with it).  After the portal is back, a second REGISTER
+ * goes to the same fd, whose device no longer exists.
+ */
+static void scenario_remove(bool logout) {
         Job jobs[MAX_PATHS], again[MAX_PATHS];
         Deleter del[MAX_PATHS];
-        int base = N_OPS * g.n_paths;
-        char fault[128];
+        int base = g.n_lus + (logout ? g.n_paths : 0), n_del = logout ? 1 : g.n_paths;
+        const char *what = logout ? "iSCSI session logged out" : "nexus-A disk deleted";
+        char fault[160];
 
         memset(del, 0, sizeof del);
+        memset(jobs, 0, sizeof jobs);
         for (int p = 0; p < g.n_paths; p++) {
                 lu_prepare(base + p, OP_REGISTER);
                 job_set(&jobs[p], p, base + p, OP_REGISTER);
         }
+        if (!hold_state(base, g.n_paths, "running", 60))
+                die("scenario 3: the hold session's disks are not running");
         trace_clear();
-        run_shell("cutting the network", g.cut_cmd);
+        run_shell("cutting the hold portal", g.hold_cut_cmd);
         double t_cut = pr_now();
-        /* held on the blocked session (until the replacement timeout), the disk is deleted under it */
-        if (!wait_disk_state(base, "blocked", g.noop_s + 5))
-                fail("scenario 3: the session was not blocked %u s after the cut", g.noop_s + 5);
+        if (!hold_state(base, g.n_paths, "blocked", 60))
+                die("scenario 3: the hold session was not blocked 60 s after its portal was cut");
         double t_sent = pr_now() - t_cut;
         for (int p = 0; p < g.n_paths; p++)
                 job_start(&jobs[p]);
+        /* held: nothing but the removal can end them (the replacement timeout is 300 s); each helper
+         * has a thread in SG_IO for it */
         pr_sleep_ms(1000);
         if (count_blocked(jobs, g.n_paths) != g.n_paths)
-                fail("scenario 3: the REGISTERs were not all held on the blocked session 1 s after they were sent");
+                fail("scenario 3 (%s): the REGISTERs were not all held on the blocked session 1 s after they "
+                     "were sent", what);
+        for (int h = 0; h < g.n_helpers; h++)
+                if (threads_in_ioctl(g.helpers[h].pid) < 1)
+                        fail("scenario 3 (%s): %s has no thread in SG_IO for its held REGISTER", what,
+                             g.helpers[h].name);
         double t_del = pr_now() - t_cut;
-        for (int p = 0; p < g.n_paths; p++) {
-                snprintf(del[p].path, sizeof del[p].path, "/sys/block/%s/device/delete",
-                         strrchr(g.dev_a[base + p], '/') + 1);
+        for (int p = 0; p < n_del; p++) {
+                if (logout)
+                        del[p].cmd = g.hold_logout_cmd;
+                else
+                        snprintf(del[p].path, sizeof del[p].path, "/sys/block/%s/device/delete",
+                                 strrchr(g.dev_a[base + p], '/') + 1);
                 if (pthread_create(&del[p].thread, NULL, deleter_main, &del[p]) != 0)
                         die("pthread_create: %m");
         }
-        bool back = jobs_wait(jobs, g.n_paths, g.replacement_s + 5);
-        snprintf(fault, sizeof fault, "traffic cut, sent %.1f s in (session blocked), nexus-A disk deleted %.1f s in",
-                 t_sent, t_del);
+        bool back = jobs_wait(jobs, g.n_paths, 60);
+        snprintf(fault, sizeof fault, "hold portal cut, sent %.1f s in (session blocked), %s %.1f s in", t_sent,
+                 what, t_del);
         note("%s: the held commands %s %.1f s after the cut", fault, back ? "returned" : "were still held",
              pr_now() - t_cut);
-        run_shell("restoring the network", g.restore_cmd);
-        if (!back && !jobs_wait(jobs, g.n_paths, 120))
-                die("%s: commands still blocked 120 s after the network returned", fault);
-        for (int p = 0; p < g.n_paths; p++) {
-                double end = pr_now() + 120;
+        double end = pr_now() + 120;
+        for (int p = 0; p < n_del; p++) {
                 while (!atomic_load(&del[p].done) && pr_now() < end)
                         pr_sleep_ms(50);
                 if (!atomic_load(&del[p].done))
-                        die("sysfs delete of %s still blocked", g.dev_a[base + p]);
+                        die("scenario 3: %s still blocked", logout ? g.hold_logout_cmd : del[p].path);
                 pthread_join(del[p].thread, NULL);
-                note("delete of %s: %d after %.1f s", g.dev_a[base + p], del[p].r, del[p].secs);
+                note("%s (%s): %d after %.1f s", what, logout ? g.hold_logout_cmd : del[p].path, del[p].r,
+                     del[p].secs);
                 if (del[p].r < 0)
-                        fail("scenario 3: deleting %s failed: %s", g.dev_a[base + p], errno_name(-del[p].r));
+                        fail("scenario 3: %s failed: %s", logout ? g.hold_logout_cmd : del[p].path,
+                             errno_name(-del[p].r));
         }
-        if (!devices_running(fault, 90))
-                fail("%s: the nexus-B disks were not running again 90 s after the network returned", fault);
+        double t_done = pr_now() - t_cut;
+        run_shell("restoring the hold portal", g.hold_restore_cmd);
+        if (!back && !jobs_wait(jobs, g.n_paths, 120))
+                die("%s: commands still blocked 120 s after the network returned", fault);
         trace_collect(jobs, g.n_paths);
-        /* the next command cannot go to the same fd's device: the one after is that */
+        /* the answer comes with the removal: within the time from sending to the end of the removal,
+         * plus 2 s (a helper's reply after the kernel's completion takes 0.01-0.1 s) */
         judge_row("3, 4", "REGISTER (from (none))", fault, jobs, OP_REGISTER, "(none)", "a1", false,
-                  answer_bound(99), false);
+                  t_done - t_sent + 2.0, false);
 
         /* the same fds again: their device no longer exists */
         for (int p = 0; p < g.n_paths; p++) {
@@ -1134,26 +1379,29 @@ static void scenario_delete(void) {
         }
         trace_clear();
         if (!jobs_wait(again, g.n_paths, 60))
-                die("REGISTER on the deleted disks' fds still blocked after 60 s");
+                die("REGISTER on the removed disks' fds still blocked after 60 s");
         trace_collect(again, g.n_paths);
-        judge_row("3, 4", "REGISTER on the fd of the deleted disk", "network back, disk gone", again, OP_REGISTER,
-                  "(none)", "a1", false, 2.0, false);
+        char cmd[96], f2[96];
+        snprintf(cmd, sizeof cmd, "REGISTER on the fd of the %s disk", logout ? "logged-out" : "deleted");
+        snprintf(f2, sizeof f2, "portal back, %s", logout ? "session gone" : "disk gone");
+        /* refused at once, before any I/O (0.00-0.02 s seen): 2 s is a hundred times that */
+        judge_row("3, 4", cmd, f2, again, OP_REGISTER, "(none)", "a1", false, 2.0, false);
         for (int p = 0; p < g.n_paths; p++) {
                 if (ans_good(&again[p].ans))
-                        fail("REGISTER on the fd of a deleted disk, %s: GOOD", path_name(p));
+                        fail("%s, %s: GOOD", cmd, path_name(p));
                 if (p == 0)
                         continue;
                 Helper *h = &g.helpers[p - 1];
                 if (!helper_alive(h))
-                        fail("REGISTER on the fd of a deleted disk: %s is gone", h->name);
+                        fail("%s: %s is gone", cmd, h->name);
                 int n = fds_of(h->pid, g.dev_a[base + p]);
-                printf("deleted disk: %s holds %d fds of %s after answering\n", h->name, n, g.dev_a[base + p]);
+                printf("%s disk: %s holds %d fds of %s after answering\n", logout ? "logged-out" : "deleted",
+                       h->name, n, g.dev_a[base + p]);
                 if (n != 0)
-                        fail("REGISTER on the fd of a deleted disk: %s still holds %d fds of %s", h->name, n,
-                             g.dev_a[base + p]);
+                        fail("%s: %s still holds %d fds of %s", cmd, h->name, n, g.dev_a[base + p]);
         }
         if (again[0].ans.err != -ENODEV)
-                fail("SG_IO on a deleted disk's fd did not fail with ENODEV");
+                fail("%s: SG_IO did not fail with ENODEV", cmd);
 }
 
 /* ---- main -------------------------------------------------------------------- */
@@ -1161,7 +1409,8 @@ static void scenario_delete(void) {
 static void usage(void) {
         fprintf(stderr,
                 "usage: pr-faults --lu A,B... --loop DEV --helper NAME=SOCKET... --cut CMD --cut-replies CMD\n"
-                "                 --restore CMD --trace TRACEFS [--sgio-timeout MS] [--replacement S] [--noop S]\n");
+                "                 --restore CMD --trace TRACEFS --hold-lu C,B... --hold-cut CMD --hold-restore CMD\n"
+                "                 --hold-logout CMD [--sgio-timeout MS] [--replacement S] [--noop S]\n");
         exit(2);
 }
 
@@ -1177,21 +1426,40 @@ int main(int argc, char **argv) {
                 { "replacement", required_argument, NULL, 'R' },
                 { "noop", required_argument, NULL, 'n' },
                 { "trace", required_argument, NULL, 'T' },
+                { "hold-lu", required_argument, NULL, 'h' },
+                { "hold-cut", required_argument, NULL, 'x' },
+                { "hold-restore", required_argument, NULL, 'y' },
+                { "hold-logout", required_argument, NULL, 'z' },
                 {}
         };
         int c;
 
         while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
                 switch (c) {
-                case 'l': {
+                case 'l':
+                case 'h': {
+                        /* every --lu comes before the first --hold-lu */
                         const char *comma = strchr(optarg, ',');
-                        if (!comma || g.n_lus >= MAX_LUS)
+                        int i = g.n_lus + g.n_hold;
+                        if (!comma || i >= MAX_LUS || (c == 'l' && g.n_hold))
                                 usage();
-                        snprintf(g.dev_a[g.n_lus], sizeof g.dev_a[0], "%.*s", (int) (comma - optarg), optarg);
-                        snprintf(g.dev_b[g.n_lus], sizeof g.dev_b[0], "%s", comma + 1);
-                        g.n_lus++;
+                        snprintf(g.dev_a[i], sizeof g.dev_a[0], "%.*s", (int) (comma - optarg), optarg);
+                        snprintf(g.dev_b[i], sizeof g.dev_b[0], "%s", comma + 1);
+                        if (c == 'l')
+                                g.n_lus++;
+                        else
+                                g.n_hold++;
                         break;
                 }
+                case 'x':
+                        g.hold_cut_cmd = optarg;
+                        break;
+                case 'y':
+                        g.hold_restore_cmd = optarg;
+                        break;
+                case 'z':
+                        g.hold_logout_cmd = optarg;
+                        break;
                 case 'L':
                         g.loop_dev = optarg;
                         break;
@@ -1232,7 +1500,8 @@ int main(int argc, char **argv) {
         }
         g.n_paths = 1 + g.n_helpers;
         if (!g.loop_dev || !g.cut_cmd || !g.cut_replies_cmd || !g.restore_cmd || !g.tracefs ||
-            g.n_lus < (N_OPS + 2) * g.n_paths)
+            !g.hold_cut_cmd || !g.hold_restore_cmd || !g.hold_logout_cmd || g.n_lus < (N_OPS + 2) * g.n_paths ||
+            g.n_hold < 2 * g.n_paths)
                 usage();
         g.table = stdout;
         setvbuf(stdout, NULL, _IOLBF, 0);
@@ -1244,7 +1513,7 @@ int main(int argc, char **argv) {
                         die("no pidfile %s", pidfile);
                 g.helpers[h].pid = (pid_t) atoi(line);
         }
-        for (int i = 0; i < g.n_lus; i++) {
+        for (int i = 0; i < g.n_lus + g.n_hold; i++) {
                 g.fd_a[i] = open(g.dev_a[i], O_RDWR | O_CLOEXEC);
                 g.fd_b[i] = open(g.dev_b[i], O_RDWR | O_CLOEXEC);
                 if (g.fd_a[i] < 0 || g.fd_b[i] < 0)
@@ -1261,7 +1530,6 @@ int main(int argc, char **argv) {
         if (g.loop_fd < 0)
                 die("cannot open %s: %m", g.loop_dev);
 
-        double base_rate[MAX_HELPERS] = { 0 };
         table_header();
         const Round rounds[] = {
                 { g.short_s, false, false },
@@ -1271,12 +1539,18 @@ int main(int argc, char **argv) {
         };
         for (size_t i = 0; i < sizeof rounds / sizeof rounds[0]; i++) {
                 double t0 = pr_now();
-                scenario_cut(&rounds[i], base_rate);
+                scenario_cut(&rounds[i]);
                 note("round %zu took %.1f s", i + 1, pr_now() - t0);
         }
         double t0 = pr_now();
-        scenario_delete();
+        scenario_isolation();
+        note("the isolation round took %.1f s", pr_now() - t0);
+        t0 = pr_now();
+        scenario_remove(false);
         note("the delete round took %.1f s", pr_now() - t0);
+        t0 = pr_now();
+        scenario_remove(true);
+        note("the logout round took %.1f s", pr_now() - t0);
 
         for (int h = 0; h < g.n_helpers; h++)
                 if (!helper_alive(&g.helpers[h]))
