@@ -289,6 +289,9 @@ check "QEMU's connection started prhd.service" "$(systemctl is-active prhd.servi
 check "prhd.service is Type=notify" "$(systemctl show -p Type --value prhd.service)" notify
 check "prhd's readiness status (sd_notify STATUS=)" "$(systemctl show -p StatusText --value prhd.service)" \
         "Serving persistent reservation requests"
+# docs/install.md, "Where the logs are"
+systemctl status --no-pager prhd.service > "$out/status.txt" 2>&1
+check_re "systemctl status prhd.service shows it" "$(cat "$out/status.txt")" '^ *Status: "Serving persistent reservation requests"'
 pid=$(systemctl show -p MainPID --value prhd.service)
 # (dm-mod is loaded, so prhd's multipath support is active: it keeps
 # CAP_SYS_ADMIN for the device-mapper ioctls beside CAP_SYS_RAWIO)
@@ -437,16 +440,27 @@ domain_xml() {
 EOF
 }
 
-# domain_start NAME DEV-A DEV-B RESERVATIONS-XML: define and start it
-domain_start() {
+# domain_prepare NAME DEV-A DEV-B RESERVATIONS-XML: its XML
+domain_prepare() {
         mkdir -p "$results/qemu-$1"
         rm -f "/var/log/libvirt/qemu/$1.console"
         domain_xml "$@" > "$results/qemu-$1/domain.xml"
-        if ! virsh -c qemu:///system create "$results/qemu-$1/domain.xml" > "$results/qemu-$1/virsh-create.log" 2>&1; then
-                fail "virsh create $1: $(cat "$results/qemu-$1/virsh-create.log")"
-                return 1
-        fi
-        pass "virsh create $1"
+}
+
+# domain_create NAME...: virsh create each prepared domain, all at once
+# (libvirt's start of a domain takes 15-40 s here, most of it CPU)
+domain_create() {
+        for dn in "$@"; do
+                virsh -c qemu:///system create "$results/qemu-$dn/domain.xml" > "$results/qemu-$dn/virsh-create.log" 2>&1 &
+                echo "$!" > "$results/qemu-$dn/virsh-create.pid"
+        done
+        for dn in "$@"; do
+                if wait "$(cat "$results/qemu-$dn/virsh-create.pid")"; then
+                        pass "virsh create $dn"
+                else
+                        fail "virsh create $dn: $(cat "$results/qemu-$dn/virsh-create.log")"
+                fi
+        done
 }
 
 # managed_helper NAME: the pid of the helper libvirt started for domain NAME
@@ -517,10 +531,15 @@ lv_reset_evidence() {
         echo "QEMU's trace shows running -> shutdown with no shutdown or powerdown request (a reset: libvirt's on_reboot=destroy), QEMU wrote nothing else, $(printf '%s' "$_con" | wc -c) console bytes, no @@DONE, @@FATAL or kernel panic, reset during test ${_last:-(none: before /init ran a test)}; $_h; no kernel record of a helper's death"
 }
 
-# lv_start NAME LU-IDX RESERVATIONS-XML: the domain on LU IDX, created anew
-lv_start() {
+# lv_prepare NAME LU-IDX RESERVATIONS-XML: the domain on LU IDX, created
+# anew, ready for domain_create; lv_start: and started
+lv_prepare() {
         fresh_lu "$2"
-        domain_start "$1" "$LA" "$LB" "$3"
+        domain_prepare "$1" "$LA" "$LB" "$3"
+}
+lv_start() {
+        lv_prepare "$@"
+        domain_create "$1"
 }
 
 # lv_await NAME LU-IDX RESERVATIONS-XML KIND: until the guest of NAME ran its
@@ -637,10 +656,11 @@ libvirt_wave() {
         rig_log "libvirtd up with pr_helper = $helper after $(since "$t3") s"
         idx=0
         for n in "$@"; do
-                lv_start "$n" "$idx" "$managed"
+                lv_prepare "$n" "$idx" "$managed"
                 idx=$((idx + 2))
         done
-        lv_start "$uname" 3 "$(unmanaged "$usock")"
+        lv_prepare "$uname" 3 "$(unmanaged "$usock")"
+        domain_create "$@" "$uname"
         idx=0
         for n in "$@"; do
                 lv_await "$n" "$idx" "$managed" managed
@@ -733,6 +753,7 @@ prh "$AUD_B" register -S "$KB"; check "audit: B registers" "$?" 0
 prh "$AUD_B" read-keys; check "audit: B reads the keys (PR IN: no record by default)" "$?" 0
 prh "$AUD_B" preempt -K "$KB" -S "$KA" -T we; check "audit: B preempts A" "$?" 0
 ppid=$(awk '$2 == "preempt" { print $1 }' "$out/audit-pids")
+prh "$AUD_A" read-keys; check "audit: A's next command gets the preemption's UNIT ATTENTION" "$?" 5
 prh "$AUD_A" register -K "$KA" -S "$KA"; check "audit: A's key is gone: RESERVATION CONFLICT" "$?" 6
 prh "$AUD_B" release -K "$KB" -T we; check "audit: B releases" "$?" 0
 prh "$AUD_B" register -K "$KB" -S 0; check "audit: B unregisters" "$?" 0

@@ -282,8 +282,9 @@ systemd)
         initrd=$cache/nested-$kver-$key.cpio.gz
         [ -s "$initrd" ] || "$here/mkinitramfs.sh" nested "$kver" "$initrd"
         rc=0
+        # (12.5 min on a loaded machine: docs/testing.md)
         "$here/vm-run.sh" -S -c "$cache" -s "$src" -s "$build" -s "$debdir" -r "$results" -m 3072 \
-                -t "${PRH_RIG_TIMEOUT:-900}" -- \
+                -t "${PRH_RIG_TIMEOUT:-1200}" -- \
                 "$here/guest-systemd.sh" "$results" "$kernel" "$initrd" "$debdir" || rc=$?
         pass_retries "$results/retries.log"
         # the nested guests through the socket unit and through qemu-pr-helper,
