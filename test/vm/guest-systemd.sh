@@ -764,7 +764,11 @@ check "journal: a record for each of the 7 PR OUT, none for the PR IN" \
         "$(jq_f | jq -r .PRH_SERVICE_ACTION | tr '\n' ' ')" "register reserve register preempt register release register "
 jq_f PRH_SERVICE_ACTION=preempt > "$out/audit-preempt.json"
 journalctl -o verbose --since "$tsince" PRH_EVENT=pr-request PRH_SERVICE_ACTION=preempt PRH_DEVICE_WWID="$wwid" > "$out/audit-preempt.txt"
-rec() { jq -r ".$1 // \"(absent)\"" "$out/audit-preempt.json"; }
+jq -r 'to_entries[] | "\(.key)=\(.value)"' "$out/audit-preempt.json" > "$out/audit-preempt.fields"
+rec() {
+        v=$(sed -n "s/^$1=//p" "$out/audit-preempt.fields")
+        echo "${v:-(absent)}"
+}
 check "journal: the PREEMPT's peer (PRH_PEER_PID, UID, GID, COMM)" \
         "$(rec PRH_PEER_PID) $(rec PRH_PEER_UID) $(rec PRH_PEER_GID) $(rec PRH_PEER_COMM)" "$ppid 0 0 prhctl"
 check "journal: the PREEMPT's peer cgroup (PRH_PEER_CGROUP)" "$(rec PRH_PEER_CGROUP)" "$(sed -n 's/^0:://p' /proc/self/cgroup)"
