@@ -480,7 +480,7 @@ lv_log() {
              c == 2 { print; next }
              /^\/usr\/bin\/qemu-system/ { c = 1 }
              c == 1 && !/\\$/ { c = 2 }' "/var/log/libvirt/qemu/$1.log" 2>/dev/null |
-                grep -Ev 'runstate_set |qemu_system_(shutdown|powerdown)_request|: shutting down, reason=(shutdown|destroyed)$|terminating on signal 15 from pid [0-9]+ \(/usr/sbin/libvirtd\)$|is tainted: custom-argv' || true
+                grep -Ev '^[0-9]+@[0-9.]+:(runstate_set|qemu_system_(shutdown|powerdown)_request) |: shutting down, reason=(shutdown|destroyed)$|terminating on signal 15 from pid [0-9]+ \(/usr/sbin/libvirtd\)$|is tainted: custom-argv' || true
 }
 
 # lv_reset_evidence NAME KIND [HELPER-PID HELPER-SOCKET]: after the guest of
@@ -503,8 +503,9 @@ lv_reset_evidence() {
         printf '%s\n' "$_con" | grep -Eq '^@@(DONE|FATAL)' && return 1
         printf '%s\n' "$_con" | grep -q 'Kernel panic' && return 1
         _tr=$(awk '/: starting up libvirt version/ { t = "" } { t = t $0 "\n" } END { printf "%s", t }' "$_log")
-        printf '%s' "$_tr" | grep -Eq 'runstate_set .*\(running\) new_state [0-9]+ \(shutdown\)' || return 1
-        printf '%s' "$_tr" | grep -Eq 'qemu_system_(shutdown|powerdown)_request' && return 1
+        # (trace lines are "PID@TIME:EVENT ...": the command line names the events too)
+        printf '%s' "$_tr" | grep -Eq '^[0-9]+@[0-9.]+:runstate_set .*\(running\) new_state [0-9]+ \(shutdown\)' || return 1
+        printf '%s' "$_tr" | grep -Eq '^[0-9]+@[0-9.]+:qemu_system_(shutdown|powerdown)_request' && return 1
         [ -z "$(lv_log "$1")" ] || return 1
         [ -z "$(dmesg_deaths)" ] || return 1
         case "$2" in
