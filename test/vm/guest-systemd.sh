@@ -289,6 +289,9 @@ check "QEMU's connection started prhd.service" "$(systemctl is-active prhd.servi
 check "prhd.service is Type=notify" "$(systemctl show -p Type --value prhd.service)" notify
 check "prhd's readiness status (sd_notify STATUS=)" "$(systemctl show -p StatusText --value prhd.service)" \
         "Serving persistent reservation requests"
+# docs/install.md, "Where the logs are"
+systemctl status --no-pager prhd.service > "$out/status.txt" 2>&1
+check_re "systemctl status prhd.service shows it" "$(cat "$out/status.txt")" '^ *Status: "Serving persistent reservation requests"'
 pid=$(systemctl show -p MainPID --value prhd.service)
 # (dm-mod is loaded, so prhd's multipath support is active: it keeps
 # CAP_SYS_ADMIN for the device-mapper ioctls beside CAP_SYS_RAWIO)
@@ -333,14 +336,17 @@ rig_log "nested part done after $(since "$t1") s"
 # Debian's libvirtd with qemu.conf's pr_helper set to prhd: a domain whose
 # <disk type='block' device='lun'> has <reservations managed='yes'/> makes
 # libvirt start its own helper for that domain (HELPER -k SOCKET, in the
-# domain's cgroup), QEMU (as libvirt-qemu:kvm) uses it, and the
-# helper goes with the domain.  Two domains at once get one each.  The same
-# with pr_helper = qemu-pr-helper, compared on the host.  Then
-# managed='no' with <source> the packaged socket (/run/qemu-pr-helper.sock,
-# root:kvm 0660 from prhd.socket), and the same with qemu-pr-helper started
-# by hand on a socket given the same owner and mode.  The nested guests run
-# nested-init.sh's sg_persist session (part sgp) and stay up (part hold)
-# until virsh destroy.
+# domain's cgroup), QEMU (as libvirt-qemu:kvm) uses it, and the helper goes
+# with the domain.  Two domains at once get one each.  Beside them, in the
+# same wave, managed='no' with <source> the packaged socket
+# (/run/qemu-pr-helper.sock, root:kvm 0660 from prhd.socket).  The second
+# wave is the same with pr_helper = qemu-pr-helper and, for managed='no',
+# qemu-pr-helper started by hand on a socket given the same owner and mode;
+# the host compares the waves.  The nested guests run nested-init.sh's
+# sg_persist session (part sgp) and stay up (part hold) until virsh destroy.
+# A domain whose guest ended before its session did is booted again (at most
+# three boots) only if lv_reset_evidence shows it was reset (the nested-KVM
+# fault rig-qemu retries too, docs/testing.md).
 t3=$(rig_uptime)
 img=/var/lib/libvirt/images
 mkdir -p "$img"
@@ -355,6 +361,10 @@ else
 fi
 # (libvirt's default network needs dnsmasq, and no domain here has a NIC)
 rm -f /etc/libvirt/qemu/networks/autostart/default.xml
+# kernel records of a helper that died (seccomp kill, fault) since here
+dmesg_deaths() {
+        dmesg | grep -E 'type=1326|segfault at|traps: |general protection' | grep -E 'prhd|pr-helper' || true
+}
 
 # libvirt_conf HELPER: pr_helper in qemu.conf, libvirtd (re)started
 libvirt_conf() {
@@ -374,10 +384,12 @@ libvirt_conf() {
         return 1
 }
 
-# domain_xml NAME DEV-A DEV-B RESERVATIONS-XML
+# domain_xml NAME DEV-A DEV-B RESERVATIONS-XML.  QEMU traces its run state
+# changes and shutdown requests on stderr, which libvirt keeps in the
+# domain's log: that tells a reset from anything else (lv_reset_evidence).
 domain_xml() {
         cat <<EOF
-<domain type='$vtype'>
+<domain type='$vtype' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
   <name>$1</name>
   <memory unit='MiB'>384</memory>
   <vcpu>1</vcpu>
@@ -416,33 +428,39 @@ domain_xml() {
     </serial>
     <memballoon model='none'/>
   </devices>
+  <qemu:commandline>
+    <qemu:arg value='-trace'/>
+    <qemu:arg value='runstate_set'/>
+    <qemu:arg value='-trace'/>
+    <qemu:arg value='qemu_system_shutdown_request'/>
+    <qemu:arg value='-trace'/>
+    <qemu:arg value='qemu_system_powerdown_request'/>
+  </qemu:commandline>
 </domain>
 EOF
 }
 
-# domain_start NAME DEV-A DEV-B RESERVATIONS-XML: define and start it
-domain_start() {
+# domain_prepare NAME DEV-A DEV-B RESERVATIONS-XML: its XML
+domain_prepare() {
         mkdir -p "$results/qemu-$1"
         rm -f "/var/log/libvirt/qemu/$1.console"
         domain_xml "$@" > "$results/qemu-$1/domain.xml"
-        if ! virsh -c qemu:///system create "$results/qemu-$1/domain.xml" > "$results/qemu-$1/virsh-create.log" 2>&1; then
-                fail "virsh create $1: $(cat "$results/qemu-$1/virsh-create.log")"
-                return 1
-        fi
-        pass "virsh create $1"
 }
 
-# domain_wait NAME: until its guest printed @@DONE (or gave up)
-domain_wait() {
-        c=/var/log/libvirt/qemu/$1.console
-        for _ in $(seq 1 "$((${PRH_NESTED_TIMEOUT:-900} * 2))"); do
-                grep -aq '^@@DONE\|^@@FATAL' "$c" 2>/dev/null && break
-                virsh -c qemu:///system domstate "$1" 2>/dev/null | grep -q running || break
-                sleep 0.5
+# domain_create NAME...: virsh create each prepared domain, all at once
+# (libvirt's start of a domain takes 15-40 s here, most of it CPU)
+domain_create() {
+        for dn in "$@"; do
+                virsh -c qemu:///system create "$results/qemu-$dn/domain.xml" > "$results/qemu-$dn/virsh-create.log" 2>&1 &
+                echo "$!" > "$results/qemu-$dn/virsh-create.pid"
         done
-        cp "$c" "$results/qemu-$1/console.log" 2>/dev/null
-        check "the guest of domain $1 ran its sg_persist session" \
-                "$(tr -d '\r' < "$results/qemu-$1/console.log" 2>/dev/null | grep -c '^@@DONE')" 1
+        for dn in "$@"; do
+                if wait "$(cat "$results/qemu-$dn/virsh-create.pid")"; then
+                        pass "virsh create $dn"
+                else
+                        fail "virsh create $dn: $(cat "$results/qemu-$dn/virsh-create.log")"
+                fi
+        done
 }
 
 # managed_helper NAME: the pid of the helper libvirt started for domain NAME
@@ -454,12 +472,127 @@ managed_helper() {
         done | head -n1
 }
 
+# lv_log NAME: what QEMU wrote to the domain's log in its last boot (after
+# libvirt's command line), but for its trace events (domain_xml) and for
+# libvirt's own lines about starting, tainting and stopping it
+lv_log() {
+        awk '/: starting up libvirt version/ { c = 0; next }
+             c == 2 { print; next }
+             /^\/usr\/bin\/qemu-system/ { c = 1 }
+             c == 1 && !/\\$/ { c = 2 }' "/var/log/libvirt/qemu/$1.log" 2>/dev/null |
+                grep -Ev '^[0-9]+@[0-9.]+:(runstate_set|qemu_system_(shutdown|powerdown)_request) |: shutting down, reason=(shutdown|destroyed)$|terminating on signal 15 from pid [0-9]+ \(/usr/sbin/libvirtd\)$|is tainted: custom-argv' || true
+}
+
+# lv_reset_evidence NAME KIND [HELPER-PID HELPER-SOCKET]: after the guest of
+# domain NAME ended without finishing its session: true, printing the
+# evidence, only if it was shown to be reset and nothing points at the
+# helper.  libvirt turns the guest's reset into a shutdown (on_reboot
+# destroy), so QEMU's trace in the domain's log (lv_log, domain_xml) must
+# show the machine going from running to shutdown with no shutdown or
+# powerdown request (the guest has no ACPI and never powers off: it holds);
+# the console must have no @@DONE, no @@FATAL and no kernel panic; QEMU
+# must have written nothing else; no kernel record of a helper's death.  And
+# the helper: KIND managed: it was running at the last look before the
+# domain ended (lv_await looks every 0.5 s) and libvirt stopped it with the
+# domain (no process left on its socket); KIND unit: prhd.service still
+# active, not restarted, nothing at warning level from it; KIND ref: the
+# hand-started qemu-pr-helper still running with a clean log.
+lv_reset_evidence() {
+        _log=/var/log/libvirt/qemu/$1.log
+        _con=$(tr -d '\r' < "$results/qemu-$1/console.log" 2>/dev/null || true)
+        printf '%s\n' "$_con" | grep -Eq '^@@(DONE|FATAL)' && return 1
+        printf '%s\n' "$_con" | grep -q 'Kernel panic' && return 1
+        _tr=$(awk '/: starting up libvirt version/ { t = "" } { t = t $0 "\n" } END { printf "%s", t }' "$_log")
+        # (trace lines are "PID@TIME:EVENT ...": the command line names the events too)
+        printf '%s' "$_tr" | grep -Eq '^[0-9]+@[0-9.]+:runstate_set .*\(running\) new_state [0-9]+ \(shutdown\)' || return 1
+        printf '%s' "$_tr" | grep -Eq '^[0-9]+@[0-9.]+:qemu_system_(shutdown|powerdown)_request' && return 1
+        [ -z "$(lv_log "$1")" ] || return 1
+        [ -z "$(dmesg_deaths)" ] || return 1
+        case "$2" in
+        managed)
+                [ -n "${3:-}" ] && [ -n "${4:-}" ] || return 1
+                [ -e "$results/qemu-$1/helper-was-alive" ] || return 1
+                helper_pid_alive "$3" && return 1
+                [ -n "$(pgrep -f -- "$4")" ] && return 1
+                _h="its helper (pid $3) was running at the last look before the domain ended, and libvirt stopped it with the domain"
+                ;;
+        unit)
+                [ "$(systemctl is-active prhd.service)" = active ] || return 1
+                [ "$(systemctl show -p NRestarts --value prhd.service)" = 0 ] || return 1
+                [ "$(journalctl -b --no-pager -o cat -p warning -u prhd.service | grep -c .)" = 0 ] || return 1
+                _h="prhd.service active, never restarted, nothing at warning level from it"
+                ;;
+        ref)
+                helper_alive qemu-pr-helper || return 1
+                _h=$(helper_log_check qemu-pr-helper "$logs") || return 1
+                ;;
+        *) return 1 ;;
+        esac
+        _last=$(printf '%s\n' "$_con" | sed -n 's/^@@BEGIN //p' | tail -n 1)
+        echo "QEMU's trace shows running -> shutdown with no shutdown or powerdown request (a reset: libvirt's on_reboot=destroy), QEMU wrote nothing else, $(printf '%s' "$_con" | wc -c) console bytes, no @@DONE, @@FATAL or kernel panic, reset during test ${_last:-(none: before /init ran a test)}; $_h; no kernel record of a helper's death"
+}
+
+# lv_prepare NAME LU-IDX RESERVATIONS-XML: the domain on LU IDX, created
+# anew, ready for domain_create; lv_start: and started
+lv_prepare() {
+        fresh_lu "$2"
+        domain_prepare "$1" "$LA" "$LB" "$3"
+}
+lv_start() {
+        lv_prepare "$@"
+        domain_create "$1"
+}
+
+# lv_await NAME LU-IDX RESERVATIONS-XML KIND: until the guest of NAME ran its
+# sg_persist session (@@DONE; it then holds); a boot that ended before is
+# tried again, on a fresh LU, only after lv_reset_evidence, at most three
+# boots in all.  A managed domain's helper pid is in OUT/helper-pid.
+lv_await() {
+        o=$results/qemu-$1
+        c=/var/log/libvirt/qemu/$1.console
+        boot=1
+        while :; do
+                hp='' hs=''
+                rm -f "$o/helper-was-alive"
+                for _ in $(seq 1 "$((${PRH_NESTED_TIMEOUT:-900} * 2))"); do
+                        if [ "$4" = managed ] && [ -z "$hp" ]; then
+                                hp=$(managed_helper "$1")
+                                [ -n "$hp" ] && hs=$(tr '\0' ' ' < "/proc/$hp/cmdline" | awk '{ print $3 }')
+                        fi
+                        grep -aq '^@@DONE\|^@@FATAL' "$c" 2>/dev/null && break
+                        virsh -c qemu:///system domstate "$1" 2>/dev/null | grep -q running || break
+                        [ -n "$hp" ] && helper_pid_alive "$hp" && touch "$o/helper-was-alive"
+                        sleep 0.5
+                done
+                cp "$c" "$o/console.log" 2>/dev/null
+                if tr -d '\r' < "$o/console.log" | grep -q '^@@DONE'; then
+                        pass "the guest of domain $1 ran its sg_persist session"
+                        return 0
+                fi
+                # (libvirt may still be tearing the domain down)
+                for _ in $(seq 1 100); do
+                        virsh -c qemu:///system domstate "$1" > /dev/null 2>&1 || break
+                        sleep 0.1
+                done
+                if [ "$boot" -lt 3 ] && ev=$(lv_reset_evidence "$1" "$4" "$hp" "$hs"); then
+                        mkdir -p "$o/boot-$boot"
+                        mv "$o/console.log" "$o/boot-$boot/"
+                        cp "/var/log/libvirt/qemu/$1.log" "$o/boot-$boot/qemu.log"
+                        rig_retry rig-systemd "domain $1 (boot $boot): $ev; logs kept in $o/boot-$boot"
+                        boot=$((boot + 1))
+                        lv_start "$1" "$2" "$3" || return 1
+                        continue
+                fi
+                fail "the guest of domain $1 ran its sg_persist session (boot $boot; not a reset that lv_reset_evidence identifies; QEMU: $(lv_log "$1" | tail -n 3 | tr '\n' '|'))"
+                return 1
+        done
+}
+
 # managed_checks NAME HELPER: how libvirt started the helper for NAME
 # (libvirt 9.0: "HELPER -k SOCKET", daemonized by libvirt, which writes the
-# pidfile itself, in QEMU's mount namespace and the domain's cgroup); sets
-# MH_PID and MH_SOCK
+# pidfile itself, in QEMU's mount namespace and the domain's cgroup); writes
+# "PID SOCKET" to OUT/helper
 managed_checks() {
-        MH_PID='' MH_SOCK=''
         hp=$(managed_helper "$1")
         if [ -z "$hp" ]; then
                 fail "no helper process for domain $1"
@@ -482,7 +615,7 @@ managed_checks() {
         check "the helper is in QEMU's mount namespace" "$(readlink "/proc/$hp/ns/mnt")" "$(readlink "/proc/$qp/ns/mnt")"
         check "QEMU runs as libvirt-qemu" "$(ps -o user= -p "$qp")" libvirt-qemu
         check "the helper runs as root" "$(ps -o user= -p "$hp")" root
-        MH_PID=$hp MH_SOCK=$sock
+        echo "$hp $sock" > "$results/qemu-$1/helper"
 }
 
 # domain_destroy NAME [HELPER-PID SOCKET]: virsh destroy; the helper must go
@@ -507,75 +640,189 @@ fresh_lu() {
 }
 
 managed="<reservations managed='yes'/>"
-if libvirt_conf /usr/sbin/prhd; then
-        rig_log "libvirtd up after $(since "$t3") s"
-        fresh_lu 0
-        domain_start lv-prhd "$LA" "$LB" "$managed"
-        fresh_lu 2
-        domain_start lv-prhd-b "$LA" "$LB" "$managed"
-        managed_checks lv-prhd /usr/sbin/prhd
-        ha="$MH_PID $MH_SOCK"
-        managed_checks lv-prhd-b /usr/sbin/prhd
-        hb="$MH_PID $MH_SOCK"
-        check "a second domain gets its own helper" \
-                "$(test -n "${ha% }" && test "${ha% *}" != "${hb% *}" && test "${ha#* }" != "${hb#* }" && echo yes)" yes
-        domain_wait lv-prhd
-        domain_wait lv-prhd-b
-        check "prhd for lv-prhd still running when the guest is done" \
-                "$(helper_pid_alive "${ha% *}" && echo running)" running
-        domain_destroy lv-prhd "${ha% *}" "${ha#* }"
-        check "the other domain's helper is still there" "$(helper_pid_alive "${hb% *}" && echo running)" running
-        domain_destroy lv-prhd-b "${hb% *}" "${hb#* }"
-fi
-if libvirt_conf /usr/bin/qemu-pr-helper; then
-        fresh_lu 0
-        domain_start lv-qemu-pr-helper "$LA" "$LB" "$managed"
-        managed_checks lv-qemu-pr-helper /usr/bin/qemu-pr-helper
-        hr="$MH_PID $MH_SOCK"
-        domain_wait lv-qemu-pr-helper
-        domain_destroy lv-qemu-pr-helper "${hr% *}" "${hr#* }"
-fi
-# managed='no': the packaged socket, and qemu-pr-helper's by hand
+# unmanaged SOCKET: managed='no', QEMU connects to SOCKET itself
 unmanaged() {
         echo "<reservations managed='no'><source type='unix' path='$1' mode='client'/></reservations>"
 }
+
+# libvirt_wave HELPER UNMANAGED-KIND UNMANAGED-SOCKET UNMANAGED-NAME MANAGED-NAME...:
+# pr_helper = HELPER; the managed domains (LUs 0, 2) and the unmanaged one
+# (LU 3) started at once; once every guest ran its session and holds, each
+# managed helper is checked, and each domain destroyed in turn: its helper
+# goes, the other domains' helpers stay.
+libvirt_wave() {
+        helper=$1 ukind=$2 usock=$3 uname=$4
+        shift 4
+        libvirt_conf "$helper" || return 1
+        rig_log "libvirtd up with pr_helper = $helper after $(since "$t3") s"
+        idx=0
+        for n in "$@"; do
+                lv_prepare "$n" "$idx" "$managed"
+                idx=$((idx + 2))
+        done
+        lv_prepare "$uname" 3 "$(unmanaged "$usock")"
+        domain_create "$@" "$uname"
+        idx=0
+        for n in "$@"; do
+                lv_await "$n" "$idx" "$managed" managed
+                idx=$((idx + 2))
+        done
+        lv_await "$uname" 3 "$(unmanaged "$usock")" "$ukind"
+        hps=
+        for n in "$@"; do
+                managed_checks "$n" "$helper"
+                hps="$hps $(cut -d' ' -f1 "$results/qemu-$n/helper" 2>/dev/null)"
+        done
+        if [ "$#" -gt 1 ]; then
+                check "each domain gets its own helper (pids$hps)" \
+                        "$(echo "$hps" | tr ' ' '\n' | grep -c .) $(echo "$hps" | tr ' ' '\n' | grep . | sort -u | grep -c .)" "$# $#"
+        fi
+        for n in "$@"; do
+                # shellcheck disable=SC2046
+                domain_destroy "$n" $(cat "$results/qemu-$n/helper" 2>/dev/null)
+                for m in "$@"; do
+                        [ -e "$results/qemu-$m/destroyed" ] && continue
+                        [ "$m" = "$n" ] && continue
+                        check "the helper of $m still runs after virsh destroy $n" \
+                                "$(helper_pid_alive "$(cut -d' ' -f1 "$results/qemu-$m/helper" 2>/dev/null)" && echo running)" running
+                done
+                touch "$results/qemu-$n/destroyed"
+        done
+        domain_destroy "$uname"
+}
+
+# wave 1: prhd managed, and the packaged socket unmanaged; the socket unit's
+# prhd is stopped first, so that the unmanaged domain's QEMU starts it
 systemctl stop prhd.service
-fresh_lu 0
-domain_start um-prhd "$LA" "$LB" "$(unmanaged "$SOCK")"
-domain_wait um-prhd
+libvirt_wave /usr/sbin/prhd unit "$SOCK" um-prhd lv-prhd lv-prhd-b
 check "managed='no': the domain's QEMU (libvirt-qemu:kvm) reached prhd through prhd.socket" \
         "$(systemctl is-active prhd.service)" active
-domain_destroy um-prhd
 check "managed='no': virsh destroy leaves the socket unit's prhd running" "$(systemctl is-active prhd.service)" active
 check "managed='no': libvirt left the packaged socket's owner and mode alone" "$(stat -c '%U:%G %a' "$SOCK")" "root:kvm 660"
+rig_log "libvirt wave 1 (prhd) done after $(since "$t3") s"
+# wave 2: qemu-pr-helper managed, and by hand on a socket like the unit's
 rsock=/run/qemu-pr-helper-ref.sock
 (helper_start qemu-pr-helper /usr/bin/qemu-pr-helper "$rsock" "$logs")
 chgrp kvm "$rsock" && chmod 0660 "$rsock"
-fresh_lu 0
-domain_start um-qemu-pr-helper "$LA" "$LB" "$(unmanaged "$rsock")"
-domain_wait um-qemu-pr-helper
-domain_destroy um-qemu-pr-helper
-helper_stop qemu-pr-helper
+libvirt_wave /usr/bin/qemu-pr-helper ref "$rsock" um-qemu-pr-helper lv-qemu-pr-helper
+helper_stop qemu-pr-helper || fail "qemu-pr-helper (managed='no') did not exit on SIGTERM"
+check "no kernel record of a helper's death (seccomp, fault)" "$(dmesg_deaths)" ""
 journalctl -b --no-pager -o short-monotonic -u libvirtd.service > "$out/libvirtd-journal.txt"
 cp /var/log/libvirt/qemu/*.log "$out/" 2>/dev/null
 echo "qemu-pr-helper prhd-systemd lv-qemu-pr-helper lv-prhd lv-prhd-b um-prhd um-qemu-pr-helper" > "$results/helpers"
 rig_log "libvirt part done after $(since "$t3") s"
 
-# ---- 4. multipath under the unit's sandbox ------------------------------------
-# The key written in multipath.conf.  (With "reservation_key file", where
-# libmpathpersist hands the key to multipathd over its abstract socket and
-# getprkey would show whether that reached it, prhd was killed by its own
-# seccomp filter during the REGISTER on 2026-12-01: open, see
-# docs/testing.md.  With a key in multipath.conf, getprkey shows that key
-# whether or not prhd's update reached multipathd.)
+# ---- 4. audit records in the journal (issue 14) ------------------------------
+# docs/audit.md, "In the journal": the administrator's drop-in adds
+# --audit-log=journal to the packaged unit.  A two-node sequence through the
+# socket unit on LU 1 (A registers and reserves, B registers and preempts
+# A, A's stale key is refused, B releases and unregisters), then the journal
+# read back with journalctl: the PREEMPT's fields, and docs/audit.md's own
+# recipes, run as the document prints them, must name who fenced whom.
+t4=$(rig_uptime)
+mkdir -p /etc/systemd/system/prhd.service.d
+# docs/audit.md: the drop-in (kept in step with this one by the sed below)
+cat > /etc/systemd/system/prhd.service.d/audit.conf <<EOF
+[Service]
+ExecStart=
+ExecStart=/usr/sbin/prhd --audit-log=journal
+EOF
+sed -n '/^<!-- rig-systemd: drop-in -->$/,/^```$/p' "$here/../../docs/audit.md" | sed -n '/^```ini$/,/^```$/p' | sed '1d;$d' > "$out/audit-dropin-doc"
+cmp -s /etc/systemd/system/prhd.service.d/audit.conf "$out/audit-dropin-doc"
+check "docs/audit.md's drop-in is the one the test installs" "$?" 0
+systemctl daemon-reload
+systemctl restart prhd.service
+check "prhd.service runs with --audit-log=journal" \
+        "$(tr '\0' ' ' < "/proc/$(systemctl show -p MainPID --value prhd.service)/cmdline")" "/usr/sbin/prhd --audit-log=journal "
+fresh_lu 1
+AUD_A=$LA AUD_B=$LB
+KA=0xaaaa0000000000a1 KB=0xbbbb0000000000b1
+# prh DEV ARGS...: prhctl through the socket, its pid appended to OUT/audit-pids
+prh() {
+        prhctl -k "$SOCK" "$@" >> "$out/audit-prhctl.txt" 2>&1 &
+        p=$!
+        wait "$p"
+        r=$?
+        echo "$p $2 $r" >> "$out/audit-pids"
+        return "$r"
+}
+rm -f "$out/audit-pids"
+tsince=$(date '+%Y-%m-%d %H:%M:%S')
+prh "$AUD_A" register -S "$KA"; check "audit: A registers" "$?" 0
+prh "$AUD_A" reserve -K "$KA" -T we; check "audit: A reserves" "$?" 0
+prh "$AUD_B" register -S "$KB"; check "audit: B registers" "$?" 0
+prh "$AUD_B" read-keys; check "audit: B reads the keys (PR IN: no record by default)" "$?" 0
+prh "$AUD_B" preempt -K "$KB" -S "$KA" -T we; check "audit: B preempts A" "$?" 0
+ppid=$(awk '$2 == "preempt" { print $1 }' "$out/audit-pids")
+prh "$AUD_A" read-keys; check "audit: A's next command gets the preemption's UNIT ATTENTION" "$?" 5
+prh "$AUD_A" register -K "$KA" -S "$KA"; check "audit: A's key is gone: RESERVATION CONFLICT" "$?" 6
+prh "$AUD_B" release -K "$KB" -T we; check "audit: B releases" "$?" 0
+prh "$AUD_B" register -K "$KB" -S 0; check "audit: B unregisters" "$?" 0
+journalctl --sync
+wwid=$(cat "/sys/block/${AUD_B#/dev/}/device/wwid")
+jq_f() { journalctl -o json --since "$tsince" PRH_EVENT=pr-request PRH_DEVICE_WWID="$wwid" "$@"; }
+check "journal: a record for each of the 7 PR OUT, none for the PR IN" \
+        "$(jq_f | jq -r .PRH_SERVICE_ACTION | tr '\n' ' ')" "register reserve register preempt register release register "
+jq_f PRH_SERVICE_ACTION=preempt > "$out/audit-preempt.json"
+journalctl -o verbose --since "$tsince" PRH_EVENT=pr-request PRH_SERVICE_ACTION=preempt PRH_DEVICE_WWID="$wwid" > "$out/audit-preempt.txt"
+jq -r 'to_entries[] | "\(.key)=\(.value)"' "$out/audit-preempt.json" > "$out/audit-preempt.fields"
+rec() {
+        v=$(sed -n "s/^$1=//p" "$out/audit-preempt.fields")
+        echo "${v:-(absent)}"
+}
+check "journal: the PREEMPT's peer (PRH_PEER_PID, UID, GID, COMM)" \
+        "$(rec PRH_PEER_PID) $(rec PRH_PEER_UID) $(rec PRH_PEER_GID) $(rec PRH_PEER_COMM)" "$ppid 0 0 prhctl"
+check "journal: the PREEMPT's peer cgroup (PRH_PEER_CGROUP)" "$(rec PRH_PEER_CGROUP)" "$(sed -n 's/^0:://p' /proc/self/cgroup)"
+# prhd keeps CAP_SYS_RAWIO and CAP_SYS_ADMIN only: /proc/PID/exe of a root
+# process with more capabilities than that is not readable (ptrace access
+# mode read), so the peer's executable is absent (docs/audit.md)
+check "journal: no PRH_PEER_EXE (prhd cannot read the root peer's /proc/PID/exe)" "$(rec PRH_PEER_EXE)" "(absent)"
+check "journal: the PREEMPT's device (PRH_DEVICE_MAJMIN, WWID, PATH)" \
+        "$(rec PRH_DEVICE_MAJMIN) $(rec PRH_DEVICE_WWID) $(rec PRH_DEVICE_PATH)" \
+        "$(($(stat -c '0x%t' "$AUD_B"))):$(($(stat -c '0x%T' "$AUD_B"))) $wwid $AUD_B"
+check "journal: the PREEMPT (PRH_OP, SERVICE_ACTION, SCOPE, TYPE, KEY, SA_KEY)" \
+        "$(rec PRH_OP) $(rec PRH_SERVICE_ACTION) $(rec PRH_SCOPE) $(rec PRH_TYPE) $(rec PRH_KEY) $(rec PRH_SA_KEY)" \
+        "pr-out preempt 0 1 $KB $KA"
+check "journal: the PREEMPT's result and origin (PRH_RESULT, PRH_STATUS, PRIORITY, _SYSTEMD_UNIT, SYSLOG_IDENTIFIER)" \
+        "$(rec PRH_RESULT) $(rec PRH_STATUS) $(rec PRIORITY) $(rec _SYSTEMD_UNIT) $(rec SYSLOG_IDENTIFIER)" \
+        "good 0 6 prhd.service prhd"
+check_re "journal: the PREEMPT's duration (PRH_DURATION_US) and time (PRH_TIME)" \
+        "$(rec PRH_DURATION_US) $(rec PRH_TIME)" '^[0-9]+ 20[0-9-]+T[0-9:.]+Z$'
+check "journal: A's refused REGISTER (PRH_RESULT, PRH_STATUS)" \
+        "$(jq_f PRH_RESULT=reservation-conflict | jq -r '"\(.PRH_SERVICE_ACTION) \(.PRH_RESULT) \(.PRH_STATUS) \(.PRH_PEER_PID)"')" \
+        "register reservation-conflict 24 $(awk '$2 == "register" && $3 == 6 { print $1 }' "$out/audit-pids")"
+# docs/audit.md's recipes, as printed there, with this LU's WWID
+recipe() {
+        sed -n "/^<!-- rig-systemd: $1 -->\$/,/^\`\`\`\$/p" "$here/../../docs/audit.md" | sed -n '/^```sh$/,/^```$/p' | sed '1d;$d' |
+                sed "s/naa\.6001405abcdef/$wwid/g"
+}
+recipe changes > "$out/audit-recipe-changes.sh"
+recipe fenced > "$out/audit-recipe-fenced.sh"
+sh "$out/audit-recipe-changes.sh" > "$out/audit-changes.txt" 2>&1
+check "docs/audit.md: who changed the reservation on this LU in the last hour (the 6 GOOD PR OUTs, by whom)" \
+        "$(awk -F'\t' '{ print $2 "[" $3 "] " $6 }' "$out/audit-changes.txt" | tr '\n' ' ')" \
+        "$(awk '$3 == 0 && $2 != "read-keys" { printf "prhctl[%s] %s ", $1, $2 }' "$out/audit-pids")"
+sh "$out/audit-recipe-fenced.sh" > "$out/audit-fenced.txt" 2>&1
+check "docs/audit.md: who fenced whom" "$(cut -d' ' -f2- "$out/audit-fenced.txt")" \
+        "prhctl[$ppid] uid 0 with key $KB fenced $KA on $wwid ($AUD_B)"
+sed 's/^/  audit: /' "$out/audit-preempt.txt" "$out/audit-changes.txt" "$out/audit-fenced.txt"
+rig_log "audit part done after $(since "$t4") s"
+
+# ---- 5. multipath under the unit's sandbox ------------------------------------
+# First with the key written in multipath.conf (reservation_key 0x...), then
+# with "reservation_key file": libmpathpersist then gives the key to
+# multipathd (setprkey over its abstract socket), which keeps it in
+# /etc/multipath/prkeys; prhd must not be killed by its seccomp filter nor
+# stopped by the unit's sandbox on the way (it was: docs/testing.md).
 t2=$(rig_uptime)
 fresh_lu 0
 SYS_A=$LA SYS_B=$LB
-cat > /etc/multipath.conf <<EOF
+mpconf() {
+        cat > /etc/multipath.conf <<EOF
 defaults {
         find_multipaths no
         user_friendly_names yes
-        reservation_key 0x$K
+        reservation_key $1
         polling_interval 1
         no_path_retry fail
 }
@@ -583,22 +830,28 @@ blacklist {
         devnode "^(ram|loop|fd|md|dm-|sr|scd|st|vd|nvme)"
 }
 EOF
+}
+# mpath_map: wait for the map over SYS_A and SYS_B with both paths active;
+# sets map
+mpath_map() {
+        pa='' pb='' map=
+        for _ in $(seq 1 300); do
+                map=$(multipathd show paths format "%d %m" 2>/dev/null | awk -v d="${SYS_A#/dev/}" '$1 == d && $2 != "[orphan]" { print $2 }')
+                if [ -n "$map" ] && [ -b "/dev/mapper/$map" ]; then
+                        pa=$(multipathd show paths format "%d %t" | awk -v d="${SYS_A#/dev/}" '$1 == d { print $2 }')
+                        pb=$(multipathd show paths format "%d %t" | awk -v d="${SYS_B#/dev/}" '$1 == d { print $2 }')
+                        [ "$pa $pb" = "active active" ] && break
+                fi
+                sleep 0.1
+        done
+        multipath -ll >> "$out/multipathd.log" 2>&1
+        check "a map over both paths, both active" "${map:+map} $pa $pb" "map active active"
+}
+mpconf "0x$K"
 systemctl start multipathd.service > "$out/multipathd.log" 2>&1
 check "multipathd.service started (virtualization: $(systemd-detect-virt))" "$(systemctl is-active multipathd.service)" active
-pa='' pb=''
 multipath -v2 >> "$out/multipathd.log" 2>&1
-map=
-for _ in $(seq 1 300); do
-        map=$(multipathd show paths format "%d %m" 2>/dev/null | awk -v d="${SYS_A#/dev/}" '$1 == d && $2 != "[orphan]" { print $2 }')
-        if [ -n "$map" ] && [ -b "/dev/mapper/$map" ]; then
-                pa=$(multipathd show paths format "%d %t" | awk -v d="${SYS_A#/dev/}" '$1 == d { print $2 }')
-                pb=$(multipathd show paths format "%d %t" | awk -v d="${SYS_B#/dev/}" '$1 == d { print $2 }')
-                [ "$pa $pb" = "active active" ] && break
-        fi
-        sleep 0.1
-done
-multipath -ll >> "$out/multipathd.log" 2>&1
-check "a map over both paths, both active" "${map:+map} $pa $pb" "map active active"
+mpath_map
 MAP=/dev/mapper/$map
 # prhd decides at start-up whether multipath is there: the next request
 # starts a new one, now with multipathd running
@@ -619,8 +872,41 @@ check "prhctl read-keys through the socket: two registrations of the key" \
 prhctl -k "$SOCK" "$MAP" register -K 0x$K -S 0 > "$out/prhctl-unregister.txt" 2>&1
 check "prhctl unregister on the map" "$?" 0
 check "no key left on either path" "$(sg_persist --in -k "$SYS_A" 2>/dev/null | grep -c "0x$K\$")" 0
+
+# reservation_key file (docs/install.md, section 3)
+K2=456def
+mpconf file
+rm -f /etc/multipath/prkeys
+systemctl restart multipathd.service >> "$out/multipathd.log" 2>&1
+check "multipathd.service restarted with reservation_key file" "$(systemctl is-active multipathd.service)" active
+mpath_map
+MAP=/dev/mapper/$map
+mwwid=$(multipathd show maps format "%n %w" | awk -v m="$map" '$1 == m { print $2 }')
+systemctl stop prhd.service
+n1326=$(dmesg | grep -c 'type=1326')
+prhctl -k "$SOCK" "$MAP" register -S 0x$K2 > "$out/prhctl-register-file.txt" 2>&1
+check "reservation_key file: prhctl register on the map through the socket unit" "$?" 0
+pid=$(systemctl show -p MainPID --value prhd.service)
+for dev in "$SYS_A" "$SYS_B"; do
+        check "reservation_key file: the key on both I_T nexuses (sg_persist --in -k $dev)" \
+                "$(sg_persist --in -k "$dev" 2>/dev/null | grep -c "0x$K2\$")" 2
+done
+check_re "reservation_key file: multipathd got the key from prhd (getprkey)" "$(multipathd getprkey map "$map" 2>&1)" "0x0*$K2"
+cp /etc/multipath/prkeys "$out/prkeys-after-register" 2>/dev/null
+check "reservation_key file: /etc/multipath/prkeys has the key for the map's WWID ($mwwid)" \
+        "$(grep -v '^#' /etc/multipath/prkeys 2>/dev/null | grep -i "$mwwid" | grep -ic "0x0*$K2")" 1
+prhctl -k "$SOCK" "$MAP" register -K 0x$K2 -S 0 > "$out/prhctl-unregister-file.txt" 2>&1
+check "reservation_key file: prhctl unregister on the map" "$?" 0
+check "reservation_key file: no key left on either path" "$(sg_persist --in -k "$SYS_A" 2>/dev/null | grep -c "0x$K2\$")" 0
+check "reservation_key file: the key gone from /etc/multipath/prkeys" \
+        "$(grep -v '^#' /etc/multipath/prkeys 2>/dev/null | grep -ic "$mwwid")" 0
+check "reservation_key file: the same prhd served it all, never restarted" \
+        "$(systemctl is-active prhd.service) $(systemctl show -p MainPID --value prhd.service) $(systemctl show -p NRestarts --value prhd.service)" \
+        "active $pid 0"
+check "reservation_key file: no seccomp record (dmesg type=1326)" "$(dmesg | grep -c 'type=1326')" "$n1326"
 check "journal: no warning or error from prhd.service under multipath" \
         "$(journalctl -b --no-pager -o cat -p warning -u prhd.service | grep -c .)" 0
+check "no seccomp record in the whole run (dmesg type=1326)" "$(dmesg | grep -c 'type=1326')" 0
 journalctl -b --no-pager -o short-monotonic -u prhd.service -u prhd.socket > "$out/journal.txt"
 rig_log "multipath part done after $(since "$t2") s"
 

@@ -11,7 +11,7 @@
 #       (PRH_NESTED_QEMU_ROOT=DIR: the nested QEMU is DIR's, e.g. QEMU 10.0)
 #   run-rig.sh fdscope SOURCE BUILD RESULTS NAME=HELPER...
 #   run-rig.sh faults SOURCE BUILD RESULTS NAME=HELPER...
-#   run-rig.sh systemd SOURCE BUILD RESULTS DEBDIR
+#   run-rig.sh systemd SOURCE BUILD RESULTS [DEBDIR]   (default: $PRH_DEBS)
 #
 # boot:   the rig itself: the guest sees the trees at their own paths, its
 #         exit status comes back, a hung guest is killed and reported, and so
@@ -23,8 +23,9 @@
 #         dm-linear of half and of all the disk, regular file (guest-fd-scope.sh).
 # faults: network cuts on the iSCSI portal, a stalled LU's effect on another,
 #         a disk deleted mid-request (guest-faults.sh, pr-faults; docs/faults.md).
-# systemd: the guest with systemd as PID 1, the .debs of DEBDIR (tools/check-packaging)
-#         installed, socket activation, multipath and libvirt (guest-systemd.sh).
+# systemd: the guest with systemd as PID 1, the .debs of DEBDIR or $PRH_DEBS
+#         (tools/check-packaging) installed, socket activation, libvirt, audit
+#         records in the journal, multipath (guest-systemd.sh).
 #
 # The initramfs images are cached in $PRH_VM_CACHE (default BUILD/test/vm/cache).
 # Exit status: the scenario's; 77 (skipped) if the machine lacks something
@@ -266,17 +267,26 @@ qemu)
         exit "$rc"
         ;;
 systemd)
-        debdir=$(cd "${1:?run-rig: systemd needs DEBDIR (the .debs of tools/check-packaging)}" && pwd -P)
-        ls "$debdir"/prhd_*.deb >/dev/null 2>&1 || { echo "run-rig: FAIL: no prhd_*.deb in $debdir" >&2; exit 1; }
-        for p in multipathd multipath dmsetup systemctl virsh libvirtd; do
+        # the .debs: DEBDIR, else $PRH_DEBS (tools/run-tests builds them
+        # before the meson run and sets it)
+        debdir=${1:-${PRH_DEBS:-}}
+        if [ -z "$debdir" ]; then
+                echo "run-rig: FAIL: rig-systemd needs the Debian packages: build them with 'tools/check-packaging DIR' and run with PRH_DEBS=DIR (tools/run-tests does both)" >&2
+                exit 1
+        fi
+        debdir=$(cd "$debdir" && pwd -P) || { echo "run-rig: FAIL: PRH_DEBS/DEBDIR '$debdir' is not a directory" >&2; exit 1; }
+        ls "$debdir"/prhd_*.deb >/dev/null 2>&1 ||
+                { echo "run-rig: FAIL: no prhd_*.deb in $debdir (did tools/check-packaging fail?)" >&2; exit 1; }
+        for p in multipathd multipath dmsetup systemctl virsh libvirtd jq; do
                 command -v "$p" >/dev/null || skip "$p missing (see test/vm/setup-packages.sh)"
         done
         key=$(cat "$here/mkinitramfs.sh" "$here/nested-init.sh" "$here/nested-lib.sh" | cksum | cut -d' ' -f1)
         initrd=$cache/nested-$kver-$key.cpio.gz
         [ -s "$initrd" ] || "$here/mkinitramfs.sh" nested "$kver" "$initrd"
         rc=0
+        # (12.5 min on a loaded machine: docs/testing.md)
         "$here/vm-run.sh" -S -c "$cache" -s "$src" -s "$build" -s "$debdir" -r "$results" -m 3072 \
-                -t "${PRH_RIG_TIMEOUT:-900}" -- \
+                -t "${PRH_RIG_TIMEOUT:-1200}" -- \
                 "$here/guest-systemd.sh" "$results" "$kernel" "$initrd" "$debdir" || rc=$?
         pass_retries "$results/retries.log"
         # the nested guests through the socket unit and through qemu-pr-helper,

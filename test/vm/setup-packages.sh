@@ -18,9 +18,10 @@
 #   kmod, cpio        modinfo and the initramfs archive
 #   libvirt-daemon-system, libvirt-clients   libvirt in the systemd guest
 #                     (guest-systemd.sh): managed and unmanaged pr-helper
+#   jq                docs/audit.md's journal recipes in the systemd guest
 set -eu
 
-packages="qemu-system-x86 linux-image-amd64 busybox-static sg3-utils libiscsi-bin open-iscsi multipath-tools udev kmod cpio nftables libvirt-daemon-system libvirt-clients"
+packages="qemu-system-x86 linux-image-amd64 busybox-static sg3-utils libiscsi-bin open-iscsi multipath-tools udev kmod cpio nftables libvirt-daemon-system libvirt-clients jq"
 
 missing=
 for p in $packages; do
