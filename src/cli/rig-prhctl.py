@@ -535,20 +535,21 @@ def policy_qemu_scenario(binary):
         qrc, qpid, info = nested_policy_boot(out, accel, devs, pidfile)
         if boot == 3:
             break
-        # A nested guest reset by the emulation (rig-lib.sh) is booted again; nothing else is.
+        # A nested guest reset by the emulation (rig-lib.sh) is booted again, on fresh LUs with
+        # fresh helpers; nothing else is.
         plain_ok = rig_rc(f"helper_alive {VM_PLAIN_NAME} && helper_log_check {VM_PLAIN_NAME} {logs}", **renv)[0] == 0
-        if plain_ok and rig_rc(f"rig_nested_retry rig-prhctl {out} 'with the policy' {boot} {qrc} "
-                               f"{VM_POLICY_NAME} {logs}", **renv)[0] == 0:
-            continue
-        rc, ev, _ = rig_rc(f"rig_nested_reset_evidence {out} {qrc} {VM_POLICY_NAME} {logs}", **renv)
-        if not plain_ok or rc != 0:
-            break
         keep = os.path.join(out, f"boot-{boot}")
+        if not (plain_ok and rig_rc(f"rig_nested_retry rig-prhctl {out} 'with the policy' {boot} {qrc} "
+                                    f"{VM_POLICY_NAME} {logs}", **renv)[0] == 0):
+            rc, ev, _ = rig_rc(f"rig_nested_reset_evidence {out} {qrc} {VM_POLICY_NAME} {logs}", **renv)
+            if not plain_ok or rc != 0:
+                break
+            rig_rc('rig_retry rig-prhctl "$RETRY_WHY"', **renv,
+                   RETRY_WHY=f"nested guest with the policy (boot {boot}): {ev.strip()}; logs kept in {keep}")
         os.makedirs(keep, exist_ok=True)
         for f in ("console.log", "qemu.log", "qemu-debug.log", "audit.jsonl"):
             if os.path.exists(os.path.join(out, f)):
                 os.rename(os.path.join(out, f), os.path.join(keep, f))
-        rig_rc(f"rig_retry rig-prhctl 'nested guest with the policy (boot {boot}): {ev.strip()}; logs kept in {keep}'", **renv)
         if not stop_helpers():
             return
         devs = fresh_lus()
@@ -639,7 +640,7 @@ def policy_qemu_scenario(binary):
               f"{tag} prhctl audit --all lists QEMU's two denials")
         # prhd said so, once per denial; QEMU kept its two connections (a denial closes nothing).
         with open(os.path.join(logs, f"{VM_POLICY_NAME}.stderr")) as f:
-            said = [l for l in f.read().split(" s: ready\n", 1)[-1].splitlines() if l.strip()]
+            said = [l for l in f.read().rsplit(" s: ready\n", 1)[-1].splitlines() if l.strip()]
         check(len(said) == 2 and all(re.search(DENIAL_WARNING, l) for l in said), f"{tag} prhd warned of each denial: {said}")
         with open(os.path.join(logs, f"{VM_POLICY_NAME}.trace")) as f:
             accepts = sum(l.startswith("conn_accept ") for l in f)
