@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Guest side of the prhctl rig scenario (runs inside test/vm/vm-run.sh).
 
-    rig-prhctl.py SOURCE-DIR PRHCTL NAME=HELPER-BINARY...
+    rig-prhctl.py SOURCE-DIR PRHCTL NAME=HELPER-BINARY... [@results=DIR] [@kernel=FILE @initrd=FILE]
 
 For each helper: a fresh LIO LU seen through two tcm_loop I_T nexuses
 (A and B, test/vm/rig-lib.sh), the helper started as a daemon, then every
@@ -14,6 +14,11 @@ UNIT ATTENTIONs are part of what is checked: the scenario says, with
 expect_ua(), which one each of its steps leaves on which nexus; the next
 command on that nexus, through a helper or sg_persist, must report exactly
 that one (it is then sent again), and any other UNIT ATTENTION fails.
+
+After prhd's pass: prhd's per-socket policy and audit records on the same LU,
+through prhctl (policy_scenario) and through a nested guest under real QEMU
+(policy_qemu_scenario, with the kernel and initramfs given by @kernel and
+@initrd: test/vm/mkinitramfs.sh nested).
 """
 import difflib
 import json
