@@ -137,7 +137,9 @@ fi
 # response and sense bytes) can be compared byte for byte.
 if part policy; then
 policy_steps() {
-        mkdir -p "/tmp/$1" && cd "/tmp/$1" && ln -s "$2" a && ln -s "$3" b || fail "no directory for $1"
+        if ! { mkdir -p "/tmp/$1" && cd "/tmp/$1" && ln -s "$2" a && ln -s "$3" b; }; then
+                fail "no directory for $1"
+        fi
         t "$1-register-b" sg_persist -n -vv --out --register --param-sark=$KB b
         t "$1-reserve-b" sg_persist -n -vv --out --reserve --param-rk=$KB --prout-type=1 b
         t "$1-register-a" sg_persist -n -vv --out --register --param-sark=$KA a
@@ -153,7 +155,7 @@ policy_steps() {
 policy_steps plain "$BLK2" "$BLK3"
 policy_steps policy "$BLK0" "$BLK1"
 # (never on the LU without a policy: LIO deadlocks on it, see rig-prhctl.py)
-cd /tmp/policy
+cd /tmp/policy || fail "no /tmp/policy"
 t policy-preempt-abort-a sg_persist -n -vv --out --preempt-abort --param-rk=$KA --param-sark=$KB --prout-type=1 a
 t policy-read-full-status-end sg_persist -n -vv --in --read-full-status a
 cd /
