@@ -302,16 +302,15 @@ bool prhctl_is_admin_command(int argc, char **argv) {
 }
 
 int prhctl_admin_main(int argc, char **argv) {
-        enum { ARG_ADMIN = 0x100, ARG_JSON, ARG_PROM, ARG_FILE, ARG_DEVICE, ARG_SINCE, ARG_ALL };
+        enum { ARG_ADMIN = 0x100, ARG_PROM, ARG_FILE, ARG_DEVICE, ARG_SINCE, ARG_ALL };
         static const struct option options[] = {
                 { "admin", required_argument, NULL, ARG_ADMIN },
-                { "json", no_argument, NULL, ARG_JSON },
                 { "prometheus", no_argument, NULL, ARG_PROM },
                 { "file", required_argument, NULL, ARG_FILE },
                 { "device", required_argument, NULL, ARG_DEVICE },
                 { "since", required_argument, NULL, ARG_SINCE },
                 { "all", no_argument, NULL, ARG_ALL },
-                { "help", no_argument, NULL, 'h' },
+                PRHCTL_COMMON_OPTIONS,
                 {}
         };
         const char *admin = NULL, *file = "/var/log/prhd/audit.jsonl", *device = NULL;
@@ -319,13 +318,10 @@ int prhctl_admin_main(int argc, char **argv) {
         int64_t since = -1;
         int c;
 
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1)
+        while ((c = getopt_long(argc, argv, PRHCTL_COMMON_SHORT, options, NULL)) != -1)
                 switch (c) {
                 case ARG_ADMIN:
                         admin = optarg;
-                        break;
-                case ARG_JSON:
-                        json = true;
                         break;
                 case ARG_PROM:
                         prom = true;
@@ -345,11 +341,12 @@ int prhctl_admin_main(int argc, char **argv) {
                 case ARG_ALL:
                         all = true;
                         break;
-                case 'h':
-                        admin_help();
-                        return EXIT_OK;
-                default:
-                        return EXIT_USAGE;
+                default: {
+                        int r = prhctl_common_option(c, &json, admin_help);
+                        if (r <= 0)
+                                return r == 0 ? EXIT_OK : EXIT_USAGE;
+                        break;
+                }
                 }
         if (optind >= argc) {
                 admin_help();

@@ -133,8 +133,7 @@ static int add_tid(const char *s) {
 }
 
 enum {
-        ARG_JSON = 0x100,
-        ARG_HEX,
+        ARG_HEX = 0x100,
         ARG_SPEC_I_PT,
         ARG_CONNECT_TIMEOUT,
         ARG_TIMEOUT,
@@ -155,14 +154,12 @@ static int parse_argv(int argc, char **argv) {
                                                 {"relative-target-port", required_argument, NULL, 'Q'},
                                                 {"alloc-length", required_argument, NULL, 'l'},
                                                 {"readonly", no_argument, NULL, 'r'},
-                                                {"json", no_argument, NULL, ARG_JSON},
                                                 {"hex", no_argument, NULL, ARG_HEX},
                                                 {"connect-timeout", required_argument, NULL, ARG_CONNECT_TIMEOUT},
                                                 {"timeout", required_argument, NULL, ARG_TIMEOUT},
                                                 {"retries", required_argument, NULL, ARG_RETRIES},
                                                 {"retry-delay", required_argument, NULL, ARG_RETRY_DELAY},
-                                                {"help", no_argument, NULL, 'h'},
-                                                {"version", no_argument, NULL, 'V'},
+                                                PRHCTL_COMMON_OPTIONS,
                                                 {}};
         const char *pos[3];
         size_t n_pos = 0;
@@ -170,7 +167,7 @@ static int parse_argv(int argc, char **argv) {
         int c;
 
         /* Options may come before, between or after DEVICE and COMMAND (GNU permutation). */
-        while ((c = getopt_long(argc, argv, "k:K:S:T:ZYUX:Q:l:rhV", options, NULL)) >= 0)
+        while ((c = getopt_long(argc, argv, "k:K:S:T:ZYUX:Q:l:r" PRHCTL_COMMON_SHORT, options, NULL)) >= 0)
                 switch (c) {
                 case 'k':
                         if (!*optarg || strlen(optarg) >= 108)
@@ -219,9 +216,6 @@ static int parse_argv(int argc, char **argv) {
                 case 'r':
                         arg.readonly = true;
                         break;
-                case ARG_JSON:
-                        arg.json = true;
-                        break;
                 case ARG_HEX:
                         arg.hex = true;
                         break;
@@ -242,14 +236,12 @@ static int parse_argv(int argc, char **argv) {
                         if (parse_ms(optarg, &arg.retry_delay_ms) < 0 || arg.retry_delay_ms < 0)
                                 return log_error_errno(-EINVAL, "Invalid delay '%s'.", optarg);
                         break;
-                case 'h':
-                        help();
-                        return 0;
-                case 'V':
-                        printf("prhctl %s\n", PRH_VERSION);
-                        return 0;
-                default:
-                        return -EINVAL;
+                default: {
+                        int r = prhctl_common_option(c, &arg.json, help);
+                        if (r <= 0)
+                                return r;
+                        break;
+                }
                 }
 
         while (optind < argc) {

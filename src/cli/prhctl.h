@@ -59,6 +59,19 @@ const Command *command_find(const char *name);
 void command_list(FILE *f);
 int prhctl_run(const PrhctlArgs *args);
 
+/* options.c: the options both command lines take, in each getopt_long() table
+ * (PRHCTL_COMMON_OPTIONS) and short option string (PRHCTL_COMMON_SHORT). */
+#define PRHCTL_OPT_JSON 0x1000
+#define PRHCTL_COMMON_OPTIONS                                   \
+        { "json", no_argument, NULL, PRHCTL_OPT_JSON },         \
+        { "help", no_argument, NULL, 'h' },                     \
+        { "version", no_argument, NULL, 'V' }
+#define PRHCTL_COMMON_SHORT "hV"
+/* What getopt_long() returned, when no option of the caller's own: 1 when parsing goes on (--json
+ * sets *json), 0 when the command line is done (HELP or the version printed), -EINVAL when it is
+ * wrong (getopt_long() has said why). */
+int prhctl_common_option(int c, bool *json, void (*help)(void));
+
 /* admin.c: "--admin SOCKET stats" and "audit" (their own command lines). */
 bool prhctl_is_admin_command(int argc, char **argv);
 int prhctl_admin_main(int argc, char **argv);

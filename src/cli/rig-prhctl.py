@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Guest side of the prhctl rig scenario (runs inside test/vm/vm-run.sh).
 
-    rig-prhctl.py SOURCE-DIR PRHCTL NAME=HELPER-BINARY...
+    rig-prhctl.py SOURCE-DIR PRHCTL NAME=HELPER-BINARY... [@results=DIR] [@kernel=FILE @initrd=FILE]
 
 For each helper: a fresh LIO LU seen through two tcm_loop I_T nexuses
 (A and B, test/vm/rig-lib.sh), the helper started as a daemon, then every
@@ -14,16 +14,26 @@ UNIT ATTENTIONs are part of what is checked: the scenario says, with
 expect_ua(), which one each of its steps leaves on which nexus; the next
 command on that nexus, through a helper or sg_persist, must report exactly
 that one (it is then sent again), and any other UNIT ATTENTION fails.
+
+After prhd's pass: prhd's per-socket policy and audit records on the same LU,
+through prhctl (policy_scenario) and through a nested guest under real QEMU
+(policy_qemu_scenario, with the kernel and initramfs given by @kernel and
+@initrd: test/vm/mkinitramfs.sh nested).
 """
+import difflib
 import json
 import os
 import re
 import subprocess
 import sys
+import time
 
 SRC, PRHCTL = sys.argv[1], sys.argv[2]
-HELPERS = [a.split("=", 1) for a in sys.argv[3:] if not a.startswith("@results=")]
-RESULTS = next((a.split("=", 1)[1] for a in sys.argv[3:] if a.startswith("@results=")), "/tmp")
+HELPERS = [a.split("=", 1) for a in sys.argv[3:] if not a.startswith("@")]
+OPTS = dict(a[1:].split("=", 1) for a in sys.argv[3:] if a.startswith("@"))
+RESULTS = OPTS.get("results", "/tmp")
+# the nested guest of the policy part (run-rig-prhctl.sh): kernel and initramfs
+KERNEL, INITRD = OPTS.get("kernel"), OPTS.get("initrd")
 RIG_LIB = os.path.join(SRC, "test", "vm", "rig-lib.sh")
 
 KA, KA2, KB = 0xAAAA0000000000A1, 0xAAAA0000000000A2, 0xBBBB0000000000B1
@@ -371,6 +381,285 @@ def policy_scenario(binary):
             check(False, f"{tag} prhd did not exit within 10 s of SIGTERM")
 
 
+# ---- the policy with real QEMU as the client (issue 14) ------------------------------------
+# A nested guest (test/vm/nested-init.sh, part "policy") with four scsi-block disks: nexus A and B
+# of LU 0 through prhd's tenant socket, whose policy forbids PREEMPT and PREEMPT AND ABORT, and its
+# socket that allows everything; nexus A and B of LU 2 through a prhd without a configuration.  It
+# runs the same sg_persist steps on both LUs (nested-init.sh: NKB registers and reserves, NKA
+# registers, reads, then tries to preempt NKB).
+NKA, NKB = 0xA1A1, 0xB2B2                                   # nested-init.sh's KA and KB
+VM_TENANT, VM_OPEN, VM_PLAIN = "/run/prh-tenant-vm.sock", "/run/prh-open-vm.sock", "/run/prh-plain-vm.sock"
+VM_POLICY_NAME, VM_PLAIN_NAME = "prhd-policy-vm", "prhd-plain-vm"   # rig-lib.sh helper names
+QEMU_CGROUP = "/prh-rig.slice/tenant-vm.scope"
+# The denial as docs/audit.md documents it, byte for byte as the guest must see it: fixed format,
+# current error, sense key ILLEGAL REQUEST, additional length 10, ASC/ASCQ 20h/02h (ACCESS DENIED -
+# NO ACCESS RIGHTS).
+DENIED_SENSE = "70 00 05 00 00 00 00 0a 00 00 00 00 20 02 00 00 00 00"
+# Steps whose output (CDB, parameter list, reply bytes, status) must be the same through the
+# policy's sockets as through the prhd without one: everything the policy allows.
+ALLOWED_STEPS = ["register-b", "reserve-b", "register-a", "read-keys", "read-reservation",
+                 "read-full-status", "report-capabilities"]
+# prhd's warning for each denial (docs/audit.md), expected on its stderr (rig-lib.sh helper_log_check)
+DENIAL_WARNING = (r"Denied PR OUT (preempt|preempt-and-abort) on [^ ]+ by the policy of socket "
+                  + VM_TENANT.replace(".", r"\.") + r" \(rule service-action\)")   # (also an awk ERE)
+
+
+def rig_rc(script, **env):
+    """Run rig-lib.sh functions; returns (exit status, stdout, stderr)."""
+    p = subprocess.run(["sh", "-c", f". {RIG_LIB}; {script}"], capture_output=True, text=True,
+                       env=dict(os.environ, **env))
+    return p.returncode, p.stdout, p.stderr
+
+
+def split_console(path):
+    """A nested console cut into {test: (output, exit status)} ("@@BEGIN name" ... "@@END name rc=N")."""
+    tests, name, out = {}, None, []
+    with open(path, errors="replace") as f:
+        for line in f.read().replace("\r", "").splitlines():
+            if line.startswith("@@BEGIN "):
+                name, out = line.split()[1], []
+            elif line.startswith("@@END ") and name:
+                tests[name] = ("\n".join(out), int(line.rsplit("rc=", 1)[1]))
+                name = None
+            elif name is not None:
+                out.append(line)
+    return tests
+
+
+def raw_sense(text):
+    """The sense bytes sg3_utils prints at -vv ("Raw sense data (in hex)"), as one hex string."""
+    m = re.search(r"Raw sense data \(in hex\)[^\n]*\n((?:\s+(?:[0-9a-f]{2}\s*)+\n?)+)", text)
+    return " ".join(m.group(1).split()) if m else None
+
+
+def request_lines(text):
+    """What sg_persist -vv says about the request it sends: its CDB and parameter list."""
+    keep, out = False, []
+    for line in text.splitlines():
+        if re.match(r"\s+Persistent reservation (in|out) (cdb|parameters):", line):
+            keep = True
+        elif not re.match(r"\s+([0-9a-f]{2} )+", line + " "):
+            keep = False
+            continue
+        if keep:
+            out.append(line)
+    return out
+
+
+def nested_policy_boot(out, accel, devs, pidfile):
+    """One boot of the nested guest, QEMU without capabilities in its own cgroup (so that prhd can
+    name its executable and cgroup, docs/audit.md).  Returns (QEMU's exit status, QEMU's pid, what
+    /proc said about that pid while it ran)."""
+    args = ["-object", f"pr-manager-helper,id=pr1,path={VM_OPEN}",
+            "-object", f"pr-manager-helper,id=pr2,path={VM_PLAIN}", "-pidfile", pidfile]
+    for i, (dev, pr) in enumerate(zip(devs, ["pr0", "pr1", "pr2", "pr2"])):
+        args += ["-blockdev", f"driver=raw,node-name=hd{i},file.driver=host_device,file.filename={dev},"
+                 f"file.pr-manager={pr},file.locking=off",
+                 "-device", f"scsi-block,bus=scsi0.0,drive=hd{i},scsi-id={i},lun=0"]
+
+    def enter_cgroup():
+        with open(f"/sys/fs/cgroup{QEMU_CGROUP}/cgroup.procs", "w") as f:
+            f.write(str(os.getpid()))
+
+    if os.path.exists(pidfile):
+        os.unlink(pidfile)
+    t0 = time.monotonic()
+    p = subprocess.Popen(["setpriv", "--inh-caps=-all", "--ambient-caps=-all", "--bounding-set=-all",
+                          "sh", "-c", '. "$0"; rig_nested_qemu "$@"', RIG_LIB,
+                          accel, "300", out, KERNEL, INITRD, VM_TENANT, *args],
+                         env=dict(os.environ, PRH_NESTED_APPEND="prh.parts=policy"), preexec_fn=enter_cgroup)
+    qpid, info = None, {}
+    while p.poll() is None:
+        if qpid is None:
+            try:
+                with open(pidfile) as f:
+                    qpid = int(f.read())
+                info["exe"] = os.readlink(f"/proc/{qpid}/exe")
+                with open(f"/proc/{qpid}/comm") as f:
+                    info["comm"] = f.read().strip()
+                with open(f"/proc/{qpid}/status") as f:
+                    info["capprm"] = re.search(r"^CapPrm:\s*(\w+)", f.read(), re.M).group(1)
+                with open(f"/proc/{qpid}/cgroup") as f:
+                    info["cgroup"] = f.read().strip()
+            except (OSError, ValueError):
+                qpid = None
+        time.sleep(0.1)
+    log(f"rig-prhctl: nested guest: qemu exit {p.returncode} after {time.monotonic() - t0:.1f} s")
+    return p.returncode, qpid, info
+
+
+def policy_qemu_scenario(binary):
+    """prhd's policy with real QEMU as the client (docs/audit.md): the guest's PREEMPT through the
+    socket whose policy forbids it gets CHECK CONDITION with the documented sense and the LU is
+    untouched; every allowed request gives the same bytes as through a prhd without a policy; the
+    denial's audit record names the rule, QEMU (pid, uid, gid, exe, cgroup) and the LU's WWID."""
+    tag = "[prhd policy, QEMU]"
+    if not KERNEL or not INITRD:
+        check(False, f"{tag} no kernel and initramfs for the nested guest (run-rig-prhctl.sh)")
+        return
+    out = os.path.join(RESULTS, "policy-qemu")
+    logs = os.path.join(out, "helper-logs")
+    os.makedirs(logs, exist_ok=True)
+    audit, cfg, pidfile = os.path.join(out, "audit.jsonl"), "/run/prh-policy-vm.json", "/run/prh-policy-qemu.pid"
+    allowed = ["pr-in", "register", "reserve", "release", "clear", "register-and-ignore", "register-and-move",
+               "replace-lost"]
+    with open(cfg, "w") as f:
+        json.dump({"sockets": {VM_TENANT: {"actions": allowed}, VM_OPEN: {}}}, f)
+    if not os.path.ismount("/sys/fs/cgroup"):
+        subprocess.run(["mount", "-t", "cgroup2", "cgroup2", "/sys/fs/cgroup"], check=True)
+    os.makedirs(f"/sys/fs/cgroup{QEMU_CGROUP}", exist_ok=True)
+    accel = rig("rig_nested_accel").strip()
+    renv = {"RIG_LOG_EXPECTED": DENIAL_WARNING, "RIG_RETRY_FILE": os.path.join(RESULTS, "retries.log")}
+    qemu_bin = os.path.realpath(subprocess.run(["sh", "-c", "command -v qemu-system-x86_64"],
+                                               capture_output=True, text=True).stdout.strip())
+
+    def start_helpers():
+        for f in (audit,):
+            if os.path.exists(f):
+                os.unlink(f)
+        rig(f"helper_start {VM_PLAIN_NAME} {binary} {VM_PLAIN} {logs}")
+        rig(f"helper_start {VM_POLICY_NAME} {binary} {VM_TENANT} {logs} -k {VM_OPEN} --config {cfg} --audit-log {audit}")
+
+    def stop_helpers():
+        stopped = True
+        for n in (VM_POLICY_NAME, VM_PLAIN_NAME):
+            rc, _, err = rig_rc(f"helper_stop {n}")
+            check(rc == 0, f"{tag} {n} exited on SIGTERM {err.strip()}")
+            stopped = stopped and rc == 0
+        return stopped
+
+    def fresh_lus():
+        ab = rig("lio_lu_fresh >/dev/null; echo $RIG_DEV_A $RIG_DEV_B").split()
+        cd = rig("lio_lu_destroy_idx 2; lio_lu_create_idx 2 >/dev/null; echo $RIG_DEV_A $RIG_DEV_B").split()
+        return ab + cd
+
+    devs = fresh_lus()
+    start_helpers()
+    for boot in (1, 2, 3):
+        log(f"rig-prhctl: {tag} boot {boot}: LU 0 on {devs[0]} {devs[1]}, LU 2 on {devs[2]} {devs[3]}, accel={accel}")
+        qrc, qpid, info = nested_policy_boot(out, accel, devs, pidfile)
+        if boot == 3:
+            break
+        # A nested guest reset by the emulation (rig-lib.sh) is booted again, on fresh LUs with
+        # fresh helpers; nothing else is.
+        plain_ok = rig_rc(f"helper_alive {VM_PLAIN_NAME} && helper_log_check {VM_PLAIN_NAME} {logs}", **renv)[0] == 0
+        keep = os.path.join(out, f"boot-{boot}")
+        if not (plain_ok and rig_rc(f"rig_nested_retry rig-prhctl {out} 'with the policy' {boot} {qrc} "
+                                    f"{VM_POLICY_NAME} {logs}", **renv)[0] == 0):
+            rc, ev, _ = rig_rc(f"rig_nested_reset_evidence {out} {qrc} {VM_POLICY_NAME} {logs}", **renv)
+            if not plain_ok or rc != 0:
+                break
+            rig_rc('rig_retry rig-prhctl "$RETRY_WHY"', **renv,
+                   RETRY_WHY=f"nested guest with the policy (boot {boot}): {ev.strip()}; logs kept in {keep}")
+        os.makedirs(keep, exist_ok=True)
+        for f in ("console.log", "qemu.log", "qemu-debug.log", "audit.jsonl"):
+            if os.path.exists(os.path.join(out, f)):
+                os.rename(os.path.join(out, f), os.path.join(keep, f))
+        if not stop_helpers():
+            return
+        devs = fresh_lus()
+        start_helpers()
+    a, b, c, d = devs
+    try:
+        tests = split_console(os.path.join(out, "console.log"))
+        with open(os.path.join(out, "console.log"), errors="replace") as f:
+            done = "\n@@DONE" in "\n" + f.read().replace("\r", "")
+        check(qrc == 0 and done, f"{tag} the nested guest ran its steps and powered off (qemu exit {qrc})")
+        if not done:
+            with open(os.path.join(out, "console.log"), errors="replace") as f:
+                log("".join(f.readlines()[-40:]))
+        check(qpid is not None and info.get("exe") == qemu_bin and info.get("capprm") == "0000000000000000"
+              and info.get("cgroup") == "0::" + QEMU_CGROUP,
+              f"{tag} QEMU ran as pid {qpid}, {info.get('exe')}, no capabilities, in {QEMU_CGROUP} ({info})")
+
+        # Everything the policy allows: the same bytes as through the prhd without a policy.
+        for step in ALLOWED_STEPS:
+            pol, pla = tests.get(f"policy-{step}"), tests.get(f"plain-{step}")
+            check(pla is not None and pla[1] == 0, f"{tag} {step} without a policy: GOOD (exit {pla and pla[1]})")
+            same = pol is not None and pla is not None and pol == pla
+            check(same, f"{tag} {step} through the policy's sockets: the same bytes as without a policy")
+            if not same and pol and pla:
+                log("\n".join(difflib.unified_diff(pla[0].splitlines(), pol[0].splitlines(), "plain", "policy", lineterm="")))
+        # The PREEMPT is one the LU carries out: without a policy it does.
+        pla = tests.get("plain-preempt-a", ("", -1))
+        check(pla[1] == 0, f"{tag} PREEMPT without a policy: GOOD (exit {pla[1]})")
+        keys = tests.get("plain-read-keys-after", ("", -1))[0]
+        check(f"0x{NKA:x}" in keys and f"0x{NKB:x}" not in keys, f"{tag} ... and B's key is gone there")
+        # Through the tenant socket: the same request, denied with the documented sense.
+        for step in ("preempt-a", "preempt-abort-a"):
+            pol = tests.get(f"policy-{step}", ("", -1))
+            check(pol[1] == 5 and "Illegal Request" in pol[0] and "Access denied - no access rights" in pol[0],
+                  f"{tag} {step} through the tenant socket: sg_persist in the guest says ILLEGAL REQUEST, "
+                  f"access denied (exit {pol[1]})")
+            check(raw_sense(pol[0]) == DENIED_SENSE, f"{tag} ... the sense bytes in the guest: {raw_sense(pol[0])}")
+            if step == "preempt-a":
+                check(request_lines(pol[0]) and request_lines(pol[0]) == request_lines(pla[0]),
+                      f"{tag} ... for the same CDB and parameter list as the PREEMPT without a policy")
+            if pol[1] != 5:
+                log(pol[0])
+        # The LU untouched: the guest's own view through the tenant socket, byte for byte ...
+        before = tests.get("policy-read-full-status")
+        for step in ("read-full-status-after", "read-full-status-end"):
+            check(before is not None and tests.get(f"policy-{step}") == before,
+                  f"{tag} policy-{step}: the same bytes (generation, keys, holder) as before the PREEMPTs")
+        check(tests.get("policy-read-keys-after") == tests.get("policy-read-keys"),
+              f"{tag} policy-read-keys-after: the same bytes as before the PREEMPTs")
+        # ... and READ FULL STATUS over direct SG_IO on nexus B, not through prhd.
+        fs = [(r["key"], r["holder"], r["sas"]) for r in sg_full_status(b)]
+        check(fs == [(NKA, False, INI_A), (NKB, True, INI_B)],
+              f"{tag} sg_persist -s on LU 0's nexus B: A registered, B registered and holding the reservation ({fs})")
+        check(sg_reservation(b) == (NKB, "Write Exclusive"), f"{tag} ... B's Write Exclusive reservation ({sg_reservation(b)})")
+        fs = [(r["key"], r["holder"], r["sas"]) for r in sg_full_status(c)]
+        check(fs == [(NKA, True, INI_A)], f"{tag} LU 2 (no policy) over direct SG_IO: only A, holding ({fs})")
+
+        # The audit records: three GOOD PR OUTs from QEMU, the two denials with QEMU named.
+        wwid = open(f"/sys/block/{os.path.basename(a)}/device/wwid").read().strip()
+        st = os.stat(a)
+        recs = [json.loads(l) for l in open(audit)] if os.path.exists(audit) else []
+        good = [(r["socket"], r["service_action"], r["device"]["path"]) for r in recs if r["result"]["outcome"] == "good"]
+        check(good == [(VM_OPEN, "register", b), (VM_OPEN, "reserve", b), (VM_TENANT, "register", a)],
+              f"{tag} the audit file has the three allowed PR OUTs from QEMU ({good})")
+        denied = [r for r in recs if r["result"]["outcome"] == "denied"]
+        check([r["service_action"] for r in denied] == ["preempt", "preempt-and-abort"], f"{tag} two denials recorded")
+        for r in denied:
+            want = {"socket": VM_TENANT, "op": "pr-out", "scope": 0, "type": 1,
+                    "key": f"0x{NKA:016x}", "sa_key": f"0x{NKB:016x}",
+                    "peer": {"pid": qpid, "uid": 0, "gid": 0, "exe": qemu_bin, "comm": info.get("comm"),
+                             "cgroup": QEMU_CGROUP},
+                    "device": {"majmin": f"{os.major(st.st_rdev)}:{os.minor(st.st_rdev)}", "wwid": wwid, "path": a},
+                    "result": {"outcome": "denied", "status": 2, "sense_key": 5, "asc": 0x20, "ascq": 0x02,
+                               "denied_by": "service-action"}}
+            got = {k: r.get(k) for k in want}
+            check(got == want and r.get("duration_us") == 0 and all(
+                      r["peer"].get(k) == v for k, v in want["peer"].items()),
+                  f"{tag} the {r['service_action']} denial's record names the rule, QEMU and the LU: {json.dumps(r)}")
+        with open(os.path.join(out, "denial-record.json"), "w") as f:
+            f.write("".join(json.dumps(r, separators=(",", ":")) + "\n" for r in denied))
+        q = subprocess.run([PRHCTL, "audit", "--file", audit, "--device", wwid, "--since", "1h", "--all"],
+                           capture_output=True, text=True)
+        with open(os.path.join(out, "prhctl-audit.txt"), "w") as f:
+            f.write(q.stdout)
+        log(q.stdout)
+        peer = f"{os.path.basename(qemu_bin)}[{qpid}]"
+        check(q.returncode == 0 and sum(peer in l and " denied " in l for l in q.stdout.splitlines()) == 2,
+              f"{tag} prhctl audit --all lists QEMU's two denials")
+        # prhd said so, once per denial; QEMU kept its two connections (a denial closes nothing).
+        with open(os.path.join(logs, f"{VM_POLICY_NAME}.stderr")) as f:
+            said = [l for l in f.read().rsplit(" s: ready\n", 1)[-1].splitlines() if l.strip()]
+        check(len(said) == 2 and all(re.search(DENIAL_WARNING, l) for l in said), f"{tag} prhd warned of each denial: {said}")
+        with open(os.path.join(logs, f"{VM_POLICY_NAME}.trace")) as f:
+            accepts = sum(l.startswith("conn_accept ") for l in f)
+        check(accepts == 2, f"{tag} QEMU connected once to each socket: {accepts} connections")
+        for n in (VM_POLICY_NAME, VM_PLAIN_NAME):
+            rc, ev, _ = rig_rc(f"helper_log_check {n} {logs}", **renv)
+            check(rc == 0, f"{tag} {ev.strip()}")
+        for dev in (a, b, c, d):
+            left = expected_ua.pop(dev, [])
+            check(not left, f"{tag} every expected UNIT ATTENTION on {dev} was reported: left {left}")
+    finally:
+        stop_helpers()
+
+
 def main():
     rig("lio_init; lio_lu_create >/dev/null")
     for name, binary in HELPERS:
@@ -380,6 +669,7 @@ def main():
         scenario(name, binary)
         if name == "prhd":
             policy_scenario(binary)
+            policy_qemu_scenario(binary)
     log(f"rig-prhctl: {checks} checks, {failures} failed")
     return 1 if failures or not checks else 0
 

@@ -16,7 +16,8 @@
 # prh.parts= on the kernel command line runs only some of the parts below
 # (sgp iscsi restart ro; default all; "hold" keeps the guest up once done):
 # guest-systemd.sh's libvirt domains have neither the control line nor the
-# read-only drive, and are stopped by virsh destroy.
+# read-only drive, and are stopped by virsh destroy.  Part "policy" (not in
+# the default) is rig-prhctl's, with four disks of its own (see there).
 /bin/busybox --install -s /bin
 export PATH=/bin:/usr/bin:/sbin:/usr/sbin
 mount -t proc proc /proc
@@ -38,9 +39,11 @@ part() {
         return 1
 }
 
-# The three disks, by SCSI target id (two without the read-only part).
+# The three disks, by SCSI target id (two without the read-only part; four
+# of its own for part policy).
 ids="0 1 2"
 part ro || ids="0 1"
+part policy && ids="0 1 2 3"
 echo "@@INIT after $(cut -d' ' -f1 /proc/uptime)s"
 for _ in $(seq 1 1200); do
         n=$(ls /sys/class/scsi_disk 2>/dev/null | wc -l)
@@ -119,6 +122,43 @@ t ro-read-keys sg_persist -n --in --read-keys $SG2
 t ro-register sg_persist -n --out --register --param-sark=$KD $SG2
 t ro-reserve sg_persist -n --out --reserve --param-rk=$KC --prout-type=1 $SG2
 t ro-read-keys-rw sg_persist -n --in --read-keys $A
+
+fi
+
+# --- issue 14: prhd's per-socket policy, with QEMU as the client ------------
+# (src/cli/rig-prhctl.py, prh.parts=policy; not in the default parts.)
+#   scsi-id 0  LU 0, nexus A, through prhd's tenant socket (its policy forbids
+#              PREEMPT and PREEMPT AND ABORT)
+#   scsi-id 1  LU 0, nexus B, through the same prhd's socket that allows all
+#   scsi-id 2  LU 2, nexus A, and scsi-id 3, LU 2, nexus B, through a prhd
+#              without a configuration
+# The same steps on both LUs, each from a directory in which "a" and "b"
+# name its two disks, so that the outputs (-vv: CDBs, parameter lists,
+# response and sense bytes) can be compared byte for byte.
+if part policy; then
+policy_steps() {
+        if ! { mkdir -p "/tmp/$1" && cd "/tmp/$1" && ln -s "$2" a && ln -s "$3" b; }; then
+                fail "no directory for $1"
+        fi
+        t "$1-register-b" sg_persist -n -vv --out --register --param-sark=$KB b
+        t "$1-reserve-b" sg_persist -n -vv --out --reserve --param-rk=$KB --prout-type=1 b
+        t "$1-register-a" sg_persist -n -vv --out --register --param-sark=$KA a
+        t "$1-read-keys" sg_persist -n -vv --in --read-keys a
+        t "$1-read-reservation" sg_persist -n -vv --in --read-reservation a
+        t "$1-read-full-status" sg_persist -n -vv --in --read-full-status a
+        t "$1-report-capabilities" sg_persist -n -vv --in --report-capabilities a
+        t "$1-preempt-a" sg_persist -n -vv --out --preempt --param-rk=$KA --param-sark=$KB --prout-type=1 a
+        t "$1-read-keys-after" sg_persist -n -vv --in --read-keys a
+        t "$1-read-full-status-after" sg_persist -n -vv --in --read-full-status a
+        cd /
+}
+policy_steps plain "$BLK2" "$BLK3"
+policy_steps policy "$BLK0" "$BLK1"
+# (never on the LU without a policy: LIO deadlocks on it, see rig-prhctl.py)
+cd /tmp/policy || fail "no /tmp/policy"
+t policy-preempt-abort-a sg_persist -n -vv --out --preempt-abort --param-rk=$KA --param-sark=$KB --prout-type=1 a
+t policy-read-full-status-end sg_persist -n -vv --in --read-full-status a
+cd /
 
 fi
 
