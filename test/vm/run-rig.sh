@@ -327,13 +327,37 @@ container)
         key=$(cat "$here/mkinitramfs.sh" "$here/nested-init.sh" "$here/nested-lib.sh" | cksum | cut -d' ' -f1)
         initrd=$cache/nested-$kver-$key.cpio.gz
         [ -s "$initrd" ] || "$here/mkinitramfs.sh" nested "$kver" "$initrd"
-        rc=0
-        "$here/vm-run.sh" -c "$cache" -s "$src" -s "$build" -r "$results" -m 2560 \
-                -t "${PRH_RIG_TIMEOUT:-600}" -- \
-                env "PRH_NESTED_ACCEL=${PRH_NESTED_ACCEL:-}" "PRH_CONTAINER_NESTED=${PRH_CONTAINER_NESTED:-1}" \
-                "$here/guest-container.sh" "$results" "$results/image.tar" "$image" "$kernel" "$initrd" \
-                "$build/src/daemon/prhd" "$build/test/vm/mpath/mpath-pr" || rc=$?
-        pass_retries "$results/retries.log"
+        # An outer guest that stalls or resets (nested KVM on its emulated
+        # SVM, see rig-qemu) is booted again, up to PRH_RIG_ATTEMPTS (2) in
+        # all, only if no check had failed (no FAIL line on its console) and
+        # the nested guests that finished gave identical transcripts;
+        # anything else fails at once.  The attempt's files stay in attempt-N.
+        attempts=${PRH_RIG_ATTEMPTS:-2}
+        attempt=1
+        while :; do
+                rc=0
+                "$here/vm-run.sh" -c "$cache" -s "$src" -s "$build" -r "$results" -m 2560 \
+                        -t "${PRH_RIG_TIMEOUT:-600}" -- \
+                        env "PRH_NESTED_ACCEL=${PRH_NESTED_ACCEL:-}" "PRH_CONTAINER_NESTED=${PRH_CONTAINER_NESTED:-1}" \
+                        "$here/guest-container.sh" "$results" "$results/image.tar" "$image" "$kernel" "$initrd" \
+                        "$build/src/daemon/prhd" "$build/test/vm/mpath/mpath-pr" || rc=$?
+                pass_retries "$results/retries.log"
+                [ "$rc" = 0 ] || [ "$attempt" -ge "$attempts" ] && break
+                end=$(cat "$results/.vm-end" 2>/dev/null || echo none)
+                case "$end" in
+                stalled | "no-status qemu-exit=0") ;;
+                *) break ;;
+                esac
+                grep -aq '^FAIL' "$results/console.log" && break
+                "$here/qemu-report.sh" --partial "$results" prhd ctr-1 ctr-2 > "$results/report-partial.txt" 2>&1 || break
+                mkdir "$results/attempt-$attempt"
+                find "$results" -mindepth 1 -maxdepth 1 ! -name 'attempt-*' ! -name image.tar -exec mv {} "$results/attempt-$attempt/" \;
+                echo "RETRY rig-container: attempt $attempt of $attempts: the outer guest ended with '$end' (a stall or reset: $(grep -a -m1 -E 'soft lockup|STALLED|Kernel panic' "$results/attempt-$attempt/console.log" || echo 'no status'))," \
+                        "no check had failed, the finished nested transcripts identical; its files are in $results/attempt-$attempt" > "$results/.outer-retry"
+                pass_retries "$results/.outer-retry"
+                mv "$results/.outer-retry" "$results/attempt-$attempt/"
+                attempt=$((attempt + 1))
+        done
         rm -f "$results/image.tar"
         # the sg_persist session through the container (twice) and through
         # prhd run directly, compared on the host, its required outcomes checked
