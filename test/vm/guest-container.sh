@@ -302,14 +302,20 @@ check "exit status after podman stop" "$(podman inspect -f '{{.State.ExitCode}}'
 t3=$(rig_uptime)
 mp_setup
 rig_log "multipath ready in $(since "$t3") s: map $MP_MAP over $RIG_DEV_A $RIG_DEV_B"
+t5=$(rig_uptime)
 podman start "$ctr_name" > /dev/null || fail "podman start failed"
 if wait_sock "$sock"; then
         pass "the restarted container serves $sock"
 else
         fail "no socket after podman start"
-        podman ps -a >&2
-        podman logs "$ctr_name" >&2
-        ls -la "$node" >&2
+        podman ps -a >&2 || true
+        podman logs "$ctr_name" >&2 || true
+        ls -la "$node" >&2 || true
+        dmesg | grep -E 'type=1326|audit' | tail -n 5 >&2 || true
+        # a slow start, or none: wait longer, and say which
+        if wait_sock "$sock" || wait_sock "$sock"; then
+                rig_log "the socket appeared $(since "$t5") s after podman start"
+        fi
 fi
 K=${MP_KEY#0x}
 pr() { "$mpr" -k "$sock" "$MP_MAP" "$@"; }
