@@ -97,7 +97,10 @@ mount --bind "$node" "$node" && mount --make-rshared "$node" || rig_die "cannot 
 sock=$node/pr-helper.sock
 ctr_name=pr-helper             # (rig-lib.sh uses $name)
 grace=30
-podman run -d --name "$ctr_name" --privileged --network=host \
+# PRH_CONTAINER_NETWORK (by hand): another network for the container, e.g.
+# "none", the pod network of KubeVirt's own slot, where Debian 12's
+# libmpathpersist cannot reach multipathd (item 4 must then fail)
+podman run -d --name "$ctr_name" --privileged --network="${PRH_CONTAINER_NETWORK:-host}" \
         -v "$node:$prdir:rshared" -v /dev:/dev:rslave -v /etc/multipath:/etc/multipath:rshared \
         --entrypoint /entrypoint.sh "$image" -k "$prdir/pr-helper.sock" > /dev/null ||
         rig_die "podman run failed"

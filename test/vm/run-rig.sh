@@ -339,6 +339,7 @@ container)
                 "$here/vm-run.sh" -c "$cache" -s "$src" -s "$build" -r "$results" -m 2560 \
                         -t "${PRH_RIG_TIMEOUT:-600}" -- \
                         env "PRH_NESTED_ACCEL=${PRH_NESTED_ACCEL:-}" "PRH_CONTAINER_NESTED=${PRH_CONTAINER_NESTED:-1}" \
+                        "PRH_CONTAINER_NETWORK=${PRH_CONTAINER_NETWORK:-host}" \
                         "$here/guest-container.sh" "$results" "$results/image.tar" "$image" "$kernel" "$initrd" \
                         "$build/src/daemon/prhd" "$build/test/vm/mpath/mpath-pr" || rc=$?
                 pass_retries "$results/retries.log"
