@@ -32,7 +32,9 @@
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/../.." && pwd)
+# shellcheck source=test/vm/rig-lib.sh
 . "$here/rig-lib.sh"
+# shellcheck source=test/vm/mpath/mpath-lib.sh
 . "$here/mpath/mpath-lib.sh"
 
 results=$1 archive=$2 image=$3 kernel=$4 initrd=$5 prhd=$6 mpr=$7
@@ -93,7 +95,7 @@ printf 'defaults {\n        reservation_key %s\n}\n' "$MP_KEY" > /etc/multipath/
 prdir=/var/run/kubevirt/daemons/pr
 node=/run/kubevirt-pr                   # the node's host path
 mkdir -p "$node"
-mount --bind "$node" "$node" && mount --make-rshared "$node" || rig_die "cannot make $node a shared mount"
+{ mount --bind "$node" "$node" && mount --make-rshared "$node"; } || rig_die "cannot make $node a shared mount"
 sock=$node/pr-helper.sock
 ctr_name=pr-helper             # (rig-lib.sh uses $name)
 grace=30
@@ -299,8 +301,8 @@ podman stop -t "$grace" "$ctr_name" > /dev/null
 ms=$(echo "$t2 $(rig_uptime)" | awk '{ printf "%d", ($2 - $1) * 1000 }')
 echo "container: podman stop took $ms ms"
 check "exit status after podman stop" "$(podman inspect -f '{{.State.ExitCode}}' "$ctr_name")" 0
-[ "$ms" -lt $((grace * 1000 / 2)) ] && pass "podman stop within $ms ms (grace period $grace s)" || fail "podman stop took $ms ms"
-[ -e "$sock" ] && fail "the socket is still there after podman stop" || pass "the socket was removed"
+if [ "$ms" -lt $((grace * 1000 / 2)) ]; then pass "podman stop within $ms ms (grace period $grace s)"; else fail "podman stop took $ms ms"; fi
+if [ -e "$sock" ]; then fail "the socket is still there after podman stop"; else pass "the socket was removed"; fi
 
 t3=$(rig_uptime)
 mp_setup
