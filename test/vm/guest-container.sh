@@ -124,54 +124,6 @@ else
         fail "prhctl probe through $sock"
 fi
 
-# mpath-lib.sh's mp_init, with udev's coldplug limited to the block and
-# scsi subsystems, /etc's overlay already in place and the reservation_key
-# in /etc/multipath/conf.d (written above): LIO (its dbroot can be set only
-# while no LU exists), the LU on two nexuses, udevd, multipathd, one map.
-mp_setup() {
-        lio_init
-        lio_lu_create
-        cat > /etc/multipath.conf <<EOF
-defaults {
-        find_multipaths no
-        user_friendly_names no
-        polling_interval 1
-        no_path_retry fail
-}
-blacklist {
-        devnode "^(ram|loop|fd|md|dm-|sr|scd|st|vd|nvme)"
-}
-EOF
-        _t=$(rig_uptime)
-        SYSTEMD_IGNORE_CHROOT=1 /lib/systemd/systemd-udevd --daemon || rig_die "systemd-udevd failed"
-        udevadm trigger --action=add --subsystem-match=block --subsystem-match=scsi --subsystem-match=scsi_device
-        udevadm settle -t 30 || rig_log "udevadm settle: timed out"
-        rig_log "udev up and settled in $(since "$_t") s"
-        _t=$(rig_uptime)
-        multipathd -s || rig_die "multipathd failed to start"
-        for _ in $(seq 1 100); do
-                multipathd show daemon 2>/dev/null | grep -q running && break
-                sleep 0.1
-        done
-        multipath -v2 > /dev/null 2>&1 || true
-        MP_MAP=
-        for _ in $(seq 1 100); do
-                _n=$(dmsetup ls --target multipath 2>/dev/null | awk 'NR == 1 && $1 != "No" { print $1 }')
-                if [ -n "$_n" ] && [ -b "/dev/mapper/$_n" ]; then
-                        MP_MAP=/dev/mapper/$_n
-                        break
-                fi
-                sleep 0.1
-        done
-        [ -n "$MP_MAP" ] || { multipath -ll >&2; rig_die "no multipath map appeared"; }
-        for _ in $(seq 1 100); do
-                [ "$(mp_path_state "$RIG_DEV_A")" = active ] && [ "$(mp_path_state "$RIG_DEV_B")" = active ] && break
-                sleep 0.1
-        done
-        rig_log "multipathd up and the map made in $(since "$_t") s"
-        multipath -ll >&2
-}
-
 # ---- 1. nested guests: two on the container's socket, one on prhd directly --
 accel=$(rig_nested_accel)
 rig_log "nested guests use accel=$accel"
@@ -305,7 +257,8 @@ if [ "$ms" -lt $((grace * 1000 / 2)) ]; then pass "podman stop within $ms ms (gr
 if [ -e "$sock" ]; then fail "the socket is still there after podman stop"; else pass "the socket was removed"; fi
 
 t3=$(rig_uptime)
-mp_setup
+# LIO's dbroot can be set again: no LU exists at this point
+mp_init
 rig_log "multipath ready in $(since "$t3") s: map $MP_MAP over $RIG_DEV_A $RIG_DEV_B"
 t5=$(rig_uptime)
 podman start "$ctr_name" > /dev/null || fail "podman start failed"
