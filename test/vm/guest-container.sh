@@ -96,7 +96,7 @@ prdir=/var/run/kubevirt/daemons/pr
 node=/run/kubevirt-pr                   # the node's host path
 mkdir -p "$node"
 { mount --bind "$node" "$node" && mount --make-rshared "$node"; } || rig_die "cannot make $node a shared mount"
-sock=$node/pr-helper.sock
+ctr_sock=$node/pr-helper.sock   # (rig-lib.sh uses $ctr_sock)
 ctr_name=pr-helper             # (rig-lib.sh uses $name)
 grace=30
 # PRH_CONTAINER_NETWORK (by hand): another network for the container, e.g.
@@ -113,15 +113,15 @@ wait_sock() {
         done
         return 1
 }
-wait_sock "$sock" || { podman logs "$ctr_name" >&2; rig_die "no socket at $sock after 30 s"; }
+wait_sock "$ctr_sock" || { podman logs "$ctr_name" >&2; rig_die "no socket at $ctr_sock after 30 s"; }
 rig_log "container $ctr_name up $(since "$t0") s after the load began"
 pid=$(podman inspect -f '{{.State.Pid}}' "$ctr_name")
 check "prhd is PID 1 of the container" "$(cat "/proc/$pid/comm") $(awk '/^NSpid:/ { print $NF }' "/proc/$pid/status")" "prhd 1"
 check "the entrypoint's link /run/multipathd.socket" "$(readlink "/proc/$pid/root/run/multipathd.socket")" "$prdir/multipathd.socket"
-if "$(dirname "$prhd")/../cli/prhctl" -k "$sock" probe > /dev/null 2>&1; then
-        pass "prhctl probe through $sock"
+if "$(dirname "$prhd")/../cli/prhctl" -k "$ctr_sock" probe > /dev/null 2>&1; then
+        pass "prhctl probe through $ctr_sock"
 else
-        fail "prhctl probe through $sock"
+        fail "prhctl probe through $ctr_sock"
 fi
 
 # ---- 1. nested guests: two on the container's socket, one on prhd directly --
@@ -130,7 +130,6 @@ rig_log "nested guests use accel=$accel"
 logs=$results/helper-logs
 # shellcheck disable=SC2034 # read by rig_retry
 RIG_RETRY_FILE=$results/retries.log
-helper_start prhd "$prhd" /run/prhd.sock "$logs"
 
 # a third nexus on LU IDX (initiator naa.5001405000000b03), for reading its
 # state from this guest with no helper in the way; prints its sg node
@@ -212,14 +211,15 @@ nested() {
 t1=$(rig_uptime)
 # PRH_CONTAINER_NESTED=0 leaves them out (by hand, to try the rest alone)
 if [ "${PRH_CONTAINER_NESTED:-1}" = 1 ]; then
-nested ctr-1 "$sock" pr-helper 0 &
+helper_start prhd "$prhd" /run/prhd.sock "$logs"
+nested ctr-1 "$ctr_sock" pr-helper 0 &
 p1=$!
 for _ in $(seq 1 600); do
         grep -aq '^@@DISKS' "$results/qemu-ctr-1/console.log" 2>/dev/null && break
         kill -0 "$p1" 2>/dev/null || break
         sleep 0.5
 done
-nested ctr-2 "$sock" pr-helper 2 &
+nested ctr-2 "$ctr_sock" pr-helper 2 &
 p2=$!
 wait "$p1" || true
 nested prhd /run/prhd.sock prhd 3 &
@@ -254,7 +254,7 @@ ms=$(echo "$t2 $(rig_uptime)" | awk '{ printf "%d", ($2 - $1) * 1000 }')
 echo "container: podman stop took $ms ms"
 check "exit status after podman stop" "$(podman inspect -f '{{.State.ExitCode}}' "$ctr_name")" 0
 if [ "$ms" -lt $((grace * 1000 / 2)) ]; then pass "podman stop within $ms ms (grace period $grace s)"; else fail "podman stop took $ms ms"; fi
-if [ -e "$sock" ]; then fail "the socket is still there after podman stop"; else pass "the socket was removed"; fi
+if [ -e "$ctr_sock" ]; then fail "the socket is still there after podman stop"; else pass "the socket was removed"; fi
 
 t3=$(rig_uptime)
 # LIO's dbroot can be set again: no LU exists at this point
@@ -262,8 +262,8 @@ mp_init
 rig_log "multipath ready in $(since "$t3") s: map $MP_MAP over $RIG_DEV_A $RIG_DEV_B"
 t5=$(rig_uptime)
 podman start "$ctr_name" > /dev/null || fail "podman start failed"
-if wait_sock "$sock"; then
-        pass "the restarted container serves $sock"
+if wait_sock "$ctr_sock"; then
+        pass "the restarted container serves $ctr_sock"
 else
         fail "no socket after podman start"
         podman ps -a >&2 || true
@@ -271,12 +271,12 @@ else
         ls -la "$node" >&2 || true
         dmesg | grep -E 'type=1326|audit' | tail -n 5 >&2 || true
         # a slow start, or none: wait longer, and say which
-        if wait_sock "$sock" || wait_sock "$sock"; then
+        if wait_sock "$ctr_sock" || wait_sock "$ctr_sock"; then
                 rig_log "the socket appeared $(since "$t5") s after podman start"
         fi
 fi
 K=${MP_KEY#0x}
-pr() { "$mpr" -k "$sock" "$MP_MAP" "$@"; }
+pr() { "$mpr" -k "$ctr_sock" "$MP_MAP" "$@"; }
 direct_keys() { "$mpr" --direct "$1" in 0 | sed -n 2p | cut -d' ' -f3-; }
 status() { pr "$@" | head -n 1 | sed 's/ len=.*//'; }
 
