@@ -12,6 +12,7 @@
 #   run-rig.sh fdscope SOURCE BUILD RESULTS NAME=HELPER...
 #   run-rig.sh faults SOURCE BUILD RESULTS NAME=HELPER...
 #   run-rig.sh systemd SOURCE BUILD RESULTS [DEBDIR]   (default: $PRH_DEBS)
+#   run-rig.sh container SOURCE BUILD RESULTS      (PRH_IMAGE: the image, tools/build-image)
 #
 # boot:   the rig itself: the guest sees the trees at their own paths, its
 #         exit status comes back, a hung guest is killed and reported, and so
@@ -26,6 +27,8 @@
 # systemd: the guest with systemd as PID 1, the .debs of DEBDIR or $PRH_DEBS
 #         (tools/check-packaging) installed, socket activation, libvirt, audit
 #         records in the journal, multipath (guest-systemd.sh).
+# container: the prhd image (PRH_IMAGE) in the guest as KubeVirt runs it: nested
+#         QEMUs through it, podman stop/start, multipath (guest-container.sh).
 #
 # The initramfs images are cached in $PRH_VM_CACHE (default BUILD/test/vm/cache).
 # Exit status: the scenario's; 77 (skipped) if the machine lacks something
@@ -34,7 +37,7 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd -P)
 # shellcheck source=test/vm/rig-lib.sh
 . "$here/rig-lib.sh"    # helper_log_check
-scenario=${1:?usage: run-rig.sh boot|matrix|qemu|fdscope|faults|systemd SOURCE BUILD RESULTS [NAME=HELPER]...}
+scenario=${1:?usage: run-rig.sh boot|matrix|qemu|fdscope|faults|systemd|container SOURCE BUILD RESULTS [NAME=HELPER]...}
 src=$(cd "${2:?missing SOURCE}" && pwd -P)
 build=$(cd "${3:?missing BUILD}" && pwd -P)
 results=${4:?missing RESULTS}
@@ -303,6 +306,77 @@ systemd)
                         case "$n:$t" in
                         lv-*:restart-* | lv-*:ro-* | um-*:restart-* | um-*:ro-*) continue ;;
                         esac
+                        if [ ! -e "$results/qemu-$n/$t.rc" ]; then
+                                echo "run-rig: FAIL: the nested guest with $n did not run $t" >&2
+                                rc=1
+                        fi
+                done
+        done
+        exit "$rc"
+        ;;
+container)
+        # the image tools/build-image made (tools/run-tests exports PRH_IMAGE)
+        image=${PRH_IMAGE:-}
+        if [ -z "$image" ]; then
+                echo "run-rig: FAIL: PRH_IMAGE is not set: build the image (tools/build-image --tag NAME) and export PRH_IMAGE=NAME" >&2
+                exit 1
+        fi
+        command -v podman >/dev/null || skip "podman missing (tools/install-deps)"
+        for p in multipathd multipath dmsetup udevadm; do
+                command -v "$p" >/dev/null || skip "$p missing (see test/vm/setup-packages.sh)"
+        done
+        if ! "$src/tools/podman" image exists "$image"; then
+                echo "run-rig: FAIL: no image $image in the host's podman storage (PRH_IMAGE; tools/build-image builds it)" >&2
+                exit 1
+        fi
+        [ -x "$build/test/vm/mpath/mpath-pr" ] || skip "$build/test/vm/mpath/mpath-pr not built"
+        [ -x "$build/src/daemon/prhd" ] || skip "$build/src/daemon/prhd not built"
+        # the guest loads it from an archive it reads over the results share
+        t0=$(date +%s)
+        "$src/tools/podman" save -q -o "$results/image.tar" "$image" ||
+                { echo "run-rig: FAIL: podman save $image failed" >&2; exit 1; }
+        echo "run-rig: $image saved ($(stat -c %s "$results/image.tar") bytes) in $(($(date +%s) - t0)) s"
+        key=$(cat "$here/mkinitramfs.sh" "$here/nested-init.sh" "$here/nested-lib.sh" | cksum | cut -d' ' -f1)
+        initrd=$cache/nested-$kver-$key.cpio.gz
+        [ -s "$initrd" ] || "$here/mkinitramfs.sh" nested "$kver" "$initrd"
+        # An outer guest that stalls or resets (nested KVM on its emulated
+        # SVM, see rig-qemu) is booted again, up to PRH_RIG_ATTEMPTS (2) in
+        # all, only if no check had failed (no FAIL line on its console) and
+        # the nested guests that finished gave identical transcripts;
+        # anything else fails at once.  The attempt's files stay in attempt-N.
+        attempts=${PRH_RIG_ATTEMPTS:-2}
+        attempt=1
+        while :; do
+                rc=0
+                "$here/vm-run.sh" -c "$cache" -s "$src" -s "$build" -r "$results" -m 2560 \
+                        -t "${PRH_RIG_TIMEOUT:-600}" -- \
+                        env "PRH_NESTED_ACCEL=${PRH_NESTED_ACCEL:-}" "PRH_CONTAINER_NESTED=${PRH_CONTAINER_NESTED:-1}" \
+                        "PRH_CONTAINER_NETWORK=${PRH_CONTAINER_NETWORK:-host}" \
+                        "$here/guest-container.sh" "$results" "$results/image.tar" "$image" "$kernel" "$initrd" \
+                        "$build/src/daemon/prhd" "$build/test/vm/mpath/mpath-pr" || rc=$?
+                pass_retries "$results/retries.log"
+                [ "$rc" = 0 ] || [ "$attempt" -ge "$attempts" ] && break
+                end=$(cat "$results/.vm-end" 2>/dev/null || echo none)
+                case "$end" in
+                stalled | "no-status qemu-exit=0") ;;
+                *) break ;;
+                esac
+                grep -aq '^FAIL' "$results/console.log" && break
+                "$here/qemu-report.sh" --partial "$results" prhd ctr-1 ctr-2 > "$results/report-partial.txt" 2>&1 || break
+                mkdir "$results/attempt-$attempt"
+                find "$results" -mindepth 1 -maxdepth 1 ! -name 'attempt-*' ! -name image.tar -exec mv {} "$results/attempt-$attempt/" \;
+                echo "RETRY rig-container: attempt $attempt of $attempts: the outer guest ended with '$end' (a stall or reset: $(grep -a -m1 -E 'soft lockup|STALLED|Kernel panic' "$results/attempt-$attempt/console.log" || echo 'no status'))," \
+                        "no check had failed, the finished nested transcripts identical; its files are in $results/attempt-$attempt" > "$results/.outer-retry"
+                pass_retries "$results/.outer-retry"
+                mv "$results/.outer-retry" "$results/attempt-$attempt/"
+                attempt=$((attempt + 1))
+        done
+        rm -f "$results/image.tar"
+        # the sg_persist session through the container (twice) and through
+        # prhd run directly, compared on the host, its required outcomes checked
+        "$here/qemu-report.sh" --partial "$results" prhd ctr-1 ctr-2 || rc=1
+        for n in prhd ctr-1 ctr-2; do
+                for t in sgp-register-a sgp-register-b sgp-reserve-a sgp-read-full-status sgp-preempt-by-b sgp-read-reservation-2 sgp-read-keys-final; do
                         if [ ! -e "$results/qemu-$n/$t.rc" ]; then
                                 echo "run-rig: FAIL: the nested guest with $n did not run $t" >&2
                                 rc=1
