@@ -14,7 +14,9 @@
 # console; guest-qemu.sh cuts them out and compares them across helpers.
 # ttyS1 is the control line to guest-qemu.sh (helper stop/start).
 # prh.parts= on the kernel command line runs only some of the parts below
-# (sgp iscsi restart ro; default all; "hold" keeps the guest up once done):
+# (sgp iscsi restart ro; default all; "hold" keeps the guest up once done;
+# "large" alone: guest-matrix.sh's READ KEYS / READ FULL STATUS of the
+# iSCSI LU with 1102 registrations, disks 0 and 1 its nexuses A and B):
 # guest-systemd.sh's libvirt domains have neither the control line nor the
 # read-only drive, and are stopped by virsh destroy.
 /bin/busybox --install -s /bin
@@ -120,6 +122,30 @@ t ro-register sg_persist -n --out --register --param-sark=$KD $SG2
 t ro-reserve sg_persist -n --out --reserve --param-rk=$KC --prout-type=1 $SG2
 t ro-read-keys-rw sg_persist -n --in --read-keys $A
 
+fi
+
+# --- issue 12, large replies (prh.parts=large, from guest-matrix.sh) -----------
+# Raw PR IN CDBs (sg_raw prints the bytes received, or the sense): sg_persist
+# prints as many keys as ADDITIONAL LENGTH says, past the bytes it received
+# (garbage from its heap).
+# The allocation lengths are pr-matrix's large-replies ones: 8192 for READ
+# FULL STATUS would make LIO 6.1 write past its buffer (docs/faults.md).
+if part large; then
+# sg_raw's output cut short for the slow console: its first lines (status,
+# sense or the first 64 bytes) and the md5 of all of it
+raw() {
+        sg_raw -r "$@" > /tmp/raw.out 2>&1
+        _r=$?
+        head -n 7 /tmp/raw.out
+        echo "md5 $(md5sum < /tmp/raw.out)"
+        return $_r
+}
+t large-read-keys raw 8192 $A 5e 00 00 00 00 00 00 20 00 00
+t large-read-keys-4500 raw 4500 $A 5e 00 00 00 00 00 00 11 94 00
+t large-read-full-status-8140 raw 8140 $A 5e 03 00 00 00 00 00 1f cc 00
+t large-read-reservation raw 8192 $B 5e 01 00 00 00 00 00 20 00 00
+# above 8192: QEMU's pr-manager-helper client refuses it
+t large-read-keys-8193 raw 8193 $A 5e 00 00 00 00 00 00 20 01 00
 fi
 
 echo "@@DONE after $(cut -d' ' -f1 /proc/uptime)s"
