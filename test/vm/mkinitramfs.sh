@@ -6,7 +6,7 @@
 #
 #   mkinitramfs.sh outer  KVER OUT            busybox + virtio/9p modules + outer-init.sh
 #   mkinitramfs.sh nested KVER OUT            busybox + virtio-scsi/sd/sg modules + nested-init.sh
-#                                             + sg_persist, iscsi-test-cu and their libraries
+#                                             + sg_persist, sg_raw, iscsi-test-cu and their libraries
 #
 # Modules are resolved with `modinfo -F depends` into dependency order (a
 # wrong order fails in the guest with "unknown symbol"); built-in ones are
@@ -32,7 +32,7 @@ nested)
         want_mods="virtio_pci virtio_scsi sd_mod sg crc64_rocksoft"
         init="$here/nested-init.sh"
         libs="$here/nested-lib.sh"
-        progs="sg_persist sg_turs sg_inq iscsi-test-cu"
+        progs="sg_persist sg_turs sg_inq sg_raw iscsi-test-cu"
         ;;
 *)
         echo "mkinitramfs.sh: unknown kind '$kind'" >&2

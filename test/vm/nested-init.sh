@@ -14,7 +14,9 @@
 # console; guest-qemu.sh cuts them out and compares them across helpers.
 # ttyS1 is the control line to guest-qemu.sh (helper stop/start).
 # prh.parts= on the kernel command line runs only some of the parts below
-# (sgp iscsi restart ro; default all; "hold" keeps the guest up once done):
+# (sgp iscsi restart ro; default all; "hold" keeps the guest up once done;
+# "large" alone: guest-matrix.sh's READ KEYS / READ FULL STATUS of the
+# iSCSI LU with 1102 registrations, disks 0 and 1 its nexuses A and B):
 # guest-systemd.sh's libvirt domains have neither the control line nor the
 # read-only drive, and are stopped by virsh destroy.  Part "policy" (not in
 # the default) is rig-prhctl's, with four disks of its own (see there).
@@ -159,7 +161,30 @@ cd /tmp/policy || fail "no /tmp/policy"
 t policy-preempt-abort-a sg_persist -n -vv --out --preempt-abort --param-rk=$KA --param-sark=$KB --prout-type=1 a
 t policy-read-full-status-end sg_persist -n -vv --in --read-full-status a
 cd /
+fi
 
+# --- issue 12, large replies (prh.parts=large, from guest-matrix.sh) -----------
+# Raw PR IN CDBs (sg_raw prints the bytes received, or the sense): sg_persist
+# prints as many keys as ADDITIONAL LENGTH says, past the bytes it received
+# (garbage from its heap).
+# The allocation lengths are pr-matrix's large-replies ones: 8192 for READ
+# FULL STATUS would make LIO 6.1 write past its buffer (docs/faults.md).
+if part large; then
+# sg_raw's output cut short for the slow console: its first lines (status,
+# sense or the first 64 bytes) and the md5 of all of it
+raw() {
+        sg_raw -r "$@" > /tmp/raw.out 2>&1
+        _r=$?
+        head -n 7 /tmp/raw.out
+        echo "md5 $(md5sum < /tmp/raw.out)"
+        return $_r
+}
+t large-read-keys raw 8192 $A 5e 00 00 00 00 00 00 20 00 00
+t large-read-keys-4500 raw 4500 $A 5e 00 00 00 00 00 00 11 94 00
+t large-read-full-status-8140 raw 8140 $A 5e 03 00 00 00 00 00 1f cc 00
+t large-read-reservation raw 8192 $B 5e 01 00 00 00 00 00 20 00 00
+# above 8192: QEMU's pr-manager-helper client refuses it
+t large-read-keys-8193 raw 8193 $A 5e 00 00 00 00 00 00 20 01 00
 fi
 
 echo "@@DONE after $(cut -d' ' -f1 /proc/uptime)s"

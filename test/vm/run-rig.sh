@@ -17,7 +17,9 @@
 # boot:   the rig itself: the guest sees the trees at their own paths, its
 #         exit status comes back, a hung guest is killed and reported, and so
 #         is a guest whose vCPUs stop running.
-# matrix: pr-matrix (BUILD/test/vm/pr-matrix) over direct SG_IO and each helper.
+# matrix: pr-matrix (BUILD/test/vm/pr-matrix) over direct SG_IO and each helper;
+#         with PRH_MATRIX_NESTED=1 then the large replies as a nested QEMU's
+#         guest sees them.
 # qemu:   nested QEMU with pr-manager-helper on each helper (guest-qemu.sh),
 #         compared and reported on the host (qemu-report.sh).
 # fdscope: which fds each helper acts on: whole disk, sg node, partition,
@@ -195,7 +197,17 @@ boot)
         ;;
 matrix)
         [ "$#" -ge 1 ] || { echo "run-rig: matrix needs NAME=HELPER" >&2; exit 2; }
+        # PRH_MATRIX_NESTED=1: the large replies through nested QEMUs too
+        # (guest-matrix.sh; not by default)
+        initrd=
+        if [ "${PRH_MATRIX_NESTED:-0}" = 1 ]; then
+                key=$(cat "$here/mkinitramfs.sh" "$here/nested-init.sh" "$here/nested-lib.sh" | cksum | cut -d' ' -f1)
+                initrd=$cache/nested-$kver-$key.cpio.gz
+                [ -s "$initrd" ] || "$here/mkinitramfs.sh" nested "$kver" "$initrd"
+        fi
         exec "$here/vm-run.sh" -c "$cache" -s "$src" -s "$build" -r "$results" -t "${PRH_RIG_TIMEOUT:-900}" -- \
+                env "PRH_MATRIX_NESTED=${PRH_MATRIX_NESTED:-0}" "PRH_MATRIX_KERNEL=$kernel" "PRH_MATRIX_INITRD=$initrd" \
+                "PRH_NESTED_ACCEL=${PRH_NESTED_ACCEL:-}" \
                 "$here/guest-matrix.sh" "$results" "$build/test/vm/pr-matrix" "$@"
         ;;
 fdscope)

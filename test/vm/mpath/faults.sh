@@ -17,9 +17,10 @@
 #      guest's REGISTER hangs in the helper's SG_IO on a dm-multipath map
 #      whose only path failed (queue_if_no_path), the helper is killed -9,
 #      started again, the path restored; for qemu-pr-helper and prhd.
-#  10. (scenario 8) four nested guests, each on its own I_T nexus of one
-#      LU, through one prhd: all register, 1 reserves, 2 preempts it; the
-#      final READ FULL STATUS agrees with every answer.
+#  10. (scenario 8) nested guests at once (PRH_FX8_GUESTS, 2 by default,
+#      up to 4), each on its own I_T nexus of one LU, through one prhd: all
+#      register, 1 reserves, 2 preempts it; the final READ FULL STATUS
+#      agrees with every answer.
 #
 # Each step's outcome is written next to it (FX_* below); a changed
 # outcome fails the section.
@@ -422,9 +423,14 @@ fi
 rig_log "section 9 (scenario 7) took $(echo "$fx_t0 $(rig_uptime)" | awk '{ printf "%.1f", $2 - $1 }') s"
 fi
 
-# ---- 10. scenario 8: four guests fence each other through one prhd -----------------
+# ---- 10. scenario 8: guests fence each other through one prhd ----------------------
+# PRH_FX8_GUESTS guests (default 2: four at once killed the outer kernel in
+# KVM_RUN, docs/faults.md), started PRH_FX8_STAGGER s apart (default 3),
+# with PRH_FX8_MEM MiB each (default 192).
 if want 10; then
-echo "== 10. (issue 12, scenario 8) four nested guests, four I_T nexuses, one prhd"
+fx8_n=${PRH_FX8_GUESTS:-2}
+fx8_all=$(seq 1 "$fx8_n" | tr '\n' ' ')
+echo "== 10. (issue 12, scenario 8) $fx8_n nested guests, $fx8_n I_T nexuses, one prhd"
 fx_t0=$(rig_uptime)
 if [ -z "$KERNEL" ] || [ ! -s "$NESTED_INITRD" ]; then
         fail "10: no kernel / nested initramfs given (run-mpath.sh builds them)"
@@ -434,8 +440,8 @@ else
         rm -rf "$out"
         mkdir -p "$out" "$logs"
         # LU 7, kept out of multipath (its serial starts like the plain LU's),
-        # on four tcm_loop target ports, each its own nexus: initiators
-        # naa.5001405000000d01..d04.
+        # on a tcm_loop target port per guest, each its own nexus:
+        # initiators naa.5001405000000d01, d02, ...
         bs=$RIG_CFG/core/fileio_7/disk7
         truncate -s 16M /run/prh-lu7.img
         mkdir -p "$bs"
@@ -443,7 +449,7 @@ else
         echo "${MP_PLAIN_SERIAL_PREFIX}000000000007" > "$bs/wwn/vpd_unit_serial"
         echo 1 > "$bs/enable" || fail "cannot enable LU 7"
         lab8=
-        for i in 1 2 3 4; do
+        for i in $fx8_all; do
                 tpg=$RIG_CFG/loopback/naa.5001405000000c0$i/tpgt_1
                 mkdir -p "$tpg"
                 echo "naa.5001405000000d0$i" > "$tpg/nexus"
@@ -463,7 +469,7 @@ else
                 mkdir -p "$o"
                 eval "dev=\$FX8_DEV$i"
                 for boot in 1 2 3; do
-                        RIG_NESTED_MEM=256 PRH_NESTED_APPEND="prh.mode=fence prh.role=$i" \
+                        RIG_NESTED_MEM=${PRH_FX8_MEM:-192} PRH_NESTED_APPEND="prh.mode=fence prh.role=$i prh.guests=$fx8_n" \
                                 rig_nested_qemu "$accel" "${PRH_MPATH_NESTED_TIMEOUT:-1200}" "$o" "$KERNEL" "$NESTED_INITRD" /run/faults-8.sock \
                                 -blockdev driver=raw,node-name=hd,file.driver=host_device,file.filename="$dev",file.pr-manager=pr0,file.locking=off \
                                 -device scsi-block,bus=scsi0.0,drive=hd,scsi-id=0,lun=0
@@ -474,15 +480,16 @@ else
                 echo "$qrc" > "$o/qemu-exit"
         }
         pids=
-        for i in 1 2 3 4; do
+        for i in $fx8_all; do
+                [ "$i" = 1 ] || sleep "${PRH_FX8_STAGGER:-3}"
                 fx8_guest "$i" &
                 pids="$pids $!"
         done
         for p in $pids; do
                 wait "$p"
         done
-        rig_log "scenario 8: four nested guests done after $(echo "$ts $(rig_uptime)" | awk '{ printf "%.1f", $2 - $1 }') s"
-        final=$(fx_state "$FX8_DEV3" "$lab8")
+        rig_log "scenario 8: $fx8_n nested guests done after $(echo "$ts $(rig_uptime)" | awk '{ printf "%.1f", $2 - $1 }') s"
+        final=$(fx_state "$(eval "echo \$FX8_DEV$fx8_n")" "$lab8")
         rc_of() {       # GUEST TEST
                 tr -d '\r' < "$out/guest-$1/console.log" | grep "^@@END $2 " | sed 's/.* rc=//'
         }
@@ -492,7 +499,7 @@ else
         rm -f "$results/faults-8.md"
         echo "| guest | answers (sg_persist exit, time to answer) |" > "$results/faults-8.md"
         echo "| --- | --- |" >> "$results/faults-8.md"
-        for i in 1 2 3 4; do
+        for i in $fx8_all; do
                 c=$out/guest-$i/console.log
                 if tr -d '\r' < "$c" | grep -q '^@@DONE'; then
                         pass "scenario 8: guest $i finished"
@@ -514,13 +521,13 @@ else
                 # every guest's last READ FULL STATUS comes after the PREEMPT:
                 # it must show what the final state shows
                 rfs=$(tr -d '\r' < "$c" | awk '$0 == "@@BEGIN fence-read-full-status" { on = 1; next } on && /^@@END / { exit } on { print }')
-                check "scenario 8: guest $i's READ FULL STATUS: keys 2, 3, 4 and not 1" \
-                        "$(printf '%s\n' "$rfs" | grep -c 'Key=0xabc[234]$') $(printf '%s\n' "$rfs" | grep -c 'Key=0xabc1$')" "3 0"
+                check "scenario 8: guest $i's READ FULL STATUS: keys 2..$fx8_n and not 1" \
+                        "$(printf '%s\n' "$rfs" | grep -c "Key=0xabc[2-$fx8_n]\$") $(printf '%s\n' "$rfs" | grep -c 'Key=0xabc1$')" "$((fx8_n - 1)) 0"
                 check "scenario 8: guest $i's READ FULL STATUS: 0xabc2 holds Write Exclusive" \
                         "$(printf '%s\n' "$rfs" | awk '/Key=/ { k = $1 } /Reservation holder/ { h = k } /type: / && h != "" && t == "" { t = $0; sub(/.*type: /, "", t) } END { print h ", " t }')" \
                         "Key=0xabc2, Write Exclusive"
         done
-        echo "final READ FULL STATUS (nexus 3): $final" | tee -a "$results/faults-8.md"
+        echo "final READ FULL STATUS (nexus $fx8_n): $final" | tee -a "$results/faults-8.md"
         check "scenario 8: guest 1 RESERVE" "$(rc_of 1 fence-reserve)" 0
         check "scenario 8: guest 2 PREEMPT" "$(rc_of 2 fence-preempt)" 0
         check "scenario 8: guest 1 fenced: REGISTER with its old key gets RESERVATION CONFLICT (exit 24)" "$(rc_of 1 fence-fenced)" 24
@@ -528,7 +535,7 @@ else
         # GOOD, less 0xabc1 if the PREEMPT got GOOD; the holder is 2 if its
         # PREEMPT got GOOD, else 1 if its RESERVE did
         want8=
-        for i in 1 2 3 4; do
+        for i in $fx8_all; do
                 [ "$(rc_of "$i" fence-register)" = 0 ] || continue
                 [ "$i" = 1 ] && [ "$(rc_of 2 fence-preempt)" = 0 ] && continue
                 w="$i:0xabc$i"
@@ -540,7 +547,9 @@ else
                 want8="$want8${want8:+ }$w"
         done
         check "scenario 8: the final state agrees with the answers" "$final" "$want8"
-        check "scenario 8: the final state" "$final" "2:0xabc2*/type=1 3:0xabc3 4:0xabc4"
+        check "scenario 8: the final state" "$final" "$(for i in $fx8_all; do
+                case $i in 1) ;; 2) printf '2:0xabc2*/type=1' ;; *) printf ' %s:0xabc%s' "$i" "$i" ;; esac
+        done)"
         if helper_alive prhd-fence; then pass "scenario 8: prhd running"; else fail "scenario 8: prhd died"; fi
         if ev=$(helper_log_check prhd-fence "$logs"); then pass "scenario 8: $ev"; else fail "scenario 8: $ev"; fi
         helper_stop prhd-fence || fail "scenario 8: prhd did not exit within 10 s of SIGTERM"

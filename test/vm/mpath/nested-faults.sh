@@ -16,12 +16,13 @@
 # sg_persist got, ask for the helper to be started again (and the path
 # back), then READ KEYS and the key change once more: QEMU reconnects.
 #
-# prh.mode=fence prh.role=N (scenario 8): one of four guests, each on its
-# own I_T nexus of one LU, all through one prhd.  All register key 0xabcN;
-# guest 1 reserves (Write Exclusive) once all four are registered; guest 2
-# preempts it once it holds the reservation; guest 1 then tries to
-# register again with its old key (fenced: RESERVATION CONFLICT); 3 and 4
-# wait until all four are registered and then until key 1 is gone.  Each guest ends with READ FULL STATUS.
+# prh.mode=fence prh.role=N prh.guests=G (scenario 8): one of G guests (2
+# to 4, default 4), each on its own I_T nexus of one LU, all through one
+# prhd.  All register key 0xabcN; guest 1 reserves (Write Exclusive) once
+# all G are registered; guest 2 preempts it once it holds the reservation;
+# guest 1 then tries to register again with its old key (fenced:
+# RESERVATION CONFLICT); 3 and 4 wait until all G are registered and then
+# until key 1 is gone.  Each guest ends with READ FULL STATUS.
 
 cmdline=" $(cat /proc/cmdline) "
 mode=${cmdline#* prh.mode=}
@@ -30,7 +31,11 @@ role=
 case "$cmdline" in
 *" prh.role="*) role=${cmdline#* prh.role=}; role=${role%% *} ;;
 esac
-echo "@@MODE $mode $role"
+guests=4
+case "$cmdline" in
+*" prh.guests="*) guests=${cmdline#* prh.guests=}; guests=${guests%% *} ;;
+esac
+echo "@@MODE $mode $role $guests"
 
 now() {
         cut -d' ' -f1 /proc/uptime
@@ -110,8 +115,8 @@ fence)
         keys() {
                 sg_persist -n --in --read-keys "$D" 2>/dev/null
         }
-        four_keys() {
-                [ "$(keys | grep -c '^ *0xabc[1-4]$')" = 4 ]
+        all_keys() {
+                [ "$(keys | grep -c "^ *0xabc[1-$guests]\$")" = "$guests" ]
         }
         holder_is() {
                 sg_persist -n --in --read-reservation "$D" 2>/dev/null | grep -q "Key=$1\$"
@@ -127,7 +132,7 @@ fence)
         tt fence-register sg_persist -n --out --register --param-sark=$K "$D"
         case "$role" in
         1)
-                poll 300 four_keys || echo "@@WAIT four keys: timed out"
+                poll 300 all_keys || echo "@@WAIT all $guests keys: timed out"
                 tt fence-reserve sg_persist -n --out --reserve --param-rk=$K --prout-type=1 "$D"
                 poll 300 not_holder || echo "@@WAIT preempted: timed out"
                 # fenced: the old key is gone
@@ -138,8 +143,8 @@ fence)
                 tt fence-preempt sg_persist -n --out --preempt --param-rk=$K --param-sark=0xabc1 --prout-type=1 "$D"
                 ;;
         *)
-                # first all four registered (else key 1 is "gone" before it came)
-                poll 300 four_keys || echo "@@WAIT four keys: timed out"
+                # first all registered (else key 1 is "gone" before it came)
+                poll 300 all_keys || echo "@@WAIT all $guests keys: timed out"
                 poll 300 key1_gone || echo "@@WAIT key 0xabc1 gone: timed out"
                 ;;
         esac
