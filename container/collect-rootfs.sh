@@ -50,6 +50,13 @@ with_libs() {
 
 files=(/usr/sbin/prhd /usr/bin/prhctl /bin/dash /bin/ln /lib/libmpathpersist.so.0)
 files+=(/lib/multipath/*.so)
+# glibc dlopen()s libgcc_s.so.1 (ldd does not name it) to unwind a thread
+# that calls pthread_exit() or is cancelled, as libmpathpersist's per-path
+# threads are; without it glibc aborts the process ("libgcc_s.so.1 must be
+# installed for pthread_exit to work"), which prhd's seccomp filter turns
+# into SIGSYS: rig-container's first REGISTER on a multipath map killed prhd
+[ -e /lib/x86_64-linux-gnu/libgcc_s.so.1 ] || { echo "collect-rootfs: no libgcc_s.so.1 in the base" >&2; exit 1; }
+files+=(/lib/x86_64-linux-gnu/libgcc_s.so.1)
 with_libs "${files[@]}"
 ln -s dash "$out/usr/bin/sh"
 # KubeVirt's older releases run /usr/bin/qemu-pr-helper directly
