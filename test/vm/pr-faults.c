@@ -936,12 +936,12 @@ static int count_blocked(Job *jobs, int n) {
         return b;
 }
 
-/* Threads of PID blocked in ioctl(2) (/proc/PID/task/TID/syscall: the syscall number first; the
- * helpers' only ioctl is SG_IO): the requests a helper has in the kernel right now. */
-static int threads_in_ioctl(pid_t pid) {
-        char p[64], f[384], line[128];
+/* The entries of /proc/PID/DIR (task or fd) for which MATCH(path of the entry, ARG) holds. */
+static int proc_count(pid_t pid, const char *dir, bool (*match)(const char *path, const void *arg),
+                      const void *arg) {
+        char p[64], f[384];
         int n = 0;
-        snprintf(p, sizeof p, "/proc/%d/task", (int) pid);
+        snprintf(p, sizeof p, "/proc/%d/%s", (int) pid, dir);
         DIR *d = opendir(p);
         if (!d)
                 return -errno;
@@ -949,12 +949,25 @@ static int threads_in_ioctl(pid_t pid) {
         while ((e = readdir(d))) {
                 if (e->d_name[0] == '.')
                         continue;
-                snprintf(f, sizeof f, "%s/%s/syscall", p, e->d_name);
-                if (pr_read_line(f, line, sizeof line) == 0 && strncmp(line, "16 ", 3) == 0)
-                        n++;
+                snprintf(f, sizeof f, "%s/%s", p, e->d_name);
+                n += match(f, arg);
         }
         closedir(d);
         return n;
+}
+
+/* a task whose syscall file starts with 16 (ioctl(2)) */
+static bool task_in_ioctl(const char *task, const void *arg) {
+        char f[400], line[128];
+        (void) arg;
+        snprintf(f, sizeof f, "%s/syscall", task);
+        return pr_read_line(f, line, sizeof line) == 0 && strncmp(line, "16 ", 3) == 0;
+}
+
+/* Threads of PID blocked in ioctl(2) (/proc/PID/task/TID/syscall: the syscall number first; the
+ * helpers' only ioctl is SG_IO): the requests a helper has in the kernel right now. */
+static int threads_in_ioctl(pid_t pid) {
+        return proc_count(pid, "task", task_in_ioctl, NULL);
 }
 
 static void scenario_cut(const Round *r) {
@@ -1272,29 +1285,20 @@ static void *deleter_main(void *arg) {
         return NULL;
 }
 
+/* an fd whose link is DEV or "DEV (deleted)" */
+static bool fd_is(const char *fd, const void *dev) {
+        char t[PATH_MAX];
+        ssize_t k = readlink(fd, t, sizeof t - 1);
+        if (k <= 0)
+                return false;
+        t[k] = 0;
+        size_t dl = strlen(dev);
+        return strncmp(t, dev, dl) == 0 && (t[dl] == 0 || t[dl] == ' ');
+}
+
 /* fds of PID that refer to DEV (readlink: "/dev/sdX" or "/dev/sdX (deleted)") */
 static int fds_of(pid_t pid, const char *dev) {
-        char p[64], l[PATH_MAX], t[PATH_MAX];
-        int n = 0;
-        snprintf(p, sizeof p, "/proc/%d/fd", (int) pid);
-        DIR *d = opendir(p);
-        if (!d)
-                return -errno;
-        struct dirent *e;
-        while ((e = readdir(d))) {
-                if (e->d_name[0] == '.')
-                        continue;
-                snprintf(l, sizeof l, "%s/%s", p, e->d_name);
-                ssize_t k = readlink(l, t, sizeof t - 1);
-                if (k <= 0)
-                        continue;
-                t[k] = 0;
-                size_t dl = strlen(dev);
-                if (strncmp(t, dev, dl) == 0 && (t[dl] == 0 || t[dl] == ' '))
-                        n++;
-        }
-        closedir(d);
-        return n;
+        return proc_count(pid, "fd", fd_is, dev);
 }
 
 /*
