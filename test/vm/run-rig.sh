@@ -156,7 +156,7 @@ boot)
         #    timeout leaves room for a slow boot on a loaded machine: the
         #    guest must have printed its marker before it hangs)
         rc=0
-        vm -t "${PRH_RIG_HANG_TIMEOUT:-90}" -- sh -c 'echo guest-is-hanging; sleep 1000' > "$results/hang.out" 2>&1 || rc=$?
+        vm -t "${PRH_RIG_HANG_TIMEOUT:-50}" -- sh -c 'echo guest-is-hanging; sleep 1000' > "$results/hang.out" 2>&1 || rc=$?
         if [ "$rc" != 124 ] || ! grep -q guest-is-hanging "$results/hang.out" || ! grep -q TIMEOUT "$results/hang.out"; then
                 cat "$results/hang.out"
                 echo "run-rig: FAIL: hung guest: exit $rc (want 124) / console or TIMEOUT report missing" >&2
