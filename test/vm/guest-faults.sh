@@ -58,24 +58,12 @@ rig_log "LIO and iscsid up after $(echo "$t0 $(rig_uptime)" | awk '{ printf "%.1
 tpg=$(iscsi_tpg)
 i=0
 while [ "$i" -lt "$FAULT_LUNS" ]; do
-        bs=$(lio_backstore_create $((FAULT_IDX0 + i)) 2) || exit 1
-        mkdir "$tpg/lun/lun_$i" || rig_die "cannot create LUN $i"
-        ln -s "$bs" "$tpg/lun/lun_$i/disk" || rig_die "cannot map LUN $i"
-        for ini in $ISCSI_INI_A $ISCSI_INI_B; do
-                mkdir "$tpg/acls/$ini/lun_$i" || rig_die "cannot create LUN $i in the ACL of $ini"
-                ln -s "$tpg/lun/lun_$i" "$tpg/acls/$ini/lun_$i/lun" || rig_die "cannot map LUN $i for $ini"
-        done
+        iscsi_lun_map "$i" $((FAULT_IDX0 + i)) 2 "$ISCSI_INI_A" "$ISCSI_INI_B"
         i=$((i + 1))
 done
 mkdir "$tpg/acls/$ISCSI_INI_C" || rig_die "cannot create the ACL of $ISCSI_INI_C"
 while [ "$i" -lt $((FAULT_LUNS + FAULT_HOLD_LUNS)) ]; do
-        bs=$(lio_backstore_create $((FAULT_IDX0 + i)) 2) || exit 1
-        mkdir "$tpg/lun/lun_$i" || rig_die "cannot create LUN $i"
-        ln -s "$bs" "$tpg/lun/lun_$i/disk" || rig_die "cannot map LUN $i"
-        for ini in $ISCSI_INI_C $ISCSI_INI_B; do
-                mkdir "$tpg/acls/$ini/lun_$i" || rig_die "cannot create LUN $i in the ACL of $ini"
-                ln -s "$tpg/lun/lun_$i" "$tpg/acls/$ini/lun_$i/lun" || rig_die "cannot map LUN $i for $ini"
-        done
+        iscsi_lun_map "$i" $((FAULT_IDX0 + i)) 2 "$ISCSI_INI_C" "$ISCSI_INI_B"
         i=$((i + 1))
 done
 # short recovery timeouts (iscsiadm node settings), so that a cut longer

@@ -12,6 +12,7 @@
 #                       (iscsid, an iface per initiator name)
 #   iscsi_lu_create     a fileio backstore ($ISCSI_BACKSTORE) as LUN 0, mapped
 #                       into both ACLs
+#   iscsi_lun_map       any backstore as any LUN, mapped into the ACLs given
 #   iscsi_login         log in under both initiator names; sets ISCSI_DEV_A/B;
 #                       ISCSI_NODE_SETTINGS (NAME=VALUE lines) go into the
 #                       node records first
@@ -96,15 +97,23 @@ iscsi_init() {
         done
 }
 
-iscsi_lu_create() {
-        tpg=$(iscsi_tpg)
-        bs=$(lio_backstore_create "$ISCSI_IDX" 16) || exit 1
-        mkdir "$tpg/lun/lun_0" || rig_die "cannot create LUN 0 in $tpg"
-        ln -s "$bs" "$tpg/lun/lun_0/disk" || rig_die "cannot map the backstore in $tpg"
-        for ini in $ISCSI_INI_A $ISCSI_INI_B; do
-                mkdir "$tpg/acls/$ini/lun_0" || rig_die "cannot create LUN 0 in the ACL of $ini"
-                ln -s "$tpg/lun/lun_0" "$tpg/acls/$ini/lun_0/lun" || rig_die "cannot map LUN 0 for $ini"
+# iscsi_lun_map LUN IDX MIB INITIATOR...: a fileio backstore (index IDX, MIB
+# MiB) as LUN LUN of the target, mapped into the ACLs of the INITIATORs
+iscsi_lun_map() {
+        _lun=$1 _idx=$2 _mib=$3
+        shift 3
+        _tpg=$(iscsi_tpg)
+        _bs=$(lio_backstore_create "$_idx" "$_mib") || exit 1
+        mkdir "$_tpg/lun/lun_$_lun" || rig_die "cannot create LUN $_lun in $_tpg"
+        ln -s "$_bs" "$_tpg/lun/lun_$_lun/disk" || rig_die "cannot map backstore $_idx as LUN $_lun"
+        for _ini in "$@"; do
+                mkdir "$_tpg/acls/$_ini/lun_$_lun" || rig_die "cannot create LUN $_lun in the ACL of $_ini"
+                ln -s "$_tpg/lun/lun_$_lun" "$_tpg/acls/$_ini/lun_$_lun/lun" || rig_die "cannot map LUN $_lun for $_ini"
         done
+}
+
+iscsi_lu_create() {
+        iscsi_lun_map 0 "$ISCSI_IDX" 16 "$ISCSI_INI_A" "$ISCSI_INI_B"
 }
 
 # The disk of the session of initiator name $1.
