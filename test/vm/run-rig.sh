@@ -85,6 +85,19 @@ pass_retries() {
         fi
 }
 
+# require_ran NAME TEST...: fail (rc=1) unless the nested guest with helper
+# NAME ran each TEST (its RESULTS/qemu-NAME/TEST.rc exists)
+require_ran() {
+        _n=$1
+        shift
+        for _t in "$@"; do
+                if [ ! -e "$results/qemu-$_n/$_t.rc" ]; then
+                        echo "run-rig: FAIL: the nested guest with $_n did not run $_t" >&2
+                        rc=1
+                fi
+        done
+}
+
 # outer_retry RESULTS NAME=HELPER...: after a failed rig-qemu run, print the
 # evidence and succeed only if the outer guest stalled (vm-run.sh's vCPU
 # watch) or reset (QEMU exit 0 without the guest's exit status), no nested
@@ -388,12 +401,7 @@ container)
         # prhd run directly, compared on the host, its required outcomes checked
         "$here/qemu-report.sh" --partial "$results" prhd ctr-1 ctr-2 || rc=1
         for n in prhd ctr-1 ctr-2; do
-                for t in sgp-register-a sgp-register-b sgp-reserve-a sgp-read-full-status sgp-preempt-by-b sgp-read-reservation-2 sgp-read-keys-final; do
-                        if [ ! -e "$results/qemu-$n/$t.rc" ]; then
-                                echo "run-rig: FAIL: the nested guest with $n did not run $t" >&2
-                                rc=1
-                        fi
-                done
+                require_ran "$n" sgp-register-a sgp-register-b sgp-reserve-a sgp-read-full-status sgp-preempt-by-b sgp-read-reservation-2 sgp-read-keys-final
         done
         exit "$rc"
         ;;
