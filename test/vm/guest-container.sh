@@ -38,13 +38,7 @@ src=$(cd "$here/../.." && pwd)
 . "$here/mpath/mpath-lib.sh"
 
 results=$1 archive=$2 image=$3 kernel=$4 initrd=$5 prhd=$6 mpr=$7
-fails=0
-pass() { echo "PASS: $*"; }
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-check() {               # WHAT GOT WANT
-        if [ "$2" = "$3" ]; then pass "$1"; else fail "$1: got '$2', want '$3'"; fi
-}
-since() { echo "$1 $(rig_uptime)" | awk '{ printf "%.1f", $2 - $1 }'; }
+# (pass, fail, check: rig-lib.sh)
 
 t_all=$(rig_uptime)
 # ---- podman on this guest: storage, run state and network config on tmpfs --
@@ -73,7 +67,7 @@ fi
 t0=$(rig_uptime)
 podman load -q -i "$archive" > "$results/podman-load.txt" 2>&1 || { cat "$results/podman-load.txt" >&2; rig_die "podman load failed"; }
 podman image exists "$image" || rig_die "podman load did not give $image: $(cat "$results/podman-load.txt")"
-rig_log "image $image loaded in $(since "$t0") s"
+rig_log "image $image loaded in $(rig_since "$t0") s"
 
 # ---- the node: LIO, device-mapper, /etc/multipath ---------------------------
 lio_init
@@ -114,7 +108,7 @@ wait_sock() {
         return 1
 }
 wait_sock "$ctr_sock" || { podman logs "$ctr_name" >&2; rig_die "no socket at $ctr_sock after 30 s"; }
-rig_log "container $ctr_name up $(since "$t0") s after the load began"
+rig_log "container $ctr_name up $(rig_since "$t0") s after the load began"
 pid=$(podman inspect -f '{{.State.Pid}}' "$ctr_name")
 check "prhd is PID 1 of the container" "$(cat "/proc/$pid/comm") $(awk '/^NSpid:/ { print $NF }' "/proc/$pid/status")" "prhd 1"
 check "the entrypoint's link /run/multipathd.socket" "$(readlink "/proc/$pid/root/run/multipathd.socket")" "$prdir/multipathd.socket"
@@ -182,7 +176,7 @@ nested() {
                         -device scsi-block,bus=scsi0.0,drive=hda,scsi-id=0,lun=0 \
                         -blockdev driver=raw,node-name=hdb,file.driver=host_device,file.filename="$RIG_DEV_B",file.pr-manager=pr0,file.locking=off \
                         -device scsi-block,bus=scsi0.0,drive=hdb,scsi-id=1,lun=0 || qrc=$?
-                rig_log "nested guest $n (LU $idx on $RIG_DEV_A $RIG_DEV_B): qemu exit $qrc after $(since "$ts") s"
+                rig_log "nested guest $n (LU $idx on $RIG_DEV_A $RIG_DEV_B): qemu exit $qrc after $(rig_since "$ts") s"
                 [ "$boot" = 2 ] && break
                 [ "$h" = pr-helper ] && ctr_helper_state
                 rig_nested_retry rig-container "$out" "$n" "$boot" "$qrc" "$h" "$logs" && { lio_lu_destroy_idx "$idx"; continue; }
@@ -226,7 +220,7 @@ nested prhd /run/prhd.sock prhd 3 &
 p3=$!
 wait "$p2" || true
 wait "$p3" || true
-rig_log "nested guests done in $(since "$t1") s"
+rig_log "nested guests done in $(rig_since "$t1") s"
 helper_alive prhd || fail "prhd (direct) died"
 helper_stop prhd || fail "prhd (direct) did not stop on SIGTERM"
 for n in ctr-1 ctr-2 prhd; do
@@ -259,7 +253,7 @@ if [ -e "$ctr_sock" ]; then fail "the socket is still there after podman stop"; 
 t3=$(rig_uptime)
 # LIO's dbroot can be set again: no LU exists at this point
 mp_init
-rig_log "multipath ready in $(since "$t3") s: map $MP_MAP over $RIG_DEV_A $RIG_DEV_B"
+rig_log "multipath ready in $(rig_since "$t3") s: map $MP_MAP over $RIG_DEV_A $RIG_DEV_B"
 t5=$(rig_uptime)
 podman start "$ctr_name" > /dev/null || fail "podman start failed"
 if wait_sock "$ctr_sock"; then
@@ -272,7 +266,7 @@ else
         dmesg | grep -E 'type=1326|audit' | tail -n 5 >&2 || true
         # a slow start, or none: wait longer, and say which
         if wait_sock "$ctr_sock" || wait_sock "$ctr_sock"; then
-                rig_log "the socket appeared $(since "$t5") s after podman start"
+                rig_log "the socket appeared $(rig_since "$t5") s after podman start"
         fi
 fi
 K=${MP_KEY#0x}
@@ -306,6 +300,6 @@ check "exit status after the second podman stop" "$(podman inspect -f '{{.State.
 podman logs "$ctr_name" > "$results/container.log" 2>&1 || true
 podman rm -f "$ctr_name" > /dev/null 2>&1 || true
 mp_stop
-rig_log "stop after multipath: $(since "$t4") s; the whole scenario in this guest: $(since "$t_all") s"
-echo "container: $fails check(s) failed"
+rig_log "stop after multipath: $(rig_since "$t4") s; the whole scenario in this guest: $(rig_since "$t_all") s"
+echo "container: $checks checks, $fails failed"
 [ "$fails" = 0 ]

@@ -176,6 +176,43 @@ rig_uptime() {
         cut -d' ' -f1 /proc/uptime
 }
 
+# rig_since T0: seconds since uptime T0 (one decimal), for the logged timings
+rig_since() {
+        echo "$1 $(rig_uptime)" | awk '{ printf "%.1f", $2 - $1 }'
+}
+
+# The checks of the guest scripts that print one line per check: PASS/FAIL
+# on the console, counted in $checks and $fails (the script reports them).
+#   pass WHAT; fail WHY; check WHAT GOT WANT; check_re WHAT GOT REGEX
+checks=0
+fails=0
+pass() {
+        checks=$((checks + 1))
+        echo "PASS: $*"
+}
+
+fail() {
+        checks=$((checks + 1))
+        fails=$((fails + 1))
+        echo "FAIL: $*"
+}
+
+check() {
+        if [ "$2" = "$3" ]; then
+                pass "$1"
+        else
+                fail "$1: got '$2', want '$3'"
+        fi
+}
+
+check_re() {
+        if printf '%s\n' "$2" | grep -Eq -- "$3"; then
+                pass "$1"
+        else
+                fail "$1: '$2' does not match /$3/"
+        fi
+}
+
 lio_init() {
         # LIO logs every refused PR command at KERN_ERR; keep the console for
         # the test's output (dmesg keeps them).  A kernel deadlock (LIO has
