@@ -138,7 +138,7 @@ attempt=1
 while :; do
         rm -f "$results/retries.log"
         rc=0
-        # 3 GiB: section 10 runs four nested guests at once (256 MiB each)
+        # 3 GiB: section 10 runs two nested guests at once (PRH_FX8_GUESTS, up to four)
         "$src/test/vm/vm-run.sh" -c "$cache" -s "$src" -s "$build" -r "$results" -m 3072 -t "${PRH_MPATH_TIMEOUT:-2400}" -- \
                 env "PRH_MPATH_SECTIONS=$sections" \
                 "PRH_MPATH_NESTED_TIMEOUT=${PRH_MPATH_NESTED_TIMEOUT:-1200}" \
