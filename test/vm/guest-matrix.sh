@@ -313,8 +313,10 @@ fi
 if [ "$rc" = 0 ] && [ -n "$iscsi_sel" ] && [ "${PRH_MATRIX_NESTED:-1}" = 1 ] &&
         grep -q '^large-replies: ' "$results/pr-matrix-iscsi.txt"; then
         lnrc=0
+        tl=$(rig_uptime)
         large_nested > "$results/large-nested.md" || lnrc=$?
         cat "$results/large-nested.md"
+        rig_log "large replies through QEMU took $(secs "$tl" "$(rig_uptime)") s in all"
         if [ "$lnrc" != 0 ]; then
                 rig_log "FAIL: large replies through QEMU (above)"
                 rc=1
