@@ -138,9 +138,9 @@ fi
 # PR IN commands (sg_raw, nested-init.sh part "large") through scsi-block
 # and pr-manager-helper, one nested guest per helper (the second started
 # 5 s after the first), against the same commands run here on the disks
-# directly.  Only with PRH_MATRIX_NESTED=1 (run-rig.sh passes it on, with
-# the nested kernel and initramfs in PRH_MATRIX_KERNEL, PRH_MATRIX_INITRD):
-# not in the default run (docs/faults.md#large-replies).
+# directly.  Part of every run (run-rig.sh passes the nested kernel and
+# initramfs in PRH_MATRIX_KERNEL, PRH_MATRIX_INITRD); PRH_MATRIX_NESTED=0
+# leaves it out (by hand only).
 large_direct() {
         a=$1 b=$2
         t() {
@@ -178,33 +178,48 @@ large_nested() {
         fi
         large_direct "$a" "$b" > "$out/direct.txt"
         accel=$(rig_nested_accel)
+        # Each nested guest has a helper of its own, started for it with its
+        # stderr and connection trace kept (helper_start LOGDIR), so that a
+        # retry can show the helper had nothing to do with the failure.
+        logs=$out/helper-logs
+        # shellcheck disable=SC2034 # read by rig_retry (rig-lib.sh)
+        RIG_RETRY_FILE=$results/retries.log
         ts=$(rig_uptime)
         pids=
         for h in $helper_args; do
                 n=${h%%=*}
                 mkdir -p "$out/$n"
+                if ! (helper_start "large-$n" "${h#*=}" "/run/large-$n.sock" "$logs"); then
+                        echo "FAIL: large replies: helper $n did not start" >&2
+                        echo "did not start" > "$out/$n/helper-state"
+                        continue
+                fi
                 [ -z "$pids" ] || sleep 5
                 (
-                        for boot in 1 2; do
+                        # Up to 3 boots: one that resets before its /init ran
+                        # (rig_nested_retry) or in the middle of its tests
+                        # (rig_nested_reset_evidence: a reset, nothing from
+                        # QEMU, the helper running with a clean log) is booted
+                        # again on the same LU: PR IN changes no PR state, so
+                        # the next boot reads the same replies.  Any other
+                        # ending is compared as it is, and fails.
+                        for boot in 1 2 3; do
                                 qrc=0
                                 RIG_NESTED_MEM=256 PRH_NESTED_APPEND=prh.parts=large \
                                         rig_nested_qemu "$accel" 300 "$out/$n" "$PRH_MATRIX_KERNEL" "$PRH_MATRIX_INITRD" \
-                                        "/run/$n.sock" \
+                                        "/run/large-$n.sock" \
                                         -blockdev driver=raw,node-name=hda,file.driver=host_device,file.filename="$a",file.pr-manager=pr0,file.locking=off \
                                         -device scsi-block,bus=scsi0.0,drive=hda,scsi-id=0,lun=0 \
                                         -blockdev driver=raw,node-name=hdb,file.driver=host_device,file.filename="$b",file.pr-manager=pr0,file.locking=off \
                                         -device scsi-block,bus=scsi0.0,drive=hdb,scsi-id=1,lun=0 || qrc=$?
-                                # only a reset before /init ran (nested KVM on
-                                # emulated SVM, docs/testing.md) is tried again
-                                if [ "$boot" = 1 ] && [ "$qrc" = 0 ] && [ ! -s "$out/$n/qemu.log" ] &&
-                                        ! grep -aq '^@@' "$out/$n/console.log" && helper_alive "$n"; then
-                                        mkdir -p "$out/$n/boot-1"
-                                        mv "$out/$n/console.log" "$out/$n/qemu.log" "$out/$n/qemu-debug.log" "$out/$n/boot-1/"
-                                        rig_log "RETRY rig-matrix: nested guest with $n reset before its /init ran:" \
-                                                "qemu exit 0, qemu.log empty, no line of /init; logs in $out/$n/boot-1"
-                                        continue
-                                fi
-                                break
+                                rig_log "large replies: nested guest with $n (boot $boot): qemu exit $qrc"
+                                [ "$boot" = 3 ] && break
+                                grep -aq '^@@DONE' "$out/$n/console.log" && break
+                                rig_nested_retry rig-matrix "$out/$n" "with $n (large replies)" "$boot" "$qrc" "large-$n" "$logs" && continue
+                                ev=$(rig_nested_reset_evidence "$out/$n" "$qrc" "large-$n" "$logs") || break
+                                mkdir -p "$out/$n/boot-$boot"
+                                mv "$out/$n/console.log" "$out/$n/qemu.log" "$out/$n/qemu-debug.log" "$out/$n/boot-$boot/"
+                                rig_retry rig-matrix "nested guest with $n (large replies, boot $boot): $ev; logs kept in $out/$n/boot-$boot"
                         done
                 ) &
                 pids="$pids $!"
@@ -214,6 +229,30 @@ large_nested() {
         done
         rig_log "large replies: nested guests done after $(secs "$ts" "$(rig_uptime)") s"
         lrc=0
+        for h in $helper_args; do
+                n=${h%%=*}
+                [ -e "$out/$n/helper-state" ] && { lrc=1; continue; }
+                if ! helper_alive "large-$n"; then
+                        echo "FAIL: large replies: helper $n died under its nested guest" >&2
+                        lrc=1
+                fi
+                if ! helper_stop "large-$n"; then
+                        echo "FAIL: large replies: helper $n did not exit on SIGTERM" >&2
+                        lrc=1
+                fi
+                if ev=$(helper_log_check "large-$n" "$logs"); then
+                        rig_log "large replies: $ev"
+                else
+                        echo "FAIL: large replies: $ev" >&2
+                        lrc=1
+                fi
+                if ! grep -aq '^@@DONE' "$out/$n/console.log" 2>/dev/null; then
+                        echo "FAIL: large replies: the nested guest with $n did not finish; its console:" >&2
+                        tr -d '\r' < "$out/$n/console.log" 2>/dev/null | tail -n 30 >&2
+                        sed "s/^/  qemu ($n): /" "$out/$n/qemu.log" >&2 2>/dev/null
+                        lrc=1
+                fi
+        done
         printf '| %-28s | %-28s' "test (nested guest)" "direct (outer guest)"
         for h in $helper_args; do
                 printf ' | %-36s' "${h%%=*} (through QEMU)"
@@ -264,11 +303,20 @@ large_summary() {
                    print o (o != "" ? ", " : "") rc }'
 }
 
-if [ "$rc" = 0 ] && [ -n "$iscsi_sel" ] && [ "${PRH_MATRIX_NESTED:-0}" = 1 ] && [ -n "${PRH_MATRIX_INITRD:-}" ] &&
+if [ "$rc" = 0 ] && [ -n "$iscsi_sel" ] && [ "${PRH_MATRIX_NESTED:-1}" = 1 ] &&
+        grep -q '^large-replies: ' "$results/pr-matrix-iscsi.txt"; then
+        if [ -z "${PRH_MATRIX_INITRD:-}" ] || [ ! -s "$PRH_MATRIX_INITRD" ]; then
+                rig_log "FAIL: large replies through QEMU: no nested initramfs (PRH_MATRIX_INITRD='${PRH_MATRIX_INITRD:-}')"
+                rc=1
+        fi
+fi
+if [ "$rc" = 0 ] && [ -n "$iscsi_sel" ] && [ "${PRH_MATRIX_NESTED:-1}" = 1 ] &&
         grep -q '^large-replies: ' "$results/pr-matrix-iscsi.txt"; then
         lnrc=0
+        tl=$(rig_uptime)
         large_nested > "$results/large-nested.md" || lnrc=$?
         cat "$results/large-nested.md"
+        rig_log "large replies through QEMU took $(secs "$tl" "$(rig_uptime)") s in all"
         if [ "$lnrc" != 0 ]; then
                 rig_log "FAIL: large replies through QEMU (above)"
                 rc=1

@@ -17,9 +17,9 @@
 # boot:   the rig itself: the guest sees the trees at their own paths, its
 #         exit status comes back, a hung guest is killed and reported, and so
 #         is a guest whose vCPUs stop running.
-# matrix: pr-matrix (BUILD/test/vm/pr-matrix) over direct SG_IO and each helper;
-#         with PRH_MATRIX_NESTED=1 then the large replies as a nested QEMU's
-#         guest sees them.
+# matrix: pr-matrix (BUILD/test/vm/pr-matrix) over direct SG_IO and each helper,
+#         then the large replies as a nested QEMU's guest sees them
+#         (PRH_MATRIX_NESTED=0: not).
 # qemu:   nested QEMU with pr-manager-helper on each helper (guest-qemu.sh),
 #         compared and reported on the host (qemu-report.sh).
 # fdscope: which fds each helper acts on: whole disk, sg node, partition,
@@ -153,6 +153,47 @@ outer_retry() {
         echo "$_ev; nested QEMU logs empty; $(grep -c ' identical$' "$_r/report-partial.txt") finished tests identical"
 }
 
+# matrix_outer_retry RESULTS: after a failed rig-matrix run, print the
+# evidence and succeed only if the outer guest stalled (vm-run.sh's vCPU
+# watch) or reset (QEMU exit 0 without the guest's exit status) and nothing
+# had failed before it: no FAIL, FATAL, MISMATCH or UNEXPECTED on its
+# console, every pr-matrix verdict printed so far clean, no nested QEMU
+# that printed anything.  Otherwise say why not and fail.
+matrix_outer_retry() {
+        _r=$1
+        _end=$(cat "$_r/.vm-end" 2>/dev/null || echo "none")
+        case "$_end" in
+        stalled) _ev="the outer guest stalled (vm-run: $(sed 's/^vm-run: //' "$_r/.vcpu-stalled" 2>/dev/null))" ;;
+        "no-status qemu-exit=0") _ev="the outer guest reset (QEMU exit 0, no exit status from the guest)" ;;
+        *)
+                echo "run-rig: not retried: the outer guest ended with '$_end', not a stall or reset" >&2
+                return 1
+                ;;
+        esac
+        _con=$(tr -d '\r' < "$_r/console.log" 2>/dev/null || true)
+        _bad=$(printf '%s\n' "$_con" | grep -E 'FAIL|FATAL|MISMATCH|UNEXPECTED' | head -n 5)
+        if [ -n "$_bad" ]; then
+                echo "run-rig: not retried: something had failed before the end:" >&2
+                printf '%s\n' "$_bad" >&2
+                return 1
+        fi
+        _v=$(printf '%s\n' "$_con" | grep '^pr-matrix: .* mismatches' || true)
+        if printf '%s\n' "$_v" | grep -v '^$' | grep -qv ': 0 mismatches, 0 unexpected outcomes, 0 call errors$'; then
+                echo "run-rig: not retried: a pr-matrix verdict is not clean: $_v" >&2
+                return 1
+        fi
+        for _f in "$_r"/large-nested/*/qemu.log; do
+                if [ -s "$_f" ]; then
+                        echo "run-rig: not retried: $_f is not empty:" >&2
+                        sed 's/^/  /' "$_f" >&2
+                        return 1
+                fi
+        done
+        _panic=$(printf '%s\n' "$_con" | grep -m1 -E 'Kernel panic|BUG: |soft lockup' | sed 's/^\[ *[0-9.]*\] //' || true)
+        [ -n "$_panic" ] && _ev="$_ev, the outer kernel said: $_panic"
+        echo "$_ev; $(printf '%s\n' "$_v" | grep -c 'mismatches') pr-matrix verdicts so far, all clean; no FAIL, MISMATCH or UNEXPECTED on the console"
+}
+
 case "$scenario" in
 boot)
         # 1. exit status and shares: the guest checks it sees both trees at
@@ -210,18 +251,40 @@ boot)
         ;;
 matrix)
         [ "$#" -ge 1 ] || { echo "run-rig: matrix needs NAME=HELPER" >&2; exit 2; }
-        # PRH_MATRIX_NESTED=1: the large replies through nested QEMUs too
-        # (guest-matrix.sh; not by default)
+        # then the large replies through nested QEMUs (guest-matrix.sh);
+        # PRH_MATRIX_NESTED=0 leaves them out (by hand only)
         initrd=
-        if [ "${PRH_MATRIX_NESTED:-0}" = 1 ]; then
+        if [ "${PRH_MATRIX_NESTED:-1}" = 1 ]; then
                 key=$(cat "$here/mkinitramfs.sh" "$here/nested-init.sh" "$here/nested-lib.sh" | cksum | cut -d' ' -f1)
                 initrd=$cache/nested-$kver-$key.cpio.gz
                 [ -s "$initrd" ] || "$here/mkinitramfs.sh" nested "$kver" "$initrd"
         fi
-        exec "$here/vm-run.sh" -c "$cache" -s "$src" -s "$build" -r "$results" -t "${PRH_RIG_TIMEOUT:-900}" -- \
-                env "PRH_MATRIX_NESTED=${PRH_MATRIX_NESTED:-0}" "PRH_MATRIX_KERNEL=$kernel" "PRH_MATRIX_INITRD=$initrd" \
-                "PRH_NESTED_ACCEL=${PRH_NESTED_ACCEL:-}" \
-                "$here/guest-matrix.sh" "$results" "$build/test/vm/pr-matrix" "$@"
+        # An outer guest that stalls or resets (nested KVM on its emulated
+        # SVM, see rig-qemu) is booted again, up to PRH_RIG_ATTEMPTS (2) in
+        # all, only if nothing had failed yet (matrix_outer_retry); anything
+        # else fails at once.  The attempt's files stay in RESULTS/attempt-N.
+        attempts=${PRH_RIG_ATTEMPTS:-2}
+        attempt=1
+        while :; do
+                rc=0
+                "$here/vm-run.sh" -c "$cache" -s "$src" -s "$build" -r "$results" -t "${PRH_RIG_TIMEOUT:-900}" -- \
+                        env "PRH_MATRIX_NESTED=${PRH_MATRIX_NESTED:-1}" "PRH_MATRIX_KERNEL=$kernel" "PRH_MATRIX_INITRD=$initrd" \
+                        "PRH_NESTED_ACCEL=${PRH_NESTED_ACCEL:-}" \
+                        "$here/guest-matrix.sh" "$results" "$build/test/vm/pr-matrix" "$@" || rc=$?
+                # the nested boots the guest tried again (rig_nested_retry)
+                pass_retries "$results/retries.log"
+                if [ "$rc" != 0 ] && [ "$attempt" -lt "$attempts" ] && ev=$(matrix_outer_retry "$results"); then
+                        mkdir "$results/attempt-$attempt"
+                        find "$results" -mindepth 1 -maxdepth 1 ! -name 'attempt-*' -exec mv {} "$results/attempt-$attempt/" \;
+                        echo "RETRY rig-matrix: attempt $attempt of $attempts: $ev; its files are in $results/attempt-$attempt" > "$results/.outer-retry"
+                        pass_retries "$results/.outer-retry"
+                        mv "$results/.outer-retry" "$results/attempt-$attempt/"
+                        attempt=$((attempt + 1))
+                        continue
+                fi
+                break
+        done
+        exit "$rc"
         ;;
 fdscope)
         [ "$#" -ge 1 ] || { echo "run-rig: fdscope needs NAME=HELPER" >&2; exit 2; }

@@ -426,7 +426,13 @@ fi
 # ---- 10. scenario 8: guests fence each other through one prhd ----------------------
 # PRH_FX8_GUESTS guests (default 2: four at once killed the outer kernel in
 # KVM_RUN, docs/faults.md), started PRH_FX8_STAGGER s apart (default 3),
-# with PRH_FX8_MEM MiB each (default 192).
+# with PRH_FX8_MEM MiB each (default 192).  A guest that resets before its
+# /init ran is booted again on its own (rig_nested_retry: nothing was sent
+# yet).  A guest that resets in the middle of the scenario changes what the
+# others see (they wait on each other, and on the LU's state), so then the
+# others are stopped and the whole scenario runs once more on a fresh LU 7,
+# only with the reset shown and every answer so far the expected one
+# (fx8_reset_retry); anything else fails.
 if want 10; then
 fx8_n=${PRH_FX8_GUESTS:-2}
 fx8_all=$(seq 1 "$fx8_n" | tr '\n' ' ')
@@ -443,26 +449,47 @@ else
         # on a tcm_loop target port per guest, each its own nexus:
         # initiators naa.5001405000000d01, d02, ...
         bs=$RIG_CFG/core/fileio_7/disk7
-        truncate -s 16M /run/prh-lu7.img
-        mkdir -p "$bs"
-        echo "fd_dev_name=/run/prh-lu7.img,fd_dev_size=$((16 * 1024 * 1024))" > "$bs/control"
-        echo "${MP_PLAIN_SERIAL_PREFIX}000000000007" > "$bs/wwn/vpd_unit_serial"
-        echo 1 > "$bs/enable" || fail "cannot enable LU 7"
-        lab8=
-        for i in $fx8_all; do
-                tpg=$RIG_CFG/loopback/naa.5001405000000c0$i/tpgt_1
-                mkdir -p "$tpg"
-                echo "naa.5001405000000d0$i" > "$tpg/nexus"
-                mkdir "$tpg/lun/lun_0"
-                ln -s "$bs" "$tpg/lun/lun_0/disk7"
-                devs=$(lio_port_devs "naa.5001405000000c0$i") || fail "no disk for nexus $i of LU 7"
-                eval "FX8_DEV$i=${devs% *}"
-                lab8="$lab8 5001405000000d0$i=$i"
-        done
+        # fx8_lu_create: LU 7 with no PR state, on a tcm_loop target port per
+        # guest; sets FX8_DEV1... and lab8
+        fx8_lu_create() {
+                rm -f /run/prh-lu7.img
+                truncate -s 16M /run/prh-lu7.img
+                mkdir -p "$bs"
+                echo "fd_dev_name=/run/prh-lu7.img,fd_dev_size=$((16 * 1024 * 1024))" > "$bs/control"
+                echo "${MP_PLAIN_SERIAL_PREFIX}000000000007" > "$bs/wwn/vpd_unit_serial"
+                echo 1 > "$bs/enable" || fail "cannot enable LU 7"
+                lab8=
+                for i in $fx8_all; do
+                        tpg=$RIG_CFG/loopback/naa.5001405000000c0$i/tpgt_1
+                        if [ ! -d "$tpg" ]; then
+                                mkdir -p "$tpg"
+                                echo "naa.5001405000000d0$i" > "$tpg/nexus"
+                        fi
+                        mkdir "$tpg/lun/lun_0"
+                        ln -s "$bs" "$tpg/lun/lun_0/disk7"
+                        devs=$(lio_port_devs "naa.5001405000000c0$i") || fail "no disk for nexus $i of LU 7"
+                        eval "FX8_DEV$i=${devs% *}"
+                        lab8="$lab8 5001405000000d0$i=$i"
+                done
+        }
+        # fx8_lu_destroy: LU 7 and its disks gone (the target ports stay)
+        fx8_lu_destroy() {
+                for i in $fx8_all; do
+                        tpg=$RIG_CFG/loopback/naa.5001405000000c0$i/tpgt_1
+                        a8=$(cat "$tpg/address")
+                        rm -f "$tpg/lun/lun_0/disk7"
+                        rmdir "$tpg/lun/lun_0" || fail "cannot remove LU 7 from nexus $i"
+                        for _ in $(seq 1 300); do
+                                [ -e "/sys/class/scsi_device/$a8:0" ] || break
+                                sleep 0.1
+                        done
+                done
+                rmdir "$bs" || fail "cannot remove LU 7's backstore"
+        }
+        fx8_lu_create
         helper_start prhd-fence "$PRHD" /run/faults-8.sock "$logs"
         accel=$(rig_nested_accel)
         RIG_RETRY_FILE=$results/retries.log
-        ts=$(rig_uptime)
         fx8_guest() {
                 i=$1
                 o=$out/guest-$i
@@ -475,18 +502,106 @@ else
                                 -device scsi-block,bus=scsi0.0,drive=hd,scsi-id=0,lun=0
                         qrc=$?
                         [ "$boot" -lt 3 ] || break
+                        # a guest stopped because another one reset is not retried here
+                        [ -e "$o/stopped" ] && break
                         rig_nested_retry rig-mpath "$o" "$i of scenario 8" "$boot" "$qrc" prhd-fence "$logs" || break
                 done
                 echo "$qrc" > "$o/qemu-exit"
         }
-        pids=
-        for i in $fx8_all; do
-                [ "$i" = 1 ] || sleep "${PRH_FX8_STAGGER:-3}"
-                fx8_guest "$i" &
-                pids="$pids $!"
-        done
-        for p in $pids; do
-                wait "$p"
+        # fx8_stop_others I: guest I ended without finishing: stop the
+        # others' QEMUs now (each waits up to 300 s for what guest I was to
+        # do), marking them stopped; found by their console file, which
+        # only their own QEMU has on its command line
+        fx8_stop_others() {
+                for j in $fx8_all; do
+                        [ "$j" = "$1" ] && continue
+                        [ -e "$out/guest-$j/qemu-exit" ] && continue
+                        : > "$out/guest-$j/stopped"
+                        # (one grep: a fork per process is slow in the emulated guest)
+                        for p in $(grep -l -a -F "path=$out/guest-$j/console.log" /proc/[0-9]*/cmdline 2>/dev/null |
+                                sed -n 's|^/proc/\([0-9]*\)/cmdline$|\1|p'); do
+                                kill -TERM "$p" 2>/dev/null || true
+                        done
+                done
+        }
+        # fx8_reset_retry: after an attempt in which a guest did not finish,
+        # succeed (printing the evidence) only if some guest was shown to
+        # have reset in the middle of the scenario (rig_nested_reset_evidence:
+        # QEMU exit 0, qemu.log empty, a reset in QEMU's trace, no panic, no
+        # @@FATAL, prhd running with a clean log), every other guest either
+        # finished or was stopped for it, and every answer any guest had got
+        # so far is the scenario's expected one (REGISTER, RESERVE, PREEMPT,
+        # READ FULL STATUS GOOD; the fenced REGISTER RESERVATION CONFLICT).
+        # A reset changes what the other guests see (they wait on each
+        # other), so the whole scenario is run again on a fresh LU 7.
+        fx8_reset_retry() {
+                rr=
+                for i in $fx8_all; do
+                        o=$out/guest-$i
+                        tr -d '\r' < "$o/console.log" 2>/dev/null | grep -q '^@@DONE' && continue
+                        [ -e "$o/stopped" ] && continue
+                        if ev=$(rig_nested_reset_evidence "$o" "$(cat "$o/qemu-exit")" prhd-fence "$logs"); then
+                                rr="${rr:+$rr; }guest $i: $ev"
+                        else
+                                return 1
+                        fi
+                done
+                [ -n "$rr" ] || return 1
+                for i in $fx8_all; do
+                        bad=$(tr -d '\r' < "$out/guest-$i/console.log" 2>/dev/null | awk '
+                                /^@@END / { t = $2; r = $3; sub(/^rc=/, "", r)
+                                            want = (t == "fence-fenced") ? 24 : 0
+                                            if (r != want) print t " rc=" r }')
+                        if [ -n "$bad" ]; then
+                                echo "rig: scenario 8 not retried: guest $i got $(printf '%s' "$bad" | tr '\n' ' ')" >&2
+                                return 1
+                        fi
+                done
+                echo "$rr; the other guests stopped or finished, every answer so far the expected one"
+        }
+        ts=$(rig_uptime)
+        fx8_attempt=1
+        while :; do
+                pids=
+                for i in $fx8_all; do
+                        [ "$i" = 1 ] || sleep "${PRH_FX8_STAGGER:-3}"
+                        fx8_guest "$i" &
+                        pids="$pids $!"
+                done
+                # watch: a guest that ended without @@DONE stops the others
+                while :; do
+                        left=0
+                        for i in $fx8_all; do
+                                o=$out/guest-$i
+                                if [ -e "$o/qemu-exit" ]; then
+                                        if ! tr -d '\r' < "$o/console.log" 2>/dev/null | grep -q '^@@DONE' && [ ! -e "$o/stopped" ]; then
+                                                fx8_stop_others "$i"
+                                        fi
+                                else
+                                        left=$((left + 1))
+                                fi
+                        done
+                        [ "$left" = 0 ] && break
+                        sleep 1
+                done
+                for p in $pids; do
+                        wait "$p"
+                done
+                [ "$fx8_attempt" -lt 2 ] || break
+                fin=0
+                for i in $fx8_all; do
+                        tr -d '\r' < "$out/guest-$i/console.log" 2>/dev/null | grep -q '^@@DONE' && fin=$((fin + 1))
+                done
+                [ "$fin" = "$fx8_n" ] && break
+                ev=$(fx8_reset_retry) || break
+                mkdir -p "$out/attempt-$fx8_attempt"
+                for i in $fx8_all; do
+                        mv "$out/guest-$i" "$out/attempt-$fx8_attempt/"
+                done
+                rig_retry rig-mpath "scenario 8 (attempt $fx8_attempt of 2): $ev; run again on a fresh LU 7; files kept in $out/attempt-$fx8_attempt"
+                fx8_lu_destroy
+                fx8_lu_create
+                fx8_attempt=$((fx8_attempt + 1))
         done
         rig_log "scenario 8: $fx8_n nested guests done after $(echo "$ts $(rig_uptime)" | awk '{ printf "%.1f", $2 - $1 }') s"
         final=$(fx_state "$(eval "echo \$FX8_DEV$fx8_n")" "$lab8")

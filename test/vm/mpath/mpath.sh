@@ -35,7 +35,8 @@
 #      request on the plain LU must still be answered at once;
 #   8-10. issue 12's scenarios 6-8 (faults.sh): a path failing during
 #      REGISTER + RESERVE + PREEMPT, a helper killed -9 with a nested
-#      guest's request in flight, four nested guests fencing each other.
+#      guest's request in flight, two nested guests (PRH_FX8_GUESTS)
+#      fencing each other.
 # Every check prints PASS/FAIL; the exit status is 0 only if all passed.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -130,7 +131,7 @@ state() {
 
 # PRH_MPATH_SECTIONS: which sections to run (default all), e.g. "6" to try the nested part alone.
 want() {
-        case " ${PRH_MPATH_SECTIONS:-1 2 3 4 5 6 7 8 9} " in
+        case " ${PRH_MPATH_SECTIONS:-1 2 3 4 5 6 7 8 9 10} " in
         *" $1 "*) return 0 ;;
         esac
         return 1
