@@ -54,7 +54,7 @@ lio_init
 # shellcheck disable=SC2034 # read by iscsi_init
 ISCSI_LOG=$results/iscsid.log
 iscsi_init
-rig_log "LIO and iscsid up after $(echo "$t0 $(rig_uptime)" | awk '{ printf "%.1f", $2 - $1 }') s"
+rig_log "LIO and iscsid up after $(rig_since "$t0") s"
 tpg=$(iscsi_tpg)
 i=0
 while [ "$i" -lt "$FAULT_LUNS" ]; do
@@ -72,7 +72,7 @@ done
 ISCSI_NODE_SETTINGS="node.session.timeo.replacement_timeout=$FAULT_REPLACEMENT
 node.conn[0].timeo.noop_out_interval=$FAULT_NOOP_INTERVAL
 node.conn[0].timeo.noop_out_timeout=$FAULT_NOOP_TIMEOUT"
-rig_log "$((FAULT_LUNS + FAULT_HOLD_LUNS)) LUNs after $(echo "$t0 $(rig_uptime)" | awk '{ printf "%.1f", $2 - $1 }') s"
+rig_log "$((FAULT_LUNS + FAULT_HOLD_LUNS)) LUNs after $(rig_since "$t0") s"
 iscsi_login
 
 # the hold session: its own portal, iface and node record (no discovery: it
@@ -133,9 +133,9 @@ while [ "$i" -lt $((FAULT_LUNS + FAULT_HOLD_LUNS)) ]; do
         lus="$lus $opt $a,$dev"
         i=$((i + 1))
 done
-rig_log "iSCSI: $want disks after $(echo "$t0 $(rig_uptime)" | awk '{ printf "%.1f", $2 - $1 }') s"
+rig_log "iSCSI: $want disks after $(rig_since "$t0") s"
 lio_lu_create 16
-rig_log "iSCSI ($FAULT_LUNS + $FAULT_HOLD_LUNS LUs) and tcm_loop ($RIG_DEV_A) ready after $(echo "$t0 $(rig_uptime)" | awk '{ printf "%.1f", $2 - $1 }') s"
+rig_log "iSCSI ($FAULT_LUNS + $FAULT_HOLD_LUNS LUs) and tcm_loop ($RIG_DEV_A) ready after $(rig_since "$t0") s"
 
 # the cut: packets to or from the portal vanish on their way in, as on a
 # network that drops them (in the output hook the sender would get EPERM)
@@ -199,5 +199,5 @@ for name in $names; do
         fi
         helper_stop "$name" || rc=1
 done
-rig_log "guest-faults: exit $rc after $(echo "$t0 $(rig_uptime)" | awk '{ printf "%.1f", $2 - $1 }') s"
+rig_log "guest-faults: exit $rc after $(rig_since "$t0") s"
 exit "$rc"

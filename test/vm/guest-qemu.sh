@@ -31,7 +31,7 @@ rig_log "nested guests use accel=$accel"
 t0=$(rig_uptime)
 lio_init
 lio_lu_create
-rig_log "LIO ready in $(echo "$t0 $(rig_uptime)" | awk '{ printf "%.1f", $2 - $1 }') s"
+rig_log "LIO ready in $(rig_since "$t0") s"
 
 # Baseline: iscsi-test-cu straight on the LU's sg nodes, no QEMU, no helper.
 mkdir -p "$results/direct"

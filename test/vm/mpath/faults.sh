@@ -205,7 +205,7 @@ kill "$(cat /run/faults-ref-map.pid)" 2>/dev/null
 for d in "$RIG_DEV_A" "$RIG_DEV_B"; do
         fx_direct_twice "$d" out 6 0 0 0 > /dev/null
 done
-rig_log "section 8 (scenario 6) took $(echo "$fx_t0 $(rig_uptime)" | awk '{ printf "%.1f", $2 - $1 }') s"
+rig_log "section 8 (scenario 6) took $(rig_since "$fx_t0") s"
 fi
 
 # ---- 9. scenario 7: a helper killed with a request in flight ----------------------
@@ -360,7 +360,7 @@ else
                 fi
                 rig_nested_retry rig-mpath "$out" "of scenario 7" "$boot" "$qrc" qemu-pr-helper "$logs" || break
         done
-        rig_log "scenario 7 nested guest: qemu exit $qrc after $(echo "$ts $(rig_uptime)" | awk '{ printf "%.1f", $2 - $1 }') s"
+        rig_log "scenario 7 nested guest: qemu exit $qrc after $(rig_since "$ts") s"
         tr -d '\r' < "$out/console.log" > "$out/console.txt" 2>/dev/null || : > "$out/console.txt"
         if grep -q '^@@DONE' "$out/console.txt"; then
                 pass "scenario 7: nested guest finished"
@@ -420,7 +420,7 @@ else
         rm -f "$tpgb/lun/lun_1/disk1"
         rmdir "$tpgb/lun/lun_1"
 fi
-rig_log "section 9 (scenario 7) took $(echo "$fx_t0 $(rig_uptime)" | awk '{ printf "%.1f", $2 - $1 }') s"
+rig_log "section 9 (scenario 7) took $(rig_since "$fx_t0") s"
 fi
 
 # ---- 10. scenario 8: guests fence each other through one prhd ----------------------
@@ -603,7 +603,7 @@ else
                 fx8_lu_create
                 fx8_attempt=$((fx8_attempt + 1))
         done
-        rig_log "scenario 8: $fx8_n nested guests done after $(echo "$ts $(rig_uptime)" | awk '{ printf "%.1f", $2 - $1 }') s"
+        rig_log "scenario 8: $fx8_n nested guests done after $(rig_since "$ts") s"
         final=$(fx_state "$(eval "echo \$FX8_DEV$fx8_n")" "$lab8")
         rc_of() {       # GUEST TEST
                 tr -d '\r' < "$out/guest-$1/console.log" | grep "^@@END $2 " | sed 's/.* rc=//'
@@ -669,5 +669,5 @@ else
         if ev=$(helper_log_check prhd-fence "$logs"); then pass "scenario 8: $ev"; else fail "scenario 8: $ev"; fi
         helper_stop prhd-fence || fail "scenario 8: prhd did not exit within 10 s of SIGTERM"
 fi
-rig_log "section 10 (scenario 8) took $(echo "$fx_t0 $(rig_uptime)" | awk '{ printf "%.1f", $2 - $1 }') s"
+rig_log "section 10 (scenario 8) took $(rig_since "$fx_t0") s"
 fi

@@ -62,7 +62,7 @@ EOF
         _t=$(rig_uptime)
         udevadm trigger --action=add --subsystem-match=block
         udevadm settle -t 30 || mp_log "udevadm settle: timed out after 30 s"
-        mp_log "udev coldplug of the block devices took $(echo "$_t $(rig_uptime)" | awk '{ printf "%.1f", $2 - $1 }') s"
+        mp_log "udev coldplug of the block devices took $(rig_since "$_t") s"
         multipathd -s || rig_die "multipathd failed to start"
         for _ in $(seq 1 100); do
                 multipathd show daemon 2>/dev/null | grep -q running && break

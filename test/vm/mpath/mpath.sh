@@ -53,37 +53,7 @@ NESTED_INITRD=${5:-}
 SOCK=/run/prhd-mpath.sock
 K=123abc                # = MP_KEY, the map's reservation_key
 KF=f0f0                 # a key multipath.conf does not know ("the other host")
-fails=0
-checks=0
-
-pass() {
-        checks=$((checks + 1))
-        echo "PASS: $*"
-}
-
-fail() {
-        checks=$((checks + 1))
-        fails=$((fails + 1))
-        echo "FAIL: $*"
-}
-
-# check NAME GOT WANT
-check() {
-        if [ "$2" = "$3" ]; then
-                pass "$1"
-        else
-                fail "$1: got '$2', want '$3'"
-        fi
-}
-
-# check_re NAME GOT REGEX
-check_re() {
-        if printf '%s\n' "$2" | grep -Eq -- "$3"; then
-                pass "$1"
-        else
-                fail "$1: '$2' does not match /$3/"
-        fi
-}
+# (pass, fail, check, check_re and their counters $checks, $fails: rig-lib.sh)
 
 pr() {                  # through prhd, on the map
         "$MPR" -k "$SOCK" "$MP_MAP" "$@"
@@ -374,7 +344,7 @@ if [ -n "$KERNEL" ] && [ -s "$NESTED_INITRD" ]; then
                 cp "$results/prhd-mpath.trace" "$logs/prhd-mpath.trace"
                 rig_nested_retry rig-mpath "$out" "on $MP_MAP" "$boot" "$qrc" prhd-mpath "$logs" || break
         done
-        rig_log "nested guest: qemu exit $qrc after $(echo "$ts $(rig_uptime)" | awk '{ printf "%.1f", $2 - $1 }') s"
+        rig_log "nested guest: qemu exit $qrc after $(rig_since "$ts") s"
         tr -d '\r' 2>/dev/null < "$out/console.log" > "$out/console.txt" || : > "$out/console.txt"
         if grep -q '^@@DONE' "$out/console.txt"; then
                 pass "nested guest finished"
