@@ -352,7 +352,11 @@ nested() {
                 grep -aq '^@@DONE' "$o/console.log" && break
                 [ "$boot" = 3 ] && break
                 rig_nested_retry_check rig-systemd "$o" "with $name" "$boot" "$qrc" "$@" && continue
-                ev=$(rig_nested_reset_evidence_check "$o" "$qrc" "$@") || break
+                grep -aq '^@@' "$o/console.log" || break
+                if ! ev=$(rig_nested_reset_evidence_check "$o" "$qrc" "$@"); then
+                        rig_log "FAIL: nested guest with $name (boot $boot) ended without @@DONE (qemu exit $qrc) and is not retried: not a reset rig_nested_reset_evidence_check identifies with a helper in good health ($("$@" 2>&1))"
+                        break
+                fi
                 mkdir -p "$o/boot-$boot"
                 mv "$o/console.log" "$o/qemu.log" "$o/qemu-debug.log" "$o/boot-$boot/"
                 if [ "$name" = prhd-systemd ]; then
