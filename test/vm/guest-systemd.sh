@@ -848,7 +848,15 @@ systemctl daemon-reload
 systemctl restart prhd.service
 check "prhd.service runs with --audit-log=journal" \
         "$(tr '\0' ' ' < "/proc/$(systemctl show -p MainPID --value prhd.service)/cmdline")" "/usr/sbin/prhd --audit-log=journal "
+# udev watches every sd* opened for writing (60-block.rules): when prhctl
+# closes one, udev probes it, and blkid's read, late under load, can take
+# the UNIT ATTENTION of B's PREEMPT meant for A's next command (seen on
+# 2026-12-02: A's read-keys got GOOD).  No watch on sd* in this section.
+mkdir -p /run/udev/rules.d
+echo 'ACTION!="remove", SUBSYSTEM=="block", KERNEL=="sd*", OPTIONS+="nowatch"' > /run/udev/rules.d/99-prh-nowatch.rules
+udevadm control --reload
 fresh_lu 1
+udevadm settle --timeout=60
 AUD_A=$LA AUD_B=$LB
 KA=0xaaaa0000000000a1 KB=0xbbbb0000000000b1
 # prh DEV ARGS...: prhctl through the socket, its pid appended to OUT/audit-pids
@@ -920,6 +928,8 @@ sh "$out/audit-recipe-fenced.sh" > "$out/audit-fenced.txt" 2>&1
 check "docs/audit.md: who fenced whom" "$(cut -d' ' -f2- "$out/audit-fenced.txt")" \
         "prhctl[$ppid] uid 0 with key $KB fenced $KA on $wwid ($AUD_B)"
 sed 's/^/  audit: /' "$out/audit-preempt.txt" "$out/audit-changes.txt" "$out/audit-fenced.txt"
+rm -f /run/udev/rules.d/99-prh-nowatch.rules
+udevadm control --reload
 rig_log "audit part done after $(since "$t4") s"
 
 # ---- 5. multipath under the unit's sandbox ------------------------------------
