@@ -313,7 +313,7 @@ systemd)
         attempt=1
         while :; do
                 rc=0
-                # (7-12 min: docs/testing.md)
+                # (12-14 min beside another rig test: docs/testing.md)
                 "$here/vm-run.sh" -S -c "$cache" -s "$src" -s "$build" -s "$debdir" -r "$results" -m 3072 \
                         -t "${PRH_RIG_TIMEOUT:-1200}" -- \
                         "$here/guest-systemd.sh" "$results" "$kernel" "$initrd" "$debdir" || rc=$?
