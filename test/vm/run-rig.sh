@@ -353,7 +353,8 @@ systemd)
                         echo "run-rig: not retried: the nested tests that finished already fail (above)" >&2
                         break
                 fi
-                ev="$ev; no check had failed ($(grep -a -c -E '(^|: )PASS: ' "$results/console.log") passed), no helper failed to stop or start, the section-2 nested QEMUs wrote nothing, $(grep -c ' identical$' "$results/report-partial.txt") finished nested tests identical"
+                # (grep -c fails when it counts 0: not under set -e)
+                ev="$ev; no check had failed ($(grep -a -c -E '(^|: )PASS: ' "$results/console.log" || true) passed), no helper failed to stop or start, the section-2 nested QEMUs wrote nothing, $(grep -c ' identical$' "$results/report-partial.txt" || true) finished nested tests identical"
                 mkdir "$results/attempt-$attempt"
                 find "$results" -mindepth 1 -maxdepth 1 ! -name 'attempt-*' -exec mv {} "$results/attempt-$attempt/" \;
                 echo "RETRY rig-systemd: attempt $attempt of $attempts: $ev; its files are in $results/attempt-$attempt" > "$results/.outer-retry"
