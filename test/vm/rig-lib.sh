@@ -16,6 +16,9 @@
 #   helper_alive NAME           the helper is still running
 #   helper_log_check NAME LOGDIR  its stderr and trace show no connection or handshake problem
 #   rig_retry TEST EVIDENCE     record a retry of an identified infrastructure failure
+#   rig_nested_retry, rig_nested_reset_evidence (and their _check forms, for a
+#                               helper checked by a command of the caller's): may a
+#                               nested boot that ended early be tried again?
 #
 # The LU is the same for both nexuses, so RIG_DEV_A and RIG_DEV_B are two
 # "hosts" of a cluster: PR registrations and reservations made through one
@@ -168,6 +171,65 @@ rig_nested_reset_evidence() {
         grep -q '^qemu_system_shutdown_request' "$_out/qemu-debug.log" && return 1
         helper_alive "$3" || return 1
         _ev=$(helper_log_check "$3" "$4") || return 1
+        _last=$(printf '%s\n' "$_con" | sed -n 's/^@@BEGIN //p' | tail -n 1)
+        echo "qemu exit 0, qemu.log empty; QEMU's trace shows running -> shutdown with no guest shutdown request (a reset, under -no-reboot), no kernel panic on the console; it reset during test ${_last:-(none yet: after /init began, before its first test)}; $_ev"
+}
+
+# The same two decisions as rig_nested_retry and rig_nested_reset_evidence,
+# for a helper that is not one helper_start started (e.g. a unit that
+# systemd activates on its socket): CHECK [ARG...] is a command that
+# succeeds, printing a one-line summary of the helper's good health, only if
+# nothing points at the helper (for one helper_start started with LOGDIR:
+# rig_helper_fine NAME LOGDIR).  A file OUT/helper-stop or OUT/helper-start
+# (a helper that did not stop or start at the nested guest's request) also
+# rules a retry out.
+#   rig_nested_retry_check TEST OUT WHAT BOOT-NUMBER QEMU-EXIT CHECK [ARG...]
+#   rig_nested_reset_evidence_check OUT QEMU-EXIT CHECK [ARG...]
+rig_helper_fine() {
+        helper_alive "$1" || { echo "helper $1 is not running"; return 1; }
+        helper_log_check "$1" "$2"
+}
+
+rig_nested_retry_check() {
+        _test=$1 _out=$2 _what=$3 _boot=$4 _qrc=$5
+        shift 5
+        grep -aq '^@@' "$_out/console.log" 2>/dev/null && return 1
+        _why=
+        if [ "$_qrc" != 0 ]; then
+                _why="qemu exit $_qrc"
+        elif [ -s "$_out/qemu.log" ]; then
+                _why="qemu.log not empty"
+        elif [ -e "$_out/helper-stop" ] || [ -e "$_out/helper-start" ]; then
+                _why="the helper $(cat "$_out/helper-stop" "$_out/helper-start" 2>/dev/null | head -n 1)"
+        elif ! _ev=$("$@"); then
+                _why=$_ev
+        fi
+        if [ -n "$_why" ]; then
+                rig_log "FAIL: nested guest $_what (boot $_boot) ended before its /init ran, not retried: $_why"
+                sed "s/^/  qemu (boot $_boot): /" "$_out/qemu.log" >&2
+                return 1
+        fi
+        mkdir -p "$_out/boot-$_boot"
+        mv "$_out/console.log" "$_out/qemu.log" "$_out/boot-$_boot/"
+        [ -e "$_out/qemu-debug.log" ] && mv "$_out/qemu-debug.log" "$_out/boot-$_boot/"
+        rig_retry "$_test" "nested guest $_what (boot $_boot) reset before its /init ran: qemu exit 0,\
+ $(wc -c < "$_out/boot-$_boot/console.log") console bytes and no line of /init, qemu.log empty;\
+ $_ev; logs kept in $_out/boot-$_boot"
+}
+
+rig_nested_reset_evidence_check() {
+        _out=$1 _qrc=$2
+        shift 2
+        _con=$(tr -d '\r' < "$_out/console.log" 2>/dev/null || true)
+        printf '%s\n' "$_con" | grep -q '^@@' || return 1
+        printf '%s\n' "$_con" | grep -Eq '^@@(DONE|FATAL)' && return 1
+        printf '%s\n' "$_con" | grep -Eq 'Kernel panic|end Kernel panic' && return 1
+        [ "$_qrc" = 0 ] || return 1
+        [ -s "$_out/qemu.log" ] && return 1
+        [ -e "$_out/helper-stop" ] || [ -e "$_out/helper-start" ] && return 1
+        grep -q 'new_state [0-9]* (shutdown)' "$_out/qemu-debug.log" 2>/dev/null || return 1
+        grep -q '^qemu_system_shutdown_request' "$_out/qemu-debug.log" && return 1
+        _ev=$("$@") || return 1
         _last=$(printf '%s\n' "$_con" | sed -n 's/^@@BEGIN //p' | tail -n 1)
         echo "qemu exit 0, qemu.log empty; QEMU's trace shows running -> shutdown with no guest shutdown request (a reset, under -no-reboot), no kernel panic on the console; it reset during test ${_last:-(none yet: after /init began, before its first test)}; $_ev"
 }
